@@ -1,0 +1,107 @@
+/*
+ * audit.h: the durable, hash-chained, append-only audit log.
+ *
+ * Records (cpx.AuditRecord) are appended to a pending batch, then made
+ * durable together by audit_commit() (write + fsync: group commit). The
+ * broker acknowledges nothing and delivers nothing before audit_commit()
+ * returned 0 for it. On a write or fsync failure the batch is rolled back
+ * (file truncated to the last durable size, sequence numbers reused), so
+ * the chain on disk stays intact and nothing unacknowledged lingers.
+ *
+ * On disk: a directory of segment files "seg-<first seq, 20 digits>.log".
+ * Each record is
+ *     u32be magic 0x43505852 ("CPXR") | u32be len | len bytes AuditRecord |
+ *     32 bytes chain hash
+ * where hash(n) = SHA-256(hash(n-1) || u64be seq || u32be len || bytes),
+ * and hash(0) is 32 zero bytes. len is at most AUDIT_MAX_RECORD.
+ */
+#ifndef CPX_AUDIT_H
+#define CPX_AUDIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "proto/cpx.pb-c.h"
+
+#define AUDIT_MAGIC		0x43505852u
+#define AUDIT_MAX_RECORD	(320u * 1024u)
+#define AUDIT_HASH_LEN		32u
+#define AUDIT_SEGMENT_BYTES	(64u * 1024u * 1024u)
+
+struct audit;
+struct audit_cursor;
+
+/*
+ * Open (creating if needed, mode 0700) the log in dir and recover it:
+ * verify the whole chain; cut a torn last record (logged); refuse to open,
+ * with err[] naming the segment, offset and sequence, if a damaged record
+ * is followed by anything. key/cert (the broker's) sign checkpoints; they
+ * are borrowed and must outlive the audit. Returns an owned audit
+ * (audit_close) or NULL with err[].
+ */
+struct audit *audit_open(const char *dir, EVP_PKEY *key, X509 *cert,
+	    char *err, size_t errlen);
+
+/* Write a checkpoint if anything was appended, commit, close. */
+void	audit_close(struct audit **a);
+
+/*
+ * Add rec to the pending batch. audit sets rec->seq and rec->time (if 0);
+ * the caller keeps ownership of rec. *seq_out gets the sequence it will
+ * have once committed. Returns 0, or -1 if the record is too large.
+ */
+int	audit_append(struct audit *a, Cpx__AuditRecord *rec,
+	    uint64_t *seq_out) __attribute__((warn_unused_result));
+
+/*
+ * Make the pending batch durable (write, fsync; new segments: fsync the
+ * directory too). Returns 0, or -1 with err[] (disk full, I/O error): the
+ * batch is then rolled back and every sequence it had is unused.
+ */
+int	audit_commit(struct audit *a, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+
+/* Number of pending (not yet committed) records. */
+size_t	audit_pending(const struct audit *a);
+
+/* Newest durable sequence (0 for an empty log) and its chain hash. */
+uint64_t audit_last_seq(const struct audit *a);
+void	audit_last_hash(const struct audit *a, uint8_t out[AUDIT_HASH_LEN]);
+
+/*
+ * Append a signed checkpoint record over (last seq, chain hash, time)
+ * to the pending batch. The caller commits. Returns 0 or -1.
+ */
+int	audit_checkpoint(struct audit *a) __attribute__((warn_unused_result));
+
+/*
+ * Read durable records in order, starting at the first record with
+ * seq >= from_seq (or, if from_time > 0, with time >= from_time,
+ * whichever is later). Returns an owned cursor (audit_cursor_free) or
+ * NULL with err[].
+ */
+struct audit_cursor *audit_cursor_new(struct audit *a, uint64_t from_seq,
+	    int64_t from_time, char *err, size_t errlen);
+/*
+ * Next durable record: 1 with *rec (owned by the caller, free with
+ * cpx__audit_record__free_unpacked), 0 at the durable end (more may come
+ * later: call again), -1 on a read error with err[].
+ */
+int	audit_cursor_next(struct audit_cursor *c, Cpx__AuditRecord **rec,
+	    char *err, size_t errlen) __attribute__((warn_unused_result));
+void	audit_cursor_free(struct audit_cursor **c);
+
+/*
+ * Offline check of a log directory (cpx-audit verify): the chain, every
+ * accepted alert's signature against the CA in trust_ca/trust_crl, and every
+ * checkpoint signature. Returns 0 if all is sound, or -1 with err[] naming
+ * the first bad record. *nrecords gets the count checked.
+ */
+struct trust;
+int	audit_verify_dir(const char *dir, struct trust *t, uint64_t *nrecords,
+	    char *err, size_t errlen) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,95 @@
+/*
+ * policy.h: who may do what. Named regions, each node's rights, and the
+ * decisions the broker takes from them. Deciding lives here; acting
+ * (routing, refusing) is in route.c and session.c.
+ *
+ * The policy file is INI (parsed with libinih):
+ *
+ *   [region western-balkans]
+ *   members = AL BA ME MK RS XK
+ *
+ *   [defaults]             ; any node not named below
+ *   rights = publish subscribe
+ *
+ *   [country AT]           ; every node of a country
+ *   rights = publish subscribe
+ *
+ *   [node si-audit]        ; one node, by certificate CN
+ *   country = SI           ; optional: refuse the CN from another country
+ *   rights = subscribe audit
+ *
+ * The region "all" (every country) is built in. A node's rights come from
+ * its [node CN] section, else its [country XX] section, else [defaults],
+ * else none.
+ */
+#ifndef CPX_POLICY_H
+#define CPX_POLICY_H
+
+#include <stddef.h>
+
+#include "identity.h"
+#include "proto/cpx.pb-c.h"
+
+struct policy;
+
+struct policy_rights {
+	int	publish;
+	int	subscribe;
+	int	audit;
+};
+
+/*
+ * Read and check the policy file. Returns an owned policy (policy_free)
+ * or NULL with err[] naming the file, line and key at fault.
+ */
+struct policy *policy_load(const char *path, char *err, size_t errlen);
+void	policy_free(struct policy **p);
+
+/* Rights of a verified peer; all zero when the policy grants nothing. */
+void	policy_rights(const struct policy *p, const struct identity *peer,
+	    struct policy_rights *out);
+
+/* 1 if region exists (built-in "all" included). */
+int	policy_region_exists(const struct policy *p, const char *region);
+/* 1 if country is a member of region. */
+int	policy_region_has(const struct policy *p, const char *region,
+	    const char *country);
+
+/*
+ * May peer publish this (already alert_validate'd) alert? Checks the
+ * publish right, that each recipient is a country or a known region, and
+ * that the recipients fit the handling code. Returns 0, or -1 with
+ * *reason (CPX__REASON__*) and why[].
+ */
+int	policy_check_publish(const struct policy *p,
+	    const struct identity *peer, const Cpx__Alert *a, int *reason,
+	    char *why, size_t whylen) __attribute__((warn_unused_result));
+
+/*
+ * May peer subscribe (or replay) with these filters? Checks the subscribe
+ * right (audit for all_kinds), filter limits, and that every region named
+ * exists. Returns 0 or -1 with *reason and why[].
+ */
+int	policy_check_subscribe(const struct policy *p,
+	    const struct identity *peer, Cpx__Filter *const *filters,
+	    size_t nfilters, int all_kinds, int *reason, char *why,
+	    size_t whylen) __attribute__((warn_unused_result));
+
+/*
+ * Is node entitled to receive alert a, whatever it subscribed to? It
+ * needs the subscribe right and must be among the recipients: an empty
+ * list means the whole network (HANDLING_NETWORK only), a country matches
+ * itself, a region matches its members except for HANDLING_NAMED_ONLY,
+ * which matches named countries only. 1 or 0.
+ */
+int	policy_may_receive(const struct policy *p, const struct identity *node,
+	    const Cpx__Alert *a);
+
+/*
+ * Does a match any of the filters (see cpx.proto Filter)? No filter at
+ * all matches nothing. 1 or 0.
+ */
+int	policy_filters_match(const struct policy *p,
+	    Cpx__Filter *const *filters, size_t nfilters, const Cpx__Alert *a);
+
+#endif

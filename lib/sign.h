@@ -1,0 +1,71 @@
+/*
+ * sign.h: signing alerts and verifying them end to end against the network
+ * CA and CRL, without trusting whoever carried them.
+ */
+#ifndef CPX_SIGN_H
+#define CPX_SIGN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "identity.h"
+#include "proto/cpx.pb-c.h"
+
+struct trust;	/* the network CA and, optionally, its CRL */
+
+/*
+ * Load the CA certificate (PEM) and, if crl_file is not NULL, the CRL
+ * (PEM). Returns an owned trust (free with trust_free) or NULL with
+ * err[] naming the file at fault.
+ */
+struct trust *trust_new(const char *ca_file, const char *crl_file,
+	    char *err, size_t errlen);
+void	trust_free(struct trust **t);
+/* The X509_STORE inside (CA and CRL flags set); owned by t. */
+X509_STORE *trust_store(struct trust *t);
+
+/*
+ * Verify cert chains to the CA, is within its validity period and, if a
+ * CRL was loaded, is not revoked. Returns 0, or -1 with *reason
+ * (CPX__REASON__BAD_SIGNER or CPX__REASON__SIGNER_REVOKED) and why[].
+ */
+int	trust_verify_cert(struct trust *t, X509 *cert, int *reason, char *why,
+	    size_t whylen) __attribute__((warn_unused_result));
+
+/*
+ * Sign alert_bytes (a serialized Alert) with key (ECDSA P-256, SHA-256).
+ * Fills out->alert (a copy of the bytes), out->signature and
+ * out->signer_cert (DER of cert), all malloc'd and owned by out; free them
+ * with sign_signed_alert_clear(). Returns 0 or -1.
+ */
+int	sign_alert(EVP_PKEY *key, X509 *cert, const uint8_t *alert_bytes,
+	    size_t len, Cpx__SignedAlert *out) __attribute__((warn_unused_result));
+void	sign_signed_alert_clear(Cpx__SignedAlert *sa);
+
+/*
+ * Verify a SignedAlert end to end: sizes within limits, signer_cert
+ * decodes and verifies against t (chain, validity, CRL), the signature
+ * over alert bytes verifies with its key, the alert bytes decode. On
+ * success returns 0, *alert_out (owned by the caller, free with
+ * cpx__alert__free_unpacked) and *signer (identity from signer_cert). It
+ * does not check origin == signer country: callers do (the broker
+ * with REASON_ORIGIN_MISMATCH, the subscriber by refusing to show it);
+ * sign_verify_alert_origin() is that check. On failure returns -1 with
+ * *reason, why[] set and outputs zeroed.
+ */
+int	sign_verify_alert(struct trust *t, const Cpx__SignedAlert *sa,
+	    Cpx__Alert **alert_out, struct identity *signer, int *reason,
+	    char *why, size_t whylen) __attribute__((warn_unused_result));
+
+/* 0 if a->origin equals signer->country, else -1 with reason and why. */
+int	sign_verify_alert_origin(const Cpx__Alert *a,
+	    const struct identity *signer, int *reason, char *why,
+	    size_t whylen) __attribute__((warn_unused_result));
+
+/* SHA-256 fingerprint of a DER certificate (for logs), as hex[65]. */
+void	sign_fingerprint(const uint8_t *der, size_t len, char hex[65]);
+
+#endif

@@ -1,0 +1,52 @@
+/*
+ * wire.h: the frame codec inside the TLS stream. A frame is a 4-byte
+ * big-endian length followed by one serialized cpx.Envelope.
+ */
+#ifndef CPX_WIRE_H
+#define CPX_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/cpx.pb-c.h"
+
+enum wire_status {
+	WIRE_FRAME = 0,		/* a complete frame is available */
+	WIRE_NEED_MORE,		/* not enough bytes yet */
+	WIRE_TOO_LARGE		/* the announced length is over the limit */
+};
+
+/*
+ * Look for one frame at the start of buf[0..len). On WIRE_FRAME,
+ * *body/*body_len designate the Envelope bytes inside buf and *consumed is
+ * the number of bytes the frame occupies (prefix included). The announced
+ * length is checked against max_frame before anything else (a peer never
+ * makes us wait for or allocate what it claims).
+ */
+enum wire_status wire_frame_next(const uint8_t *buf, size_t len,
+	    size_t max_frame, const uint8_t **body, size_t *body_len,
+	    size_t *consumed);
+
+/*
+ * Serialize env with its 4-byte prefix into a new buffer (caller frees
+ * with free()). Returns 0, or -1 (out of memory, or over CPX_MAX_FRAME).
+ */
+int	wire_encode(const Cpx__Envelope *env, uint8_t **out, size_t *outlen)
+	    __attribute__((warn_unused_result));
+
+/*
+ * Decode one Envelope body (without prefix) and check its structural
+ * limits: a body is set, repeat counts and lengths within cpx_limits.h,
+ * enums known. Returns a new Envelope (free with
+ * cpx__envelope__free_unpacked(env, NULL)) or NULL with *reason
+ * (CPX__REASON__*) and why[] set. Does not validate the alert inside a
+ * SignedAlert (see alert_validate) nor signatures (see sign.h).
+ */
+Cpx__Envelope *wire_decode(const uint8_t *body, size_t len, int *reason,
+	    char *why, size_t whylen);
+
+/* Check a Filter's limits and enums; 0 or -1 with why[] set. */
+int	wire_filter_check(const Cpx__Filter *f, char *why, size_t whylen)
+	    __attribute__((warn_unused_result));
+
+#endif
