@@ -1,0 +1,69 @@
+/*
+ * testutil.c: scratch directories for tests (see testutil.h).
+ */
+#define _XOPEN_SOURCE 700	/* nftw() */
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "testutil.h"
+
+#define TESTUTIL_TEMPLATE	"/tmp/cpx-test-XXXXXX"
+
+int
+testutil_mkdtemp(char *out, size_t len)
+{
+	if (out == NULL || len < sizeof(TESTUTIL_TEMPLATE))
+		goto fail;
+	memcpy(out, TESTUTIL_TEMPLATE, sizeof(TESTUTIL_TEMPLATE));
+	if (mkdtemp(out) == NULL) {
+		log_warn("mkdtemp %s", TESTUTIL_TEMPLATE);
+		goto fail;
+	}
+	return 0;
+fail:
+	if (out != NULL && len > 0)
+		out[0] = '\0';
+	return -1;
+}
+
+static int
+rmrf_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	/* FTW_DEPTH visits a directory after its entries: rmdir then works. */
+	if (flag == FTW_DP) {
+		if (rmdir(path) == -1) {
+			log_warn("rmdir %s", path);
+			return -1;
+		}
+		return 0;
+	}
+	if (unlink(path) == -1) {
+		log_warn("unlink %s", path);
+		return -1;
+	}
+	return 0;
+}
+
+int
+testutil_rmrf(const char *dir)
+{
+	struct stat st;
+
+	if (dir == NULL || dir[0] == '\0')
+		return -1;
+	if (lstat(dir, &st) == -1)
+		return errno == ENOENT ? 0 : -1;
+	/* FTW_PHYS: a symlink planted in the tree is removed, not followed. */
+	if (nftw(dir, rmrf_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
+		return -1;
+	return 0;
+}

@@ -1,0 +1,26 @@
+/*
+ * testutil.h: small helpers every cpx test may use: a private scratch
+ * directory under /tmp and its removal. Tests use real files (STYLE:
+ * Tests), so each test makes its own directory and removes it at the end.
+ */
+#ifndef CPX_TESTUTIL_H
+#define CPX_TESTUTIL_H
+
+#include <stddef.h>
+
+/*
+ * Create a fresh directory /tmp/cpx-test-XXXXXX (mode 0700) and write its
+ * path to out[len]. The caller owns the directory and removes it with
+ * testutil_rmrf(). Returns 0, or -1 with out[] emptied.
+ */
+int	testutil_mkdtemp(char *out, size_t len)
+	    __attribute__((warn_unused_result));
+
+/*
+ * Remove dir and everything below it without following symbolic links.
+ * A missing dir is not an error. Returns 0, or -1 if something could not
+ * be removed (logged).
+ */
+int	testutil_rmrf(const char *dir) __attribute__((warn_unused_result));
+
+#endif
