@@ -43,13 +43,17 @@ int	tlsconn_feed(struct tlsconn *c, const uint8_t *in, size_t len)
 	    __attribute__((warn_unused_result));
 
 /*
- * Next complete frame body (prefix stripped) into *body/*len, pointing
+ * Next complete frame body (prefix stripped) into body and len, pointing
  * into the connection's buffer and valid until the next call on c.
- * Returns 1 if a frame is there, 0 if none yet, -1 if a frame is over
- * max_frame (the connection is then FAILED).
+ * Returns 1 if a frame is there, 0 if none yet, -1 if a frame announces
+ * more than max_frame (tlsconn_error() says so; the TLS stream is still
+ * usable to send the refusal).
  */
 int	tlsconn_next_frame(struct tlsconn *c, const uint8_t **body,
 	    size_t *len) __attribute__((warn_unused_result));
+
+/* Change the incoming frame limit (raised once a session is welcomed). */
+void	tlsconn_set_max_frame(struct tlsconn *c, size_t max_frame);
 
 /* Encrypt and queue plaintext (a whole frame, prefix included). 0 / -1. */
 int	tlsconn_write(struct tlsconn *c, const uint8_t *p, size_t len)
@@ -59,7 +63,7 @@ int	tlsconn_write(struct tlsconn *c, const uint8_t *p, size_t len)
 void	tlsconn_shutdown(struct tlsconn *c);
 
 /*
- * Ciphertext waiting to go to the network: *p/*len (into an internal
+ * Ciphertext waiting to go to the network: p and len (into an internal
  * buffer, valid until the next call). tlsconn_consume drops n bytes once
  * sent.
  */

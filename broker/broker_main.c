@@ -1,0 +1,160 @@
+/*
+ * broker_main.c: cpx-broker's entry point. Parses flags, reads the config,
+ * fails fast on any start-up problem (naming the file or key to fix),
+ * installs signal handlers (SIGTERM/SIGINT drain and stop, SIGHUP reloads
+ * CRL and policy), optionally drops root after binding, and runs the loop.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "log.h"
+
+static volatile sig_atomic_t stop_flag;
+static volatile sig_atomic_t reload_flag;
+
+static void
+on_stop(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+static void
+on_hup(int sig)
+{
+	(void)sig;
+	reload_flag = 1;
+}
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+"usage: cpx-broker -c broker.ini [-s key=value]... [-d] [-v]\n"
+"\n"
+"The cpx broker: accepts signed alerts from national nodes over mutual\n"
+"TLS 1.3, checks them, records them in the audit log and routes them.\n"
+"\n"
+"  -c, --config FILE   configuration file ([broker] section, INI)\n"
+"  -s, --set KEY=VAL   override one configuration key (repeatable)\n"
+"  -d, --debug         log at debug level\n"
+"  -h, --help          this help\n"
+"\n"
+"Signals: SIGHUP reloads the CRL and the policy; SIGTERM/SIGINT close all\n"
+"sessions, write an audit checkpoint and exit.\n"
+"See broker/broker.example.ini for every key and its default.\n");
+}
+
+static void
+drop_root(const char *user)
+{
+	struct passwd *pw;
+
+	if ((pw = getpwnam(user)) == NULL)
+		fatalx("config key user: no such user %s", user);
+	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 ||
+	    setuid(pw->pw_uid) == -1)
+		fatal("cannot drop privileges to %s", user);
+	if (setuid(0) != -1)
+		fatalx("privileges could be regained after dropping to %s",
+		    user);
+	log_info("running as user %s", user);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "set", required_argument, NULL, 's' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct config cfg;
+	struct broker b;
+	struct sigaction sa;
+	enum log_level level;
+	char err[512], *eq, *conf = NULL;
+	char **sets = NULL;
+	int ch, nsets = 0, i, debug = 0, rc;
+
+	log_init("cpx-broker", LOG_LEVEL_INFO);
+	config_defaults(&cfg);
+	if ((sets = calloc((size_t)argc, sizeof(*sets))) == NULL)
+		fatal("calloc");
+	while ((ch = getopt_long(argc, argv, "c:s:dh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 's':
+			sets[nsets++] = optarg;
+			break;
+		case 'd':
+			debug = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (conf != NULL && config_load(&cfg, conf, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	for (i = 0; i < nsets; i++) {
+		if ((eq = strchr(sets[i], '=')) == NULL)
+			fatalx("--set %s: expected KEY=VALUE", sets[i]);
+		*eq = '\0';
+		if (config_set(&cfg, sets[i], eq + 1, err, sizeof(err)) == -1)
+			fatalx("--set %s: %s", sets[i], err);
+	}
+	free(sets);
+	if (config_check(&cfg, err, sizeof(err)) == -1)
+		fatalx("%s%s%s", conf ? conf : "configuration", ": ", err);
+	if (cfg.log_level != NULL) {
+		if (log_level_parse(cfg.log_level, &level) == -1)
+			fatalx("config key log_level: unknown level %s",
+			    cfg.log_level);
+		log_set_level(level);
+	}
+	if (debug)
+		log_set_level(LOG_LEVEL_DEBUG);
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_stop;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGXFSZ, &sa, NULL);	/* a file size limit is EFBIG */
+
+	memset(&b, 0, sizeof(b));
+	b.stop = &stop_flag;
+	b.reload = &reload_flag;
+	if (broker_init(&b, &cfg, err, sizeof(err)) == -1)
+		fatalx("cannot start: %s", err);
+	if (cfg.user != NULL && geteuid() == 0)
+		drop_root(cfg.user);
+	rc = broker_run(&b);
+	broker_free(&b);
+	config_clear(&cfg);
+	return rc == 0 ? 0 : 1;
+}

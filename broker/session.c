@@ -1,0 +1,581 @@
+/*
+ * session.c: the broker's network edge (see session.h). Owns the
+ * ZMQ_STREAM socket, every struct session and their TLS state, the table
+ * from ZeroMQ routing id to session, and the list of ids recently closed by
+ * the broker (late frames from those are ignored, never mistaken for a new
+ * connection).
+ *
+ * Bytes are never dropped: what ZeroMQ does not take now (EAGAIN) stays
+ * queued in order in the session's tlsconn; a session whose queue passes
+ * the configured bound is refused by the dispatcher, not silently trimmed.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <zmq.h>
+
+#include "cpx_limits.h"
+#include "log.h"
+#include "session.h"
+#include "wire.h"
+
+#define EDGE_BUCKETS		4096
+#define EDGE_CLOSED_IDS		4096
+#define EDGE_CLOSED_TTL_MS	60000
+#define EDGE_CLOSE_LINGER_MS	2000
+#define EDGE_CHUNK		(64 * 1024)
+
+struct closed_id {
+	uint8_t	rid[SESSION_RID_MAX];
+	size_t	rid_len;
+	int64_t	expires_ms;
+};
+
+struct edge {
+	void			*sock;
+	SSL_CTX			*ssl_ctx;
+	const struct config	*cfg;
+	uint64_t		 next_id;
+	struct session		*buckets[EDGE_BUCKETS];
+	struct session		*head;		/* live sessions */
+	size_t			 count;
+	struct session		*ended;		/* ended, not yet taken */
+	struct session		*taken;		/* taken, not yet reaped */
+	struct closed_id	*closed;	/* ring of closed ids */
+	size_t			 closed_next;
+	int64_t			 now_ms;
+};
+
+int64_t
+edge_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static size_t
+rid_hash(const uint8_t *rid, size_t len)
+{
+	uint32_t h = 2166136261u;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ rid[i]) * 16777619u;
+	return h % EDGE_BUCKETS;
+}
+
+static struct session *
+lookup(struct edge *e, const uint8_t *rid, size_t len)
+{
+	struct session *s;
+
+	for (s = e->buckets[rid_hash(rid, len)]; s != NULL; s = s->hnext)
+		if (s->rid_len == len && memcmp(s->rid, rid, len) == 0)
+			return s;
+	return NULL;
+}
+
+static int
+recently_closed(struct edge *e, const uint8_t *rid, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < EDGE_CLOSED_IDS; i++) {
+		struct closed_id *c = &e->closed[i];
+
+		if (c->rid_len == len && c->expires_ms > e->now_ms &&
+		    memcmp(c->rid, rid, len) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static void
+remember_closed(struct edge *e, const uint8_t *rid, size_t len)
+{
+	struct closed_id *c = &e->closed[e->closed_next];
+
+	e->closed_next = (e->closed_next + 1) % EDGE_CLOSED_IDS;
+	memcpy(c->rid, rid, len);
+	c->rid_len = len;
+	c->expires_ms = e->now_ms + EDGE_CLOSED_TTL_MS;
+}
+
+struct edge *
+edge_new(void *zctx, SSL_CTX *ctx, const struct config *cfg, char *err,
+    size_t errlen)
+{
+	struct edge *e = NULL;
+	int one = 1, hwm = 100000, linger = 0, backlog = 1024, idle = 60;
+	int ipv6 = 1;
+
+	if ((e = calloc(1, sizeof(*e))) == NULL ||
+	    (e->closed = calloc(EDGE_CLOSED_IDS, sizeof(*e->closed))) ==
+	    NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	e->ssl_ctx = ctx;
+	e->cfg = cfg;
+	e->next_id = 1;
+	if ((e->sock = zmq_socket(zctx, ZMQ_STREAM)) == NULL) {
+		snprintf(err, errlen, "zmq_socket(ZMQ_STREAM): %s",
+		    zmq_strerror(errno));
+		goto fail;
+	}
+	/*
+	 * Connect and disconnect notifications ([id][""]) tell us when to
+	 * create and drop TLS state. TCP keepalive finds dead hosts, which
+	 * ZMQ_STREAM has no heartbeat for.
+	 */
+	if (zmq_setsockopt(e->sock, ZMQ_STREAM_NOTIFY, &one, sizeof(one)) ||
+	    zmq_setsockopt(e->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm)) ||
+	    zmq_setsockopt(e->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm)) ||
+	    zmq_setsockopt(e->sock, ZMQ_LINGER, &linger, sizeof(linger)) ||
+	    zmq_setsockopt(e->sock, ZMQ_BACKLOG, &backlog, sizeof(backlog)) ||
+	    zmq_setsockopt(e->sock, ZMQ_IPV6, &ipv6, sizeof(ipv6)) ||
+	    zmq_setsockopt(e->sock, ZMQ_TCP_KEEPALIVE, &one, sizeof(one)) ||
+	    zmq_setsockopt(e->sock, ZMQ_TCP_KEEPALIVE_IDLE, &idle,
+	    sizeof(idle))) {
+		snprintf(err, errlen, "zmq_setsockopt: %s",
+		    zmq_strerror(errno));
+		goto fail;
+	}
+	if (zmq_bind(e->sock, cfg->listen) == -1) {
+		snprintf(err, errlen, "cannot listen on %s (config key "
+		    "listen): %s", cfg->listen, zmq_strerror(errno));
+		goto fail;
+	}
+	return e;
+fail:
+	if (e != NULL && e->sock != NULL)
+		zmq_close(e->sock);
+	if (e != NULL)
+		free(e->closed);
+	free(e);
+	return NULL;
+}
+
+static void
+session_free(struct session *s)
+{
+	tlsconn_free(&s->tls);
+	if (s->subscription != NULL)
+		cpx__envelope__free_unpacked(s->subscription, NULL);
+	free(s);
+}
+
+void
+edge_free(struct edge **ep)
+{
+	struct edge *e;
+	struct session *s, *n;
+
+	if (ep == NULL || (e = *ep) == NULL)
+		return;
+	edge_reap(e);
+	for (s = e->head; s != NULL; s = n) {
+		n = s->next;
+		session_free(s);
+	}
+	for (s = e->ended; s != NULL; s = n) {
+		n = s->next;
+		session_free(s);
+	}
+	zmq_close(e->sock);
+	free(e->closed);
+	free(e);
+	*ep = NULL;
+}
+
+void *
+edge_socket(struct edge *e)
+{
+	return e->sock;
+}
+
+struct session *
+edge_sessions(struct edge *e)
+{
+	return e->head;
+}
+
+size_t
+edge_count(const struct edge *e)
+{
+	return e->count;
+}
+
+/* Ask ZeroMQ to drop the TCP connection: [id][""]. */
+static void
+peer_disconnect(struct edge *e, const uint8_t *rid, size_t len)
+{
+	if (zmq_send(e->sock, rid, len, ZMQ_SNDMORE | ZMQ_DONTWAIT) ==
+	    (int)len)
+		(void)zmq_send(e->sock, "", 0, ZMQ_DONTWAIT);
+	remember_closed(e, rid, len);
+}
+
+/* Unlink s from the table and the live list; it goes on the ended list. */
+static void
+detach(struct edge *e, struct session *s, int tell_zmq)
+{
+	struct session **pp;
+
+	for (pp = &e->buckets[rid_hash(s->rid, s->rid_len)]; *pp != NULL;
+	    pp = &(*pp)->hnext) {
+		if (*pp == s) {
+			*pp = s->hnext;
+			break;
+		}
+	}
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		e->head = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	e->count--;
+	s->dead = 1;
+	if (tell_zmq)
+		peer_disconnect(e, s->rid, s->rid_len);
+	else
+		remember_closed(e, s->rid, s->rid_len);
+	s->prev = NULL;
+	s->next = e->ended;
+	e->ended = s;
+}
+
+/* Mark s ended for the reason given, without sending anything more. */
+static void
+end_now(struct edge *e, struct session *s, int reason, const char *why,
+    int tell_zmq)
+{
+	if (s->close_why[0] == '\0') {
+		snprintf(s->close_why, sizeof(s->close_why), "%s", why);
+		s->close_reason = reason;
+	}
+	detach(e, s, tell_zmq);
+}
+
+/* Push queued ciphertext to ZeroMQ. Returns -1 if the peer is gone. */
+static int
+flush(struct edge *e, struct session *s)
+{
+	const uint8_t *p;
+	size_t len, chunk;
+
+	while (s->tls != NULL && tlsconn_out_pending(s->tls) > 0) {
+		tlsconn_out(s->tls, &p, &len);
+		chunk = len < EDGE_CHUNK ? len : EDGE_CHUNK;
+		/*
+		 * If the routing-id part is not taken, the payload must not
+		 * be sent: ZeroMQ would read it as the next routing id.
+		 */
+		if (zmq_send(e->sock, s->rid, s->rid_len,
+		    ZMQ_SNDMORE | ZMQ_DONTWAIT) != (int)s->rid_len) {
+			if (errno == EAGAIN)
+				return 0;	/* keep it queued, retry */
+			return -1;		/* EHOSTUNREACH: gone */
+		}
+		if (zmq_send(e->sock, p, chunk, ZMQ_DONTWAIT) != (int)chunk)
+			return -1;
+		tlsconn_consume(s->tls, chunk);
+	}
+	return 0;
+}
+
+static struct session *
+accept_new(struct edge *e, const uint8_t *rid, size_t len, const char *addr)
+{
+	struct session *s;
+	size_t h;
+
+	if (e->count >= e->cfg->max_sessions) {
+		log_warnx("connection from %s refused: %zu sessions, the "
+		    "limit (config key max_sessions)", addr, e->count);
+		peer_disconnect(e, rid, len);
+		return NULL;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (s->tls = tlsconn_new(e->ssl_ctx, 1, CPX_MAX_FRAME_PREAUTH)) ==
+	    NULL) {
+		log_warnx("connection from %s refused: out of memory", addr);
+		free(s);
+		peer_disconnect(e, rid, len);
+		return NULL;
+	}
+	s->id = e->next_id++;
+	memcpy(s->rid, rid, len);
+	s->rid_len = len;
+	snprintf(s->addr, sizeof(s->addr), "%s", addr);
+	snprintf(s->tag, sizeof(s->tag), "s%llu %s", (unsigned long long)s->id,
+	    addr);
+	s->created_ms = s->last_rx_ms = e->now_ms;
+	h = rid_hash(rid, len);
+	s->hnext = e->buckets[h];
+	e->buckets[h] = s;
+	s->next = e->head;
+	if (e->head != NULL)
+		e->head->prev = s;
+	e->head = s;
+	e->count++;
+	log_debug("%s: connected", s->tag);
+	return s;
+}
+
+/* TLS failed or the peer broke the protocol: flush the alert, then close. */
+static void
+tls_failed(struct edge *e, struct session *s)
+{
+	snprintf(s->close_why, sizeof(s->close_why), "%s",
+	    tlsconn_error(s->tls));
+	s->close_reason = tlsconn_error_reason(s->tls);
+	if (s->phase == SESSION_HANDSHAKE)
+		s->close_reason = s->close_reason ? s->close_reason :
+		    CPX__REASON__REASON_MALFORMED;
+	s->phase = SESSION_CLOSING;
+	s->closing_ms = e->now_ms;
+	if (flush(e, s) == -1 || tlsconn_out_pending(s->tls) == 0)
+		end_now(e, s, s->close_reason, s->close_why, 1);
+}
+
+int
+edge_recv(struct edge *e, int64_t now_ms, struct edge_event *ev)
+{
+	zmq_msg_t rid, data;
+	const char *addr;
+	struct session *s;
+	int rc = 1;
+
+	memset(ev, 0, sizeof(*ev));
+	e->now_ms = now_ms;
+	zmq_msg_init(&rid);
+	zmq_msg_init(&data);
+	if (zmq_msg_recv(&rid, e->sock, ZMQ_DONTWAIT) == -1) {
+		rc = (errno == EAGAIN || errno == EINTR) ? 0 : -1;
+		if (rc == -1)
+			log_warnx("edge: zmq_msg_recv: %s", zmq_strerror(errno));
+		goto done;
+	}
+	if (!zmq_msg_more(&rid) || zmq_msg_recv(&data, e->sock, 0) == -1 ||
+	    zmq_msg_size(&rid) == 0 || zmq_msg_size(&rid) > SESSION_RID_MAX) {
+		log_warnx("edge: malformed message from ZMQ_STREAM, ignored");
+		goto done;
+	}
+	s = lookup(e, zmq_msg_data(&rid), zmq_msg_size(&rid));
+	if (zmq_msg_size(&data) == 0) {
+		/* A notification: connect if unknown, else disconnect. */
+		if (s != NULL) {
+			end_now(e, s, s->phase == SESSION_OPEN ?
+			    CPX__REASON__REASON_NONE : CPX__REASON__REASON_MALFORMED,
+			    s->phase == SESSION_HANDSHAKE ? "peer disconnected "
+			    "during the TLS handshake" : "peer disconnected", 0);
+		} else if (!recently_closed(e, zmq_msg_data(&rid),
+		    zmq_msg_size(&rid))) {
+			addr = zmq_msg_gets(&data, "Peer-Address");
+			(void)accept_new(e, zmq_msg_data(&rid),
+			    zmq_msg_size(&rid), addr ? addr : "?");
+		}
+		goto done;
+	}
+	if (s == NULL) {
+		/* Late bytes for a connection already closed: drop. */
+		goto done;
+	}
+	if (s->phase == SESSION_CLOSING)
+		goto done;
+	s->last_rx_ms = now_ms;
+	if (tlsconn_feed(s->tls, zmq_msg_data(&data),
+	    zmq_msg_size(&data)) == -1) {
+		tls_failed(e, s);
+		goto done;
+	}
+	if (tlsconn_state(s->tls) == TLSCONN_CLOSED) {
+		(void)flush(e, s);
+		end_now(e, s, CPX__REASON__REASON_NONE, "peer closed the session", 1);
+		goto done;
+	}
+	if (flush(e, s) == -1) {
+		end_now(e, s, CPX__REASON__REASON_NONE, "peer unreachable", 0);
+		goto done;
+	}
+	if (s->phase == SESSION_HANDSHAKE &&
+	    tlsconn_state(s->tls) == TLSCONN_OPEN) {
+		s->phase = SESSION_VERIFIED;
+		ev->kind = EDGE_VERIFIED;
+		ev->session = s;
+	} else if (s->phase == SESSION_OPEN) {
+		ev->kind = EDGE_FRAMES;
+		ev->session = s;
+	}
+done:
+	zmq_msg_close(&rid);
+	zmq_msg_close(&data);
+	return rc;
+}
+
+int
+session_send_raw(struct edge *e, struct session *s, const uint8_t *buf,
+    size_t len)
+{
+	if (s->dead || (s->phase != SESSION_OPEN &&
+	    s->phase != SESSION_VERIFIED))
+		return -1;
+	/* The bound that keeps a slow subscriber from growing the broker. */
+	if (tlsconn_out_pending(s->tls) > e->cfg->outbound_queue)
+		return -1;
+	return tlsconn_write(s->tls, buf, len);
+}
+
+int
+session_send(struct edge *e, struct session *s, const Cpx__Envelope *env)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (wire_encode(env, &buf, &len) == -1)
+		return -1;
+	rc = session_send_raw(e, s, buf, len);
+	OPENSSL_clear_free(buf, len);
+	return rc;
+}
+
+size_t
+session_queued(const struct session *s)
+{
+	return s->tls ? tlsconn_out_pending(s->tls) : 0;
+}
+
+void
+session_refuse(struct edge *e, struct session *s, int reason,
+    const char *fmt, ...)
+{
+	Cpx__Envelope env = CPX__ENVELOPE__INIT;
+	Cpx__Error er = CPX__ERROR__INIT;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	va_list ap;
+
+	if (s->phase == SESSION_CLOSING || s->dead)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(s->close_why, sizeof(s->close_why), fmt, ap);
+	va_end(ap);
+	s->close_reason = reason;
+	if (tlsconn_state(s->tls) == TLSCONN_OPEN) {
+		er.reason = reason;
+		er.text = s->close_why;
+		er.fatal = 1;
+		env.body_case = CPX__ENVELOPE__BODY_ERROR;
+		env.error = &er;
+		/* Written even past the queue bound: it is the last one. */
+		if (wire_encode(&env, &buf, &len) == 0) {
+			if (tlsconn_write(s->tls, buf, len) == -1)
+				log_debug("%s: refusal not written", s->tag);
+			free(buf);
+		}
+		tlsconn_shutdown(s->tls);
+	}
+	s->phase = SESSION_CLOSING;
+	s->closing_ms = e->now_ms;
+}
+
+void
+session_open(struct edge *e, struct session *s)
+{
+	(void)e;
+	s->phase = SESSION_OPEN;
+	s->welcomed = 1;
+	tlsconn_set_max_frame(s->tls, e->cfg->max_frame);
+	snprintf(s->tag, sizeof(s->tag), "s%llu %s/%s",
+	    (unsigned long long)s->id, s->peer.country, s->peer.node);
+}
+
+void
+edge_tick(struct edge *e, int64_t now_ms)
+{
+	struct session *s, *n;
+	const struct config *cfg = e->cfg;
+
+	e->now_ms = now_ms;
+	for (s = e->head; s != NULL; s = n) {
+		n = s->next;
+		if (flush(e, s) == -1) {
+			end_now(e, s, CPX__REASON__REASON_NONE, "peer unreachable", 0);
+			continue;
+		}
+		switch (s->phase) {
+		case SESSION_HANDSHAKE:
+		case SESSION_VERIFIED:
+			if (now_ms - s->created_ms >
+			    (int64_t)cfg->handshake_timeout_ms) {
+				log_warnx("%s: TLS handshake not completed "
+				    "within %u ms, closing", s->tag,
+				    cfg->handshake_timeout_ms);
+				end_now(e, s, CPX__REASON__REASON_IDLE_TIMEOUT,
+				    "handshake timeout", 1);
+			}
+			break;
+		case SESSION_OPEN:
+			if (now_ms - s->last_rx_ms >
+			    (int64_t)cfg->idle_timeout_ms)
+				session_refuse(e, s, CPX__REASON__REASON_IDLE_TIMEOUT,
+				    "nothing received for %u ms",
+				    cfg->idle_timeout_ms);
+			break;
+		case SESSION_CLOSING:
+			if (tlsconn_out_pending(s->tls) == 0 ||
+			    now_ms - s->closing_ms > EDGE_CLOSE_LINGER_MS)
+				end_now(e, s, s->close_reason, s->close_why, 1);
+			break;
+		}
+	}
+}
+
+int
+edge_has_backlog(const struct edge *e)
+{
+	const struct session *s;
+
+	for (s = e->head; s != NULL; s = s->next)
+		if (s->tls != NULL && tlsconn_out_pending(s->tls) > 0)
+			return 1;
+	return 0;
+}
+
+int
+edge_take_closed(struct edge *e, struct edge_event *ev)
+{
+	struct session *s = e->ended;
+
+	memset(ev, 0, sizeof(*ev));
+	if (s == NULL)
+		return 0;
+	e->ended = s->next;
+	s->next = e->taken;
+	e->taken = s;
+	ev->session = s;
+	ev->kind = s->welcomed ? EDGE_CLOSED : EDGE_REFUSED;
+	return 1;
+}
+
+void
+edge_reap(struct edge *e)
+{
+	struct session *s, *n;
+
+	for (s = e->taken; s != NULL; s = n) {
+		n = s->next;
+		session_free(s);
+	}
+	e->taken = NULL;
+}

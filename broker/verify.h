@@ -1,0 +1,28 @@
+/*
+ * verify.h: everything the broker checks about a published alert before
+ * it may enter the log: signature, signer certificate, origin, form, and
+ * the policy. Decides only; broker.c acts on the result.
+ */
+#ifndef CPX_VERIFY_H
+#define CPX_VERIFY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "identity.h"
+#include "policy.h"
+#include "proto/cpx.pb-c.h"
+#include "sign.h"
+
+/*
+ * Verify sa published by peer. On success returns 0 and *alert (owned by
+ * the caller, cpx__alert__free_unpacked). On refusal returns -1 with
+ * *reason (CPX__REASON__*), why[] and *alert NULL.
+ */
+int	verify_publish(struct trust *t, const struct policy *p,
+	    const struct identity *peer, const Cpx__SignedAlert *sa,
+	    int64_t now_ms, int64_t max_skew_ms, Cpx__Alert **alert,
+	    int *reason, char *why, size_t whylen)
+	    __attribute__((warn_unused_result));
+
+#endif

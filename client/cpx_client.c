@@ -1,0 +1,869 @@
+/*
+ * cpx_client.c: the client library (see cpx_client.h). Owns the node's
+ * key and certificate, the TLS context, the trust store used to verify
+ * deliveries, one ZMQ_STREAM socket connected to the broker, the current
+ * TLS connection, the publishes not yet acknowledged (resent after a
+ * reconnect), and the current subscription (resumed after a reconnect from
+ * the last sequence delivered, so nothing is missed and nothing repeated).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <zmq.h>
+
+#include "alert.h"
+#include "cpx_client.h"
+#include "cpx_limits.h"
+#include "log.h"
+#include "sign.h"
+#include "tlsconn.h"
+#include "tlsctx.h"
+#include "wire.h"
+
+#define RID_MAX			256
+#define DEFAULT_PING_MS		30000
+
+struct inflight {
+	uint64_t	 request_id;
+	uint8_t		*frame;		/* encoded Publish, prefix included */
+	size_t		 len;
+	char		 alert_id[CPX_MAX_ID + 1];
+};
+
+struct cpx_client {
+	char			*endpoint;
+	int			 reconnect;
+	int			 ping_cfg_ms;
+	SSL_CTX			*ctx;
+	struct trust		*trust;
+	EVP_PKEY		*key;
+	X509			*cert;
+	struct identity		 self;
+	void			*zctx;
+	void			*sock;
+	uint8_t			 rid[RID_MAX];
+	size_t			 rid_len;	/* 0: not connected */
+	struct tlsconn		*tls;
+	Cpx__Envelope		*welcome;	/* owned, NULL until welcomed */
+	cpx_event_cb		*cb;
+	void			*cb_arg;
+	int			 stopped;
+	int			 dead;		/* refused: do not retry */
+	char			 error[320];
+	uint64_t		 next_request;
+	struct inflight		*inflight;
+	size_t			 ninflight;
+	size_t			 inflight_cap;
+	uint8_t			*sub;		/* packed Subscribe, or NULL */
+	size_t			 sub_len;
+	int			 sub_resume;
+	uint64_t		 last_seq;
+	int64_t			 last_rx_ms;
+	int64_t			 last_ping_ms;
+	char			 id_buf[40];
+	char			 origin_buf[3];
+};
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+open_socket(struct cpx_client *c, char *err, size_t errlen)
+{
+	int one = 1, linger = 500, ivl = 200, ivl_max = 2000, idle = 60;
+
+	if ((c->sock = zmq_socket(c->zctx, ZMQ_STREAM)) == NULL) {
+		snprintf(err, errlen, "zmq_socket: %s", zmq_strerror(errno));
+		return -1;
+	}
+	if (zmq_setsockopt(c->sock, ZMQ_STREAM_NOTIFY, &one, sizeof(one)) ||
+	    zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof(linger)) ||
+	    zmq_setsockopt(c->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl)) ||
+	    zmq_setsockopt(c->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max,
+	    sizeof(ivl_max)) ||
+	    zmq_setsockopt(c->sock, ZMQ_TCP_KEEPALIVE, &one, sizeof(one)) ||
+	    zmq_setsockopt(c->sock, ZMQ_TCP_KEEPALIVE_IDLE, &idle,
+	    sizeof(idle)) ||
+	    zmq_setsockopt(c->sock, ZMQ_IPV6, &one, sizeof(one))) {
+		snprintf(err, errlen, "zmq_setsockopt: %s",
+		    zmq_strerror(errno));
+		return -1;
+	}
+	if (zmq_connect(c->sock, c->endpoint) == -1) {
+		snprintf(err, errlen, "cannot connect to %s: %s", c->endpoint,
+		    zmq_strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+struct cpx_client *
+cpx_client_new(const struct cpx_client_config *cfg, char *err, size_t errlen)
+{
+	struct tls_files files = { cfg->ca, cfg->cert, cfg->key, NULL };
+	struct cpx_client *c = NULL;
+	char why[160];
+
+	if (cfg->endpoint == NULL || cfg->ca == NULL || cfg->cert == NULL ||
+	    cfg->key == NULL) {
+		snprintf(err, errlen, "endpoint, CA, certificate and key are "
+		    "all required");
+		return NULL;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->endpoint = strdup(cfg->endpoint)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	c->reconnect = cfg->reconnect;
+	c->ping_cfg_ms = cfg->ping_ms;
+	c->next_request = 1;
+	if ((c->key = tlsctx_load_key(cfg->key, err, errlen)) == NULL ||
+	    (c->cert = tlsctx_load_cert(cfg->cert, err, errlen)) == NULL)
+		goto fail;
+	if (identity_from_cert(c->cert, &c->self, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "%s: not a node certificate: %s",
+		    cfg->cert, why);
+		goto fail;
+	}
+	if ((c->ctx = tlsctx_new(&files, 0, err, errlen)) == NULL)
+		goto fail;
+	if ((c->trust = trust_new(cfg->ca, cfg->crl, err, errlen)) == NULL)
+		goto fail;
+	if ((c->zctx = zmq_ctx_new()) == NULL) {
+		snprintf(err, errlen, "zmq_ctx_new: %s", zmq_strerror(errno));
+		goto fail;
+	}
+	return c;
+fail:
+	cpx_client_free(&c);
+	return NULL;
+}
+
+static void
+drop_connection(struct cpx_client *c)
+{
+	tlsconn_free(&c->tls);
+	c->rid_len = 0;
+	if (c->welcome != NULL) {
+		cpx__envelope__free_unpacked(c->welcome, NULL);
+		c->welcome = NULL;
+	}
+}
+
+void
+cpx_client_free(struct cpx_client **cp)
+{
+	struct cpx_client *c;
+	size_t i;
+
+	if (cp == NULL || (c = *cp) == NULL)
+		return;
+	if (c->tls != NULL && tlsconn_state(c->tls) == TLSCONN_OPEN &&
+	    c->sock != NULL && c->rid_len > 0) {
+		const uint8_t *p;
+		size_t len;
+
+		tlsconn_shutdown(c->tls);
+		tlsconn_out(c->tls, &p, &len);
+		if (len > 0 && zmq_send(c->sock, c->rid, c->rid_len,
+		    ZMQ_SNDMORE | ZMQ_DONTWAIT) == (int)c->rid_len)
+			(void)zmq_send(c->sock, p, len, ZMQ_DONTWAIT);
+	}
+	drop_connection(c);
+	for (i = 0; i < c->ninflight; i++)
+		OPENSSL_clear_free(c->inflight[i].frame, c->inflight[i].len);
+	free(c->inflight);
+	free(c->sub);
+	if (c->sock != NULL)
+		zmq_close(c->sock);
+	if (c->zctx != NULL)
+		zmq_ctx_term(c->zctx);
+	trust_free(&c->trust);
+	SSL_CTX_free(c->ctx);
+	EVP_PKEY_free(c->key);
+	X509_free(c->cert);
+	free(c->endpoint);
+	free(c);
+	*cp = NULL;
+}
+
+static void
+emit(struct cpx_client *c, struct cpx_event *ev)
+{
+	if (c->cb != NULL)
+		c->cb(ev, c->cb_arg);
+}
+
+/* Push queued ciphertext to ZeroMQ; what it does not take stays queued. */
+static void
+flush(struct cpx_client *c)
+{
+	const uint8_t *p;
+	size_t len;
+
+	while (c->tls != NULL && c->rid_len > 0 &&
+	    tlsconn_out_pending(c->tls) > 0) {
+		tlsconn_out(c->tls, &p, &len);
+		if (len > 65536)
+			len = 65536;
+		if (zmq_send(c->sock, c->rid, c->rid_len,
+		    ZMQ_SNDMORE | ZMQ_DONTWAIT) != (int)c->rid_len)
+			return;
+		if (zmq_send(c->sock, p, len, ZMQ_DONTWAIT) != (int)len)
+			return;
+		tlsconn_consume(c->tls, len);
+	}
+}
+
+static int
+send_frame(struct cpx_client *c, const uint8_t *buf, size_t len)
+{
+	if (c->tls == NULL || c->welcome == NULL)
+		return 0;	/* kept by the caller, sent once welcomed */
+	if (tlsconn_write(c->tls, buf, len) == -1)
+		return -1;
+	flush(c);
+	return 0;
+}
+
+static int
+send_env(struct cpx_client *c, const Cpx__Envelope *env)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (wire_encode(env, &buf, &len) == -1)
+		return -1;
+	rc = send_frame(c, buf, len);
+	OPENSSL_clear_free(buf, len);
+	return rc;
+}
+
+/* Fatal for this session; retried later only if reconnect is on. */
+static void
+lost(struct cpx_client *c, const char *why, int final)
+{
+	struct cpx_event ev;
+	char reopen_err[256];
+
+	snprintf(c->error, sizeof(c->error), "%s", why);
+	if (c->welcome != NULL) {
+		memset(&ev, 0, sizeof(ev));
+		ev.kind = CPX_EV_DISCONNECTED;
+		ev.text = c->error;
+		emit(c, &ev);
+	}
+	drop_connection(c);
+	if (final || !c->reconnect) {
+		c->dead = 1;
+		return;
+	}
+	/*
+	 * A fresh socket: a connection closed from our side is not
+	 * reconnected by ZeroMQ, and a stale one must not linger.
+	 */
+	if (c->sock != NULL)
+		zmq_close(c->sock);
+	c->sock = NULL;
+	if (open_socket(c, reopen_err, sizeof(reopen_err)) == -1) {
+		snprintf(c->error, sizeof(c->error), "%s", reopen_err);
+		c->dead = 1;
+	}
+}
+
+static void
+resend_state(struct cpx_client *c)
+{
+	Cpx__Envelope env = CPX__ENVELOPE__INIT;
+	Cpx__Subscribe *sub;
+	size_t i;
+
+	if (c->sub != NULL) {
+		sub = cpx__subscribe__unpack(NULL, c->sub_len, c->sub);
+		if (sub != NULL) {
+			if (c->sub_resume || c->last_seq > 0) {
+				sub->resume = 1;
+				if (c->last_seq > sub->resume_after)
+					sub->resume_after = c->last_seq;
+			}
+			env.body_case = CPX__ENVELOPE__BODY_SUBSCRIBE;
+			env.subscribe = sub;
+			(void)send_env(c, &env);
+			cpx__subscribe__free_unpacked(sub, NULL);
+		}
+	}
+	for (i = 0; i < c->ninflight; i++)
+		(void)send_frame(c, c->inflight[i].frame, c->inflight[i].len);
+}
+
+static void
+inflight_done(struct cpx_client *c, uint64_t request_id)
+{
+	size_t i;
+
+	for (i = 0; i < c->ninflight; i++) {
+		if (c->inflight[i].request_id != request_id)
+			continue;
+		OPENSSL_clear_free(c->inflight[i].frame, c->inflight[i].len);
+		c->inflight[i] = c->inflight[--c->ninflight];
+		return;
+	}
+}
+
+static void
+on_delivery(struct cpx_client *c, const Cpx__Delivery *d)
+{
+	struct cpx_event ev;
+	Cpx__Alert *a = NULL;
+	char why[256] = "";
+	int reason;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = CPX_EV_DELIVERY;
+	ev.seq = d->seq;
+	ev.request_id = d->request_id;
+	ev.accepted_at = d->accepted_at;
+	ev.replayed = d->replayed;
+	ev.signed_alert = d->alert;
+	/* End to end: trust the network CA, not the broker. */
+	if (d->alert == NULL)
+		snprintf(why, sizeof(why), "delivery without an alert");
+	else if (sign_verify_alert(c->trust, d->alert, &a, &ev.signer,
+	    &reason, why, sizeof(why)) == 0 &&
+	    sign_verify_alert_origin(a, &ev.signer, &reason, why,
+	    sizeof(why)) == 0 &&
+	    alert_validate(a, 0, 0, &reason, why, sizeof(why)) == 0)
+		ev.verified = 1;
+	ev.alert = ev.verified ? a : NULL;
+	ev.verify_error = ev.verified ? NULL : why;
+	if (d->request_id == 0 && d->seq > c->last_seq)
+		c->last_seq = d->seq;
+	emit(c, &ev);
+	cpx__alert__free_unpacked(a, NULL);
+}
+
+static int
+auth_reason(int reason)
+{
+	return reason == CPX__REASON__REASON_NOT_AUTHORIZED ||
+	    reason == CPX__REASON__REASON_CERT_REVOKED ||
+	    reason == CPX__REASON__REASON_BAD_SIGNER;
+}
+
+static void
+on_envelope(struct cpx_client *c, Cpx__Envelope **envp)
+{
+	Cpx__Envelope *env = *envp;
+	struct cpx_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	switch (env->body_case) {
+	case CPX__ENVELOPE__BODY_WELCOME:
+		if (c->welcome != NULL)
+			break;
+		c->welcome = env;
+		*envp = NULL;
+		tlsconn_set_max_frame(c->tls, CPX_MAX_FRAME);
+		c->error[0] = '\0';
+		ev.kind = CPX_EV_CONNECTED;
+		ev.seq = c->welcome->welcome->last_seq;
+		emit(c, &ev);
+		resend_state(c);
+		break;
+	case CPX__ENVELOPE__BODY_ACK:
+		inflight_done(c, env->ack->request_id);
+		ev.kind = CPX_EV_ACK;
+		ev.request_id = env->ack->request_id;
+		ev.seq = env->ack->seq;
+		ev.duplicate = env->ack->duplicate;
+		ev.alert_id = env->ack->alert_id;
+		emit(c, &ev);
+		break;
+	case CPX__ENVELOPE__BODY_ERROR:
+		inflight_done(c, env->error->request_id);
+		ev.kind = CPX_EV_ERROR;
+		ev.request_id = env->error->request_id;
+		ev.reason = env->error->reason;
+		ev.fatal = env->error->fatal;
+		ev.text = env->error->text;
+		emit(c, &ev);
+		if (env->error->fatal) {
+			char why[320];
+
+			snprintf(why, sizeof(why), "broker closed the session "
+			    "(%s): %s", alert_reason_name(env->error->reason),
+			    env->error->text);
+			lost(c, why, auth_reason(env->error->reason));
+		}
+		break;
+	case CPX__ENVELOPE__BODY_SUBSCRIBED:
+		ev.kind = CPX_EV_SUBSCRIBED;
+		ev.request_id = env->subscribed->request_id;
+		ev.seq = env->subscribed->live_from;
+		emit(c, &ev);
+		break;
+	case CPX__ENVELOPE__BODY_DELIVERY:
+		on_delivery(c, env->delivery);
+		break;
+	case CPX__ENVELOPE__BODY_AUDIT_RECORD:
+		ev.kind = CPX_EV_AUDIT_RECORD;
+		ev.record = env->audit_record;
+		ev.seq = env->audit_record->seq;
+		emit(c, &ev);
+		break;
+	case CPX__ENVELOPE__BODY_REPLAY_END:
+		ev.kind = CPX_EV_REPLAY_END;
+		ev.request_id = env->replay_end->request_id;
+		ev.seq = env->replay_end->last_seq;
+		ev.count = env->replay_end->count;
+		emit(c, &ev);
+		break;
+	default:
+		break;	/* Pong, and kinds only nodes send */
+	}
+}
+
+static void
+on_data(struct cpx_client *c, const uint8_t *p, size_t len)
+{
+	Cpx__Envelope *env;
+	const uint8_t *body;
+	size_t blen;
+	char why[320];
+	int r, reason;
+
+	c->last_rx_ms = now_ms();
+	if (tlsconn_feed(c->tls, p, len) == -1) {
+		flush(c);
+		/*
+		 * Before the Welcome, a TLS alert is the broker refusing our
+		 * certificate (TLS 1.3: our handshake "succeeded" before it
+		 * judged us). That is final, not a reason to retry.
+		 */
+		snprintf(why, sizeof(why), "%s: %s", c->welcome ?
+		    "TLS session failed" : "broker refused the session",
+		    tlsconn_error(c->tls));
+		lost(c, why, c->welcome == NULL);
+		return;
+	}
+	flush(c);
+	while (c->tls != NULL &&
+	    (r = tlsconn_next_frame(c->tls, &body, &blen)) != 0) {
+		if (r == -1) {
+			lost(c, tlsconn_error(c->tls), 0);
+			return;
+		}
+		if ((env = wire_decode(body, blen, &reason, why,
+		    sizeof(why))) == NULL) {
+			char msg[400];
+
+			snprintf(msg, sizeof(msg), "bad frame from broker: %s",
+			    why);
+			lost(c, msg, 0);
+			return;
+		}
+		on_envelope(c, &env);
+		if (env != NULL)
+			cpx__envelope__free_unpacked(env, NULL);
+	}
+	if (c->tls != NULL && tlsconn_state(c->tls) == TLSCONN_CLOSED)
+		lost(c, "broker closed the connection", 0);
+}
+
+static void
+on_message(struct cpx_client *c, zmq_msg_t *rid, zmq_msg_t *data)
+{
+	size_t rl = zmq_msg_size(rid);
+
+	if (rl == 0 || rl > RID_MAX)
+		return;
+	if (zmq_msg_size(data) == 0) {
+		if (c->rid_len == rl && memcmp(c->rid, zmq_msg_data(rid),
+		    rl) == 0) {
+			lost(c, c->welcome ? "connection to the broker lost" :
+			    "broker closed the connection during the TLS "
+			    "handshake", 0);
+			return;
+		}
+		if (c->rid_len > 0 || c->dead)
+			return;
+		/* A new TCP connection: start a fresh handshake. */
+		memcpy(c->rid, zmq_msg_data(rid), rl);
+		c->rid_len = rl;
+		c->tls = tlsconn_new(c->ctx, 0, CPX_MAX_FRAME_PREAUTH);
+		if (c->tls == NULL || tlsconn_start(c->tls) == -1) {
+			lost(c, "cannot start TLS", 1);
+			return;
+		}
+		c->last_rx_ms = now_ms();
+		flush(c);
+		return;
+	}
+	if (c->rid_len != rl || memcmp(c->rid, zmq_msg_data(rid), rl) != 0 ||
+	    c->tls == NULL)
+		return;
+	on_data(c, zmq_msg_data(data), zmq_msg_size(data));
+}
+
+static void
+keepalive(struct cpx_client *c)
+{
+	Cpx__Envelope env = CPX__ENVELOPE__INIT;
+	Cpx__Ping ping = CPX__PING__INIT;
+	int64_t now = now_ms(), ping_ms;
+
+	if (c->welcome == NULL)
+		return;
+	ping_ms = c->ping_cfg_ms > 0 ? c->ping_cfg_ms :
+	    c->welcome->welcome->ping_interval > 0 ?
+	    (int64_t)c->welcome->welcome->ping_interval * 1000 :
+	    DEFAULT_PING_MS;
+	if (now - c->last_rx_ms > 3 * ping_ms) {
+		lost(c, "broker silent for three keepalive periods", 0);
+		return;
+	}
+	if (now - c->last_ping_ms >= ping_ms) {
+		c->last_ping_ms = now;
+		ping.nonce = (uint64_t)now;
+		env.body_case = CPX__ENVELOPE__BODY_PING;
+		env.ping = &ping;
+		(void)send_env(c, &env);
+	}
+}
+
+int
+cpx_client_run(struct cpx_client *c, int timeout_ms)
+{
+	zmq_pollitem_t item;
+	zmq_msg_t rid, data;
+	int64_t until = now_ms() + timeout_ms, left;
+	int i;
+
+	c->stopped = 0;
+	for (;;) {
+		if (c->dead)
+			return -1;
+		if (c->stopped)
+			return 1;
+		left = until - now_ms();
+		if (left < 0)
+			left = 0;
+		if (left > 1000)
+			left = 1000;	/* keepalive granularity */
+		item.socket = c->sock;
+		item.fd = 0;
+		item.events = ZMQ_POLLIN;
+		item.revents = 0;
+		if (c->tls != NULL && tlsconn_out_pending(c->tls) > 0 &&
+		    left > 5)
+			left = 5;
+		if (zmq_poll(&item, 1, (long)left) == -1 && errno != EINTR) {
+			snprintf(c->error, sizeof(c->error), "zmq_poll: %s",
+			    zmq_strerror(errno));
+			c->dead = 1;
+			return -1;
+		}
+		for (i = 0; i < 1024 && !c->dead; i++) {
+			zmq_msg_init(&rid);
+			zmq_msg_init(&data);
+			if (zmq_msg_recv(&rid, c->sock, ZMQ_DONTWAIT) == -1) {
+				zmq_msg_close(&rid);
+				zmq_msg_close(&data);
+				break;
+			}
+			if (zmq_msg_more(&rid) &&
+			    zmq_msg_recv(&data, c->sock, 0) != -1)
+				on_message(c, &rid, &data);
+			zmq_msg_close(&rid);
+			zmq_msg_close(&data);
+			if (c->stopped)
+				break;
+		}
+		flush(c);
+		keepalive(c);
+		if (now_ms() >= until)
+			return c->dead ? -1 : c->stopped ? 1 : 0;
+	}
+}
+
+void
+cpx_client_stop(struct cpx_client *c)
+{
+	c->stopped = 1;
+}
+
+const char *
+cpx_client_error(const struct cpx_client *c)
+{
+	return c->error[0] ? c->error : "no error";
+}
+
+int
+cpx_client_connect(struct cpx_client *c, int timeout_ms, char *err,
+    size_t errlen)
+{
+	int64_t until = now_ms() + timeout_ms;
+
+	if (c->sock == NULL && open_socket(c, err, errlen) == -1)
+		return -1;
+	while (c->welcome == NULL) {
+		if (cpx_client_run(c, 50) == -1 || c->dead) {
+			snprintf(err, errlen, "%s", c->error);
+			return -1;
+		}
+		if (now_ms() >= until) {
+			if (c->error[0])
+				snprintf(err, errlen, "no session with the "
+				    "broker at %s within %d ms: %s",
+				    c->endpoint, timeout_ms, c->error);
+			else
+				snprintf(err, errlen, "no session with the "
+				    "broker at %s within %d ms (is it running "
+				    "and reachable?)", c->endpoint, timeout_ms);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+const struct identity *
+cpx_client_identity(const struct cpx_client *c)
+{
+	return &c->self;
+}
+
+const Cpx__Welcome *
+cpx_client_welcome(const struct cpx_client *c)
+{
+	return c->welcome ? c->welcome->welcome : NULL;
+}
+
+void
+cpx_client_on_event(struct cpx_client *c, cpx_event_cb *cb, void *arg)
+{
+	c->cb = cb;
+	c->cb_arg = arg;
+}
+
+static void
+make_uuid(char out[37])
+{
+	uint8_t u[16];
+
+	if (RAND_bytes(u, sizeof(u)) != 1)
+		abort();	/* no randomness: an invariant is broken */
+	u[6] = (u[6] & 0x0f) | 0x40;
+	u[8] = (u[8] & 0x3f) | 0x80;
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+	    "%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3], u[4], u[5],
+	    u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+}
+
+int
+cpx_publish_send(struct cpx_client *c, Cpx__Alert *a, uint64_t *request_id,
+    char *err, size_t errlen)
+{
+	Cpx__SignedAlert sa = CPX__SIGNED_ALERT__INIT;
+	Cpx__Envelope env = CPX__ENVELOPE__INIT;
+	Cpx__Publish pub = CPX__PUBLISH__INIT;
+	struct inflight *in, *grown;
+	uint8_t *bytes = NULL, *frame = NULL;
+	size_t len, flen = 0, cap;
+	int rc = -1;
+
+	*request_id = 0;
+	if (a->id == NULL || a->id[0] == '\0') {
+		make_uuid(c->id_buf);
+		a->id = c->id_buf;
+	}
+	if (a->origin == NULL || a->origin[0] == '\0') {
+		memcpy(c->origin_buf, c->self.country, 3);
+		a->origin = c->origin_buf;
+	}
+	if (a->issued_at == 0)
+		a->issued_at = alert_now_ms();
+	len = cpx__alert__get_packed_size(a);
+	if (len > CPX_MAX_ALERT) {
+		snprintf(err, errlen, "alert is %zu bytes, over the limit of "
+		    "%u", len, CPX_MAX_ALERT);
+		return -1;
+	}
+	if ((bytes = malloc(len ? len : 1)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	cpx__alert__pack(a, bytes);
+	if (sign_alert(c->key, c->cert, bytes, len, &sa) == -1) {
+		snprintf(err, errlen, "cannot sign the alert with this node's "
+		    "key");
+		goto done;
+	}
+	pub.request_id = c->next_request++;
+	pub.alert = &sa;
+	env.body_case = CPX__ENVELOPE__BODY_PUBLISH;
+	env.publish = &pub;
+	if (wire_encode(&env, &frame, &flen) == -1) {
+		snprintf(err, errlen, "alert too large to send");
+		goto done;
+	}
+	if (c->ninflight == c->inflight_cap) {
+		cap = c->inflight_cap ? c->inflight_cap * 2 : 64;
+		if ((grown = reallocarray(c->inflight, cap,
+		    sizeof(*grown))) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto done;
+		}
+		c->inflight = grown;
+		c->inflight_cap = cap;
+	}
+	in = &c->inflight[c->ninflight++];
+	in->request_id = pub.request_id;
+	in->frame = frame;
+	in->len = flen;
+	snprintf(in->alert_id, sizeof(in->alert_id), "%s", a->id);
+	frame = NULL;
+	if (send_frame(c, in->frame, in->len) == -1) {
+		snprintf(err, errlen, "TLS write failed");
+		c->ninflight--;
+		OPENSSL_clear_free(in->frame, in->len);
+		goto done;
+	}
+	*request_id = pub.request_id;
+	rc = 0;
+done:
+	free(frame);
+	sign_signed_alert_clear(&sa);
+	free(bytes);
+	return rc;
+}
+
+size_t
+cpx_publish_inflight(const struct cpx_client *c)
+{
+	return c->ninflight;
+}
+
+struct wait_ctx {
+	uint64_t		 request_id;
+	int			 done;
+	struct cpx_result	*res;
+	cpx_event_cb		*cb;
+	void			*arg;
+};
+
+static void
+wait_cb(const struct cpx_event *ev, void *arg)
+{
+	struct wait_ctx *w = arg;
+
+	if (ev->request_id == w->request_id && (ev->kind == CPX_EV_ACK ||
+	    (ev->kind == CPX_EV_ERROR && ev->request_id != 0))) {
+		w->done = 1;
+		w->res->seq = ev->seq;
+		w->res->duplicate = ev->duplicate;
+		w->res->reason = ev->kind == CPX_EV_ERROR ? ev->reason : 0;
+		snprintf(w->res->text, sizeof(w->res->text), "%s",
+		    ev->text ? ev->text : "");
+		return;
+	}
+	if (w->cb != NULL)
+		w->cb(ev, w->arg);
+}
+
+int
+cpx_publish(struct cpx_client *c, Cpx__Alert *a, int timeout_ms,
+    struct cpx_result *res)
+{
+	struct wait_ctx w;
+	int64_t until = now_ms() + timeout_ms;
+	int rc = 0;
+
+	memset(res, 0, sizeof(*res));
+	memset(&w, 0, sizeof(w));
+	w.res = res;
+	w.cb = c->cb;
+	w.arg = c->cb_arg;
+	if (cpx_publish_send(c, a, &w.request_id, res->text,
+	    sizeof(res->text)) == -1) {
+		res->reason = CPX__REASON__REASON_INTERNAL;
+		return -1;
+	}
+	c->cb = wait_cb;
+	c->cb_arg = &w;
+	while (!w.done && rc != -1 && now_ms() < until)
+		rc = cpx_client_run(c, 50);
+	c->cb = w.cb;
+	c->cb_arg = w.arg;
+	if (!w.done) {
+		res->reason = CPX__REASON__REASON_INTERNAL;
+		snprintf(res->text, sizeof(res->text), "%s", rc == -1 ?
+		    c->error : "no acknowledgement from the broker in time");
+		return -1;
+	}
+	return res->reason == 0 ? 0 : -1;
+}
+
+int
+cpx_subscribe(struct cpx_client *c, Cpx__Filter *const *filters,
+    size_t nfilters, int resume, uint64_t after, uint64_t *request_id)
+{
+	Cpx__Envelope env = CPX__ENVELOPE__INIT;
+	Cpx__Subscribe sub = CPX__SUBSCRIBE__INIT;
+	uint8_t *packed;
+	size_t len;
+
+	sub.request_id = c->next_request++;
+	sub.filters = (Cpx__Filter **)filters;
+	sub.n_filters = nfilters;
+	sub.resume = resume;
+	sub.resume_after = after;
+	len = cpx__subscribe__get_packed_size(&sub);
+	if ((packed = malloc(len ? len : 1)) == NULL)
+		return -1;
+	cpx__subscribe__pack(&sub, packed);
+	free(c->sub);
+	c->sub = packed;
+	c->sub_len = len;
+	c->sub_resume = resume;
+	if (resume && after > c->last_seq)
+		c->last_seq = after;
+	*request_id = sub.request_id;
+	env.body_case = CPX__ENVELOPE__BODY_SUBSCRIBE;
+	env.subscribe = &sub;
+	return send_env(c, &env);
+}
+
+int
+cpx_replay(struct cpx_client *c, const Cpx__ReplayRequest *rq,
+    uint64_t *request_id)
+{
+	Cpx__Envelope env = CPX__ENVELOPE__INIT;
+	Cpx__ReplayRequest copy = *rq;
+
+	copy.request_id = c->next_request++;
+	*request_id = copy.request_id;
+	env.body_case = CPX__ENVELOPE__BODY_REPLAY;
+	env.replay = &copy;
+	if (c->welcome == NULL)
+		return -1;
+	return send_env(c, &env);
+}
+
+uint64_t
+cpx_client_last_seq(const struct cpx_client *c)
+{
+	return c->last_seq;
+}

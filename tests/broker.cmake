@@ -1,0 +1,5 @@
+# Integration tests against a real cpx-broker process (see util/testbroker.c).
+cpx_add_test(NAME test_session
+	SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_session.c
+	LIBS cpx TIMEOUT 180)
+add_dependencies(test_session cpx-broker)
