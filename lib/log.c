@@ -52,6 +52,9 @@ log_level_parse(const char *s, enum log_level *out)
 	return -1;
 }
 
+static void vlog(enum log_level, const char *, const char *, va_list)
+    __attribute__((format(printf, 3, 0)));
+
 static void
 vlog(enum log_level level, const char *suffix, const char *fmt, va_list ap)
 {

@@ -1,0 +1,1343 @@
+/*
+ * alert_json.c: JSON <-> Cpx__Alert for the client, and the two ways a
+ * delivery is shown (one JSON line, or a block for a terminal).
+ *
+ * Owns: the JSON key set of an alert, ISO 8601 time parsing/formatting,
+ * and the sanitising of alert text for terminals. The enum names come
+ * from lib/alert.c; semantic checks (country codes, handling rules,
+ * clocks) stay in alert_validate().
+ *
+ * Both directions handle outside data. A JSON file may be written by
+ * anyone, so the parser enforces every bound of cpx_limits.h before a
+ * message is built. An alert off the wire is only as good as protobuf-c
+ * left it (no UTF-8 check, any string), so the writers repair UTF-8 for
+ * JSON and strip control sequences for terminals.
+ */
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "alert.h"
+#include "alert_json.h"
+#include "cpx_limits.h"
+
+/* 9999-12-31T23:59:59.999Z: the last instant we read or write as text. */
+#define MAX_TIME_MS	253402300799999LL
+/* Longest key or value quoted back in an error message. */
+#define ERR_QUOTE	40
+/* jansson's messages (json_error_t.text) are at most 160 bytes. */
+#define ERR_JANSSON	160
+/* Countries are ISO 3166-1 alpha-2. */
+#define COUNTRY_LEN	2
+
+struct pctx {
+	char	*err;
+	size_t	 errlen;
+};
+
+static int	perr(struct pctx *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+
+/*
+ * Record a parse error. Returns -1 so callers can "return perr(...)".
+ */
+static int
+perr(struct pctx *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (p->err == NULL || p->errlen == 0)
+		return -1;
+	va_start(ap, fmt);
+	(void)vsnprintf(p->err, p->errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/*
+ * Copy text from the input (a key, a value, jansson's "near '...'") into
+ * an error message as printable ASCII only, truncated: the message ends
+ * up on an operator's terminal and must not carry escape sequences.
+ */
+static const char *
+quote(const char *in, char *buf, size_t len)
+{
+	size_t i, o = 0;
+
+	if (len == 0)
+		return "";
+	for (i = 0; in != NULL && in[i] != '\0' && o + 1 < len; i++) {
+		/* Leave room for "..." when cutting a long one. */
+		if (o + 4 == len && in[i + 1] != '\0') {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		buf[o++] = (in[i] >= 0x20 && in[i] < 0x7f) ? in[i] : '?';
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+/*
+ * Length of the valid UTF-8 sequence at s (n bytes available), with its
+ * code point in *cp, or 0 if s[0] does not start one. Overlong forms,
+ * surrogates and values above U+10FFFF are invalid.
+ */
+static size_t
+utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
+{
+	uint32_t c, min;
+	size_t k, i;
+
+	if (n == 0)
+		return 0;
+	c = s[0];
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	} else if ((c & 0xe0) == 0xc0) {
+		k = 2;
+		c &= 0x1f;
+		min = 0x80;
+	} else if ((c & 0xf0) == 0xe0) {
+		k = 3;
+		c &= 0x0f;
+		min = 0x800;
+	} else if ((c & 0xf8) == 0xf0) {
+		k = 4;
+		c &= 0x07;
+		min = 0x10000;
+	} else
+		return 0;
+	if (k > n)
+		return 0;
+	for (i = 1; i < k; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = (c << 6) | (s[i] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return k;
+}
+
+/* ---------------------------------------------------------------- time */
+
+static int
+read_digits(const char **p, int n, int *out)
+{
+	int i, v = 0;
+
+	for (i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)(*p)[i]))
+			return -1;
+		v = v * 10 + ((*p)[i] - '0');
+	}
+	*p += n;
+	*out = v;
+	return 0;
+}
+
+static int
+days_in_month(int year, int month)
+{
+	static const int mdays[12] = {
+		31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
+	};
+	int leap;
+
+	leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+	return mdays[month - 1] + (month == 2 && leap);
+}
+
+/* Digits only: milliseconds since the epoch. */
+static int
+parse_ms_digits(const char *s, int64_t *ms)
+{
+	int64_t v = 0;
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return -1;
+		/* Stop before overflow: MAX_TIME_MS has 15 digits. */
+		if (i >= 15)
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	if (i == 0 || v > MAX_TIME_MS)
+		return -1;
+	*ms = v;
+	return 0;
+}
+
+/*
+ * Parse a UTC time (see alert_json.h for the forms). Returns 0 with *ms
+ * set, or -1 with *ms = 0.
+ */
+int
+alert_json_time_parse(const char *s, int64_t *ms)
+{
+	struct tm tm;
+	const char *p = s;
+	int year, mon, day, hour = 0, min = 0, sec = 0, frac = 0, scale;
+	int oh = 0, om = 0, sign = 0;
+	int64_t t, v;
+	time_t tt;
+
+	if (ms == NULL)
+		return -1;
+	*ms = 0;
+	if (s == NULL)
+		return -1;
+	if (isdigit((unsigned char)s[0]) && parse_ms_digits(s, &v) == 0) {
+		*ms = v;
+		return 0;
+	}
+	if (read_digits(&p, 4, &year) == -1 || *p++ != '-' ||
+	    read_digits(&p, 2, &mon) == -1 || *p++ != '-' ||
+	    read_digits(&p, 2, &day) == -1)
+		return -1;
+	if (*p != '\0') {
+		if (*p != 'T' && *p != 't' && *p != ' ')
+			return -1;
+		p++;
+		if (read_digits(&p, 2, &hour) == -1 || *p++ != ':' ||
+		    read_digits(&p, 2, &min) == -1)
+			return -1;
+		if (*p == ':') {
+			p++;
+			if (read_digits(&p, 2, &sec) == -1)
+				return -1;
+			if (*p == '.' || *p == ',') {
+				p++;
+				if (!isdigit((unsigned char)*p))
+					return -1;
+				/* Keep milliseconds, drop the rest. */
+				for (scale = 100; isdigit((unsigned char)*p);
+				    p++, scale /= 10)
+					frac += (*p - '0') * scale;
+			}
+		}
+		/* A time of day without a zone is ambiguous: refuse it. */
+		if (*p == 'Z' || *p == 'z')
+			p++;
+		else if (*p == '+' || *p == '-') {
+			sign = *p++ == '+' ? 1 : -1;
+			if (read_digits(&p, 2, &oh) == -1 || *p++ != ':' ||
+			    read_digits(&p, 2, &om) == -1)
+				return -1;
+		} else
+			return -1;
+		if (*p != '\0')
+			return -1;
+	}
+	if (year < 1970 || mon < 1 || mon > 12 || day < 1 ||
+	    day > days_in_month(year, mon) || hour > 23 || min > 59 ||
+	    sec > 59 || oh > 23 || om > 59)
+		return -1;
+
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = year - 1900;
+	tm.tm_mon = mon - 1;
+	tm.tm_mday = day;
+	tm.tm_hour = hour;
+	tm.tm_min = min;
+	tm.tm_sec = sec;
+	tt = timegm(&tm);
+	if (tt == (time_t)-1)
+		return -1;
+	t = (int64_t)tt * 1000 + frac - (int64_t)sign * (oh * 60 + om) *
+	    60000;
+	if (t < 0 || t > MAX_TIME_MS)
+		return -1;
+	*ms = t;
+	return 0;
+}
+
+/*
+ * Format ms as "YYYY-MM-DDTHH:MM:SS.fffZ". Returns 0, or -1 with buf
+ * emptied when ms is outside years 1970..9999 or buf is too small.
+ */
+int
+alert_json_time_format(int64_t ms, char *buf, size_t len)
+{
+	struct tm tm;
+	time_t t;
+	int r;
+
+	if (buf == NULL || len == 0)
+		return -1;
+	buf[0] = '\0';
+	if (ms < 0 || ms > MAX_TIME_MS)
+		return -1;
+	t = (time_t)(ms / 1000);
+	if (gmtime_r(&t, &tm) == NULL)
+		return -1;
+	r = snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+	if (r < 0 || (size_t)r >= len) {
+		buf[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+/* ----------------------------------------------------- building alerts */
+
+static void
+free_str(char *s)
+{
+	if (s != NULL && s != (const char *)protobuf_c_empty_string)
+		free(s);
+}
+
+static void
+free_strv(char **v, size_t n)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		free_str(v[i]);
+	free(v);
+}
+
+static void
+vehicle_free(Cpx__Vehicle *v)
+{
+	if (v == NULL)
+		return;
+	free_str(v->plate);
+	free_str(v->country);
+	free_str(v->description);
+	free(v);
+}
+
+/*
+ * Free an alert built by alert_json_parse(). Every string is malloc'd or
+ * still protobuf-c's shared empty string, which is never freed.
+ */
+void
+alert_json_free(Cpx__Alert **ap)
+{
+	Cpx__Alert *a;
+	size_t i;
+
+	if (ap == NULL || *ap == NULL)
+		return;
+	a = *ap;
+	free_str(a->id);
+	free_str(a->origin);
+	free_strv(a->recipients, a->n_recipients);
+	free_str(a->summary);
+	if (a->place != NULL) {
+		free_str(a->place->name);
+		free_str(a->place->crossing);
+		free(a->place);
+	}
+	free_strv(a->route, a->n_route);
+	if (a->vehicles != NULL) {
+		for (i = 0; i < a->n_vehicles; i++)
+			vehicle_free(a->vehicles[i]);
+		free(a->vehicles);
+	}
+	if (a->reference != NULL) {
+		free_str(a->reference->alert_id);
+		free(a->reference);
+	}
+	free(a);
+	*ap = NULL;
+}
+
+/*
+ * Every string starts as its own malloc'd "" rather than protobuf-c's
+ * shared empty string, so cpx__alert__free_unpacked() can free the
+ * result too, whatever its protobuf-c version does with defaults.
+ */
+static char *
+empty_str(void)
+{
+	return strdup("");
+}
+
+static Cpx__Alert *
+alert_new_empty(void)
+{
+	Cpx__Alert *a;
+
+	if ((a = malloc(sizeof(*a))) == NULL)
+		return NULL;
+	cpx__alert__init(a);
+	a->id = empty_str();
+	a->origin = empty_str();
+	a->summary = empty_str();
+	if (a->id == NULL || a->origin == NULL || a->summary == NULL)
+		alert_json_free(&a);
+	return a;
+}
+
+/*
+ * Take a string value of at most max bytes into *out (replacing what was
+ * there). path names the key in errors.
+ */
+static int
+take_string(struct pctx *p, const char *path, json_t *v, size_t max,
+    int nonempty, char **out)
+{
+	const char *s;
+	char *dup;
+	size_t n;
+
+	if (!json_is_string(v))
+		return perr(p, "%s: expected a string", path);
+	s = json_string_value(v);
+	n = json_string_length(v);
+	if (n > max)
+		return perr(p, "%s: longer than %zu bytes", path, max);
+	if (nonempty && n == 0)
+		return perr(p, "%s: may not be empty", path);
+	/* jansson refuses \u0000 unless asked; a NUL would cut the field. */
+	if (memchr(s, '\0', n) != NULL)
+		return perr(p, "%s: contains a NUL character", path);
+	if ((dup = malloc(n + 1)) == NULL)
+		return perr(p, "%s: out of memory", path);
+	memcpy(dup, s, n);
+	dup[n] = '\0';
+	free_str(*out);
+	*out = dup;
+	return 0;
+}
+
+/*
+ * Take an array of at most maxcount strings of 1..maxlen bytes. *n counts
+ * the strings stored so far, so the alert can be freed halfway.
+ */
+static int
+take_string_array(struct pctx *p, const char *key, json_t *v,
+    size_t maxcount, size_t maxlen, size_t *n, char ***out)
+{
+	char path[64];
+	size_t i, count;
+
+	if (!json_is_array(v))
+		return perr(p, "%s: expected an array of strings", key);
+	count = json_array_size(v);
+	if (count > maxcount)
+		return perr(p, "%s: more than %zu entries", key, maxcount);
+	free_strv(*out, *n);
+	*out = NULL;
+	*n = 0;
+	if (count == 0)
+		return 0;
+	if ((*out = calloc(count, sizeof(**out))) == NULL)
+		return perr(p, "%s: out of memory", key);
+	for (i = 0; i < count; i++) {
+		(void)snprintf(path, sizeof(path), "%s[%zu]", key, i);
+		if (take_string(p, path, json_array_get(v, i), maxlen, 1,
+		    &(*out)[i]) == -1)
+			return -1;
+		(*n)++;
+	}
+	return 0;
+}
+
+static int
+take_enum(struct pctx *p, const char *key, json_t *v,
+    int (*parse)(const char *), const char *expect, int *out)
+{
+	char q[ERR_QUOTE + 4];
+	int e;
+
+	if (!json_is_string(v))
+		return perr(p, "%s: expected a string (%s)", key, expect);
+	e = parse(json_string_value(v));
+	/* 0 is UNSPECIFIED, which every check refuses: not a choice. */
+	if (e <= 0)
+		return perr(p, "%s: unknown value \"%s\" (expected %s)", key,
+		    quote(json_string_value(v), q, sizeof(q)), expect);
+	*out = e;
+	return 0;
+}
+
+static int
+take_time(struct pctx *p, const char *key, json_t *v, int64_t *out)
+{
+	char q[ERR_QUOTE + 4];
+	json_int_t i;
+
+	if (json_is_string(v)) {
+		if (alert_json_time_parse(json_string_value(v), out) == -1)
+			return perr(p, "%s: \"%s\" is not an ISO 8601 time "
+			    "such as 2026-11-25T17:30:00Z", key,
+			    quote(json_string_value(v), q, sizeof(q)));
+		return 0;
+	}
+	if (json_is_integer(v)) {
+		i = json_integer_value(v);
+		if (i < 0 || i > MAX_TIME_MS)
+			return perr(p, "%s: milliseconds out of range", key);
+		*out = i;
+		return 0;
+	}
+	return perr(p, "%s: expected an ISO 8601 string or integer "
+	    "milliseconds", key);
+}
+
+static int
+take_coord(struct pctx *p, const char *path, json_t *v, double lim,
+    double *out)
+{
+	double d;
+
+	if (!json_is_number(v))
+		return perr(p, "%s: expected a number", path);
+	d = json_number_value(v);
+	if (!isfinite(d) || d < -lim || d > lim)
+		return perr(p, "%s: out of range -%g..%g", path, lim, lim);
+	*out = d;
+	return 0;
+}
+
+static int
+unknown_key(struct pctx *p, const char *where, const char *key)
+{
+	char q[ERR_QUOTE + 4];
+
+	return perr(p, "%sunknown key \"%s\"", where,
+	    quote(key, q, sizeof(q)));
+}
+
+static int
+take_place(struct pctx *p, json_t *v, Cpx__Alert *a)
+{
+	Cpx__Place *pl;
+	const char *key;
+	json_t *val;
+	int lat = 0, lon = 0;
+
+	if (!json_is_object(v))
+		return perr(p, "place: expected an object");
+	if ((pl = malloc(sizeof(*pl))) == NULL)
+		return perr(p, "place: out of memory");
+	cpx__place__init(pl);
+	a->place = pl;
+	pl->name = empty_str();
+	pl->crossing = empty_str();
+	if (pl->name == NULL || pl->crossing == NULL)
+		return perr(p, "place: out of memory");
+	json_object_foreach(v, key, val) {
+		if (strcmp(key, "name") == 0) {
+			if (take_string(p, "place.name", val, CPX_MAX_TEXT, 0,
+			    &pl->name) == -1)
+				return -1;
+		} else if (strcmp(key, "crossing") == 0) {
+			if (take_string(p, "place.crossing", val,
+			    CPX_MAX_TEXT, 0, &pl->crossing) == -1)
+				return -1;
+		} else if (strcmp(key, "latitude") == 0) {
+			if (take_coord(p, "place.latitude", val, 90.0,
+			    &pl->latitude) == -1)
+				return -1;
+			lat = 1;
+		} else if (strcmp(key, "longitude") == 0) {
+			if (take_coord(p, "place.longitude", val, 180.0,
+			    &pl->longitude) == -1)
+				return -1;
+			lon = 1;
+		} else
+			return unknown_key(p, "place: ", key);
+	}
+	if (lat != lon)
+		return perr(p, "place: latitude and longitude go together");
+	pl->has_coordinates = lat;
+	return 0;
+}
+
+static int
+take_vehicle(struct pctx *p, size_t idx, json_t *v, Cpx__Vehicle *ve)
+{
+	char path[64], where[32];
+	const char *key;
+	json_t *val;
+
+	(void)snprintf(where, sizeof(where), "vehicles[%zu]", idx);
+	if (!json_is_object(v))
+		return perr(p, "%s: expected an object", where);
+	json_object_foreach(v, key, val) {
+		(void)snprintf(path, sizeof(path), "%s.%s", where, key);
+		if (strcmp(key, "plate") == 0) {
+			if (take_string(p, path, val, CPX_MAX_PLATE, 0,
+			    &ve->plate) == -1)
+				return -1;
+		} else if (strcmp(key, "country") == 0) {
+			if (take_string(p, path, val, COUNTRY_LEN, 0,
+			    &ve->country) == -1)
+				return -1;
+		} else if (strcmp(key, "description") == 0) {
+			if (take_string(p, path, val, CPX_MAX_TEXT, 0,
+			    &ve->description) == -1)
+				return -1;
+		} else {
+			(void)snprintf(path, sizeof(path), "%s: ", where);
+			return unknown_key(p, path, key);
+		}
+	}
+	return 0;
+}
+
+static int
+take_vehicles(struct pctx *p, json_t *v, Cpx__Alert *a)
+{
+	Cpx__Vehicle *ve;
+	size_t i, count;
+
+	if (!json_is_array(v))
+		return perr(p, "vehicles: expected an array of objects");
+	count = json_array_size(v);
+	if (count > CPX_MAX_VEHICLES)
+		return perr(p, "vehicles: more than %u entries",
+		    CPX_MAX_VEHICLES);
+	if (count == 0)
+		return 0;
+	if ((a->vehicles = calloc(count, sizeof(*a->vehicles))) == NULL)
+		return perr(p, "vehicles: out of memory");
+	for (i = 0; i < count; i++) {
+		if ((ve = malloc(sizeof(*ve))) == NULL)
+			return perr(p, "vehicles: out of memory");
+		cpx__vehicle__init(ve);
+		a->vehicles[a->n_vehicles++] = ve;
+		ve->plate = empty_str();
+		ve->country = empty_str();
+		ve->description = empty_str();
+		if (ve->plate == NULL || ve->country == NULL ||
+		    ve->description == NULL)
+			return perr(p, "vehicles: out of memory");
+		if (take_vehicle(p, i, json_array_get(v, i), ve) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+reference_kind_parse(const char *s)
+{
+	if (strcasecmp(s, "updates") == 0)
+		return CPX__REFERENCE_KIND__REFERENCE_UPDATES;
+	if (strcasecmp(s, "withdraws") == 0)
+		return CPX__REFERENCE_KIND__REFERENCE_WITHDRAWS;
+	return -1;
+}
+
+static const char *
+reference_kind_name(int k)
+{
+	switch (k) {
+	case CPX__REFERENCE_KIND__REFERENCE_UPDATES:
+		return "updates";
+	case CPX__REFERENCE_KIND__REFERENCE_WITHDRAWS:
+		return "withdraws";
+	default:
+		return NULL;
+	}
+}
+
+static int
+take_reference(struct pctx *p, json_t *v, Cpx__Alert *a)
+{
+	Cpx__Reference *r;
+	const char *key;
+	json_t *val;
+	int kind = 0, have_id = 0;
+
+	if (!json_is_object(v))
+		return perr(p, "reference: expected an object");
+	if ((r = malloc(sizeof(*r))) == NULL)
+		return perr(p, "reference: out of memory");
+	cpx__reference__init(r);
+	a->reference = r;
+	if ((r->alert_id = empty_str()) == NULL)
+		return perr(p, "reference: out of memory");
+	json_object_foreach(v, key, val) {
+		if (strcmp(key, "alert_id") == 0) {
+			if (take_string(p, "reference.alert_id", val,
+			    CPX_MAX_ID, 1, &r->alert_id) == -1)
+				return -1;
+			if (!alert_id_valid(r->alert_id))
+				return perr(p, "reference.alert_id: not an "
+				    "alert id ([A-Za-z0-9._:-])");
+			have_id = 1;
+		} else if (strcmp(key, "kind") == 0) {
+			if (take_enum(p, "reference.kind", val,
+			    reference_kind_parse, "updates, withdraws",
+			    &kind) == -1)
+				return -1;
+		} else
+			return unknown_key(p, "reference: ", key);
+	}
+	if (!have_id)
+		return perr(p, "reference: missing key \"alert_id\"");
+	if (kind == 0)
+		return perr(p, "reference: missing key \"kind\"");
+	r->kind = kind;
+	return 0;
+}
+
+/* Which of the required keys were seen. */
+#define SEEN_CATEGORY	0x1
+#define SEEN_SEVERITY	0x2
+#define SEEN_HANDLING	0x4
+#define SEEN_SUMMARY	0x8
+
+static int
+take_field(struct pctx *p, const char *key, json_t *v, Cpx__Alert *a,
+    int *seen)
+{
+	json_int_t n;
+	int e;
+
+	if (strcmp(key, "id") == 0) {
+		if (take_string(p, key, v, CPX_MAX_ID, 0, &a->id) == -1)
+			return -1;
+		if (a->id[0] != '\0' && !alert_id_valid(a->id))
+			return perr(p, "id: not an alert id ([A-Za-z0-9._:-])");
+	} else if (strcmp(key, "origin") == 0)
+		return take_string(p, key, v, COUNTRY_LEN, 0, &a->origin);
+	else if (strcmp(key, "issued_at") == 0)
+		return take_time(p, key, v, &a->issued_at);
+	else if (strcmp(key, "expires_at") == 0)
+		return take_time(p, key, v, &a->expires_at);
+	else if (strcmp(key, "category") == 0) {
+		if (take_enum(p, key, v, alert_category_parse, "route, "
+		    "vehicle, crossing, network, document, maritime, other",
+		    &e) == -1)
+			return -1;
+		a->category = e;
+		*seen |= SEEN_CATEGORY;
+	} else if (strcmp(key, "severity") == 0) {
+		if (take_enum(p, key, v, alert_severity_parse,
+		    "low, medium, high, critical", &e) == -1)
+			return -1;
+		a->severity = e;
+		*seen |= SEEN_SEVERITY;
+	} else if (strcmp(key, "handling") == 0) {
+		if (take_enum(p, key, v, alert_handling_parse,
+		    "network, restricted, named-only", &e) == -1)
+			return -1;
+		a->handling = e;
+		*seen |= SEEN_HANDLING;
+	} else if (strcmp(key, "recipients") == 0)
+		return take_string_array(p, key, v, CPX_MAX_RECIPIENTS,
+		    CPX_MAX_REGION_NAME, &a->n_recipients, &a->recipients);
+	else if (strcmp(key, "summary") == 0) {
+		if (take_string(p, key, v, CPX_MAX_SUMMARY, 1,
+		    &a->summary) == -1)
+			return -1;
+		*seen |= SEEN_SUMMARY;
+	} else if (strcmp(key, "place") == 0)
+		return take_place(p, v, a);
+	else if (strcmp(key, "route") == 0)
+		return take_string_array(p, key, v, CPX_MAX_ROUTE,
+		    CPX_MAX_TEXT, &a->n_route, &a->route);
+	else if (strcmp(key, "vehicles") == 0)
+		return take_vehicles(p, v, a);
+	else if (strcmp(key, "persons_count") == 0) {
+		if (!json_is_integer(v))
+			return perr(p, "persons_count: expected an integer");
+		n = json_integer_value(v);
+		if (n < 0 || n > (json_int_t)UINT32_MAX)
+			return perr(p, "persons_count: out of range");
+		a->persons_count = (uint32_t)n;
+	} else if (strcmp(key, "reference") == 0)
+		return take_reference(p, v, a);
+	else
+		return unknown_key(p, "", key);
+	return 0;
+}
+
+/*
+ * Parse a JSON alert (see alert_json.h). The caller owns the result;
+ * NULL with err set on failure.
+ */
+Cpx__Alert *
+alert_json_parse(const char *text, size_t len, char *err, size_t errlen)
+{
+	struct pctx p = { err, errlen };
+	json_error_t jerr;
+	json_t *root = NULL, *v;
+	Cpx__Alert *a = NULL, *ret = NULL;
+	const char *key;
+	char q[ERR_JANSSON];
+	int seen = 0;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (text == NULL) {
+		(void)perr(&p, "no input");
+		goto done;
+	}
+	/* Bound jansson's work and memory before it sees a byte. */
+	if (len > ALERT_JSON_MAX_TEXT) {
+		(void)perr(&p, "input too large (%zu bytes, at most %u)", len,
+		    ALERT_JSON_MAX_TEXT);
+		goto done;
+	}
+	/*
+	 * Duplicate keys are refused: one reader taking the first and
+	 * another the last is how a reviewed file says something else.
+	 */
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		(void)perr(&p, "line %d column %d: %s", jerr.line,
+		    jerr.column, quote(jerr.text, q, sizeof(q)));
+		goto done;
+	}
+	if (!json_is_object(root)) {
+		(void)perr(&p, "line 1: expected a JSON object");
+		goto done;
+	}
+	if ((a = alert_new_empty()) == NULL) {
+		(void)perr(&p, "out of memory");
+		goto done;
+	}
+	json_object_foreach(root, key, v) {
+		if (take_field(&p, key, v, a, &seen) == -1)
+			goto done;
+	}
+	if (!(seen & SEEN_CATEGORY))
+		(void)perr(&p, "missing key \"category\"");
+	else if (!(seen & SEEN_SEVERITY))
+		(void)perr(&p, "missing key \"severity\"");
+	else if (!(seen & SEEN_HANDLING))
+		(void)perr(&p, "missing key \"handling\"");
+	else if (!(seen & SEEN_SUMMARY))
+		(void)perr(&p, "missing key \"summary\"");
+	else {
+		ret = a;
+		a = NULL;
+	}
+done:
+	alert_json_free(&a);
+	json_decref(root);
+	return ret;
+}
+
+/* ------------------------------------------------------- writing JSON */
+
+/*
+ * A JSON string for s. protobuf-c does not check UTF-8, so an alert off
+ * the wire may hold any bytes; jansson refuses those, so each bad byte
+ * becomes U+FFFD instead of losing the whole alert.
+ */
+static json_t *
+jstr(const char *s)
+{
+	const unsigned char *u;
+	json_t *j;
+	char *buf;
+	size_t n, i, o, k;
+	uint32_t cp;
+
+	if (s == NULL)
+		s = "";
+	if ((j = json_string(s)) != NULL)
+		return j;
+	n = strlen(s);
+	if (n > (SIZE_MAX - 1) / 3 || (buf = malloc(n * 3 + 1)) == NULL)
+		return NULL;
+	u = (const unsigned char *)s;
+	for (i = o = 0; i < n; i += k) {
+		if ((k = utf8_next(u + i, n - i, &cp)) == 0) {
+			memcpy(buf + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			k = 1;
+		} else {
+			memcpy(buf + o, u + i, k);
+			o += k;
+		}
+	}
+	buf[o] = '\0';
+	j = json_string(buf);
+	free(buf);
+	return j;
+}
+
+static json_t *
+jtime(int64_t ms)
+{
+	char buf[ALERT_JSON_TIME_LEN];
+
+	if (alert_json_time_format(ms, buf, sizeof(buf)) == 0)
+		return json_string(buf);
+	/* Out of the textual range (a bad alert): keep the number. */
+	return json_integer(ms);
+}
+
+/*
+ * An enum by name, or by number if the name does not parse back to it
+ * (UNSPECIFIED or a value off the wire that no version of us knows).
+ */
+static json_t *
+jenum(const char *name, int v, int (*parse)(const char *))
+{
+	if (name != NULL && v > 0 && parse(name) == v)
+		return json_string(name);
+	return json_integer(v);
+}
+
+/* Set o[k] = v, taking v; -1 if v is NULL (allocation failed). */
+static int
+set(json_t *o, const char *k, json_t *v)
+{
+	if (v == NULL)
+		return -1;
+	return json_object_set_new(o, k, v);
+}
+
+static json_t *
+jstrv(char **v, size_t n)
+{
+	json_t *arr;
+	size_t i;
+
+	if ((arr = json_array()) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if (json_array_append_new(arr, jstr(v[i])) == -1) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
+static json_t *
+jplace(const Cpx__Place *pl)
+{
+	json_t *o;
+
+	if ((o = json_object()) == NULL)
+		return NULL;
+	if (pl->name != NULL && pl->name[0] != '\0' &&
+	    set(o, "name", jstr(pl->name)) == -1)
+		goto fail;
+	if (pl->crossing != NULL && pl->crossing[0] != '\0' &&
+	    set(o, "crossing", jstr(pl->crossing)) == -1)
+		goto fail;
+	/* json_real() refuses NaN and infinities, which JSON cannot say. */
+	if (pl->has_coordinates && isfinite(pl->latitude) &&
+	    isfinite(pl->longitude) &&
+	    (set(o, "latitude", json_real(pl->latitude)) == -1 ||
+	    set(o, "longitude", json_real(pl->longitude)) == -1))
+		goto fail;
+	return o;
+fail:
+	json_decref(o);
+	return NULL;
+}
+
+static json_t *
+jvehicles(Cpx__Vehicle **v, size_t n)
+{
+	json_t *arr, *o = NULL;
+	size_t i;
+
+	if ((arr = json_array()) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if (v[i] == NULL)
+			continue;
+		if ((o = json_object()) == NULL ||
+		    set(o, "plate", jstr(v[i]->plate)) == -1)
+			goto fail;
+		if (v[i]->country != NULL && v[i]->country[0] != '\0' &&
+		    set(o, "country", jstr(v[i]->country)) == -1)
+			goto fail;
+		if (v[i]->description != NULL &&
+		    v[i]->description[0] != '\0' &&
+		    set(o, "description", jstr(v[i]->description)) == -1)
+			goto fail;
+		if (json_array_append_new(arr, o) == -1) {
+			o = NULL;
+			goto fail;
+		}
+		o = NULL;
+	}
+	return arr;
+fail:
+	json_decref(o);
+	json_decref(arr);
+	return NULL;
+}
+
+static json_t *
+jreference(const Cpx__Reference *r)
+{
+	json_t *o;
+
+	if ((o = json_object()) == NULL)
+		return NULL;
+	if (set(o, "alert_id", jstr(r->alert_id)) == -1 ||
+	    set(o, "kind", jenum(reference_kind_name(r->kind),
+	    r->kind, reference_kind_parse)) == -1) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/*
+ * The JSON object for an alert (see alert_json.h). The caller owns the
+ * result; NULL on failure.
+ */
+json_t *
+alert_json_from_alert(const Cpx__Alert *a)
+{
+	json_t *o = NULL, *ret = NULL;
+
+	if (a == NULL || (o = json_object()) == NULL)
+		goto done;
+	if (set(o, "id", jstr(a->id)) == -1 ||
+	    set(o, "origin", jstr(a->origin)) == -1)
+		goto done;
+	if (a->issued_at != 0 && set(o, "issued_at", jtime(a->issued_at)) == -1)
+		goto done;
+	if (set(o, "category", jenum(alert_category_name(a->category),
+	    a->category, alert_category_parse)) == -1 ||
+	    set(o, "severity", jenum(alert_severity_name(a->severity),
+	    a->severity, alert_severity_parse)) == -1 ||
+	    set(o, "handling", jenum(alert_handling_name(a->handling),
+	    a->handling, alert_handling_parse)) == -1 ||
+	    set(o, "recipients", jstrv(a->recipients,
+	    a->n_recipients)) == -1 ||
+	    set(o, "summary", jstr(a->summary)) == -1)
+		goto done;
+	if (a->place != NULL && set(o, "place", jplace(a->place)) == -1)
+		goto done;
+	if (a->n_route > 0 &&
+	    set(o, "route", jstrv(a->route, a->n_route)) == -1)
+		goto done;
+	if (a->n_vehicles > 0 &&
+	    set(o, "vehicles", jvehicles(a->vehicles, a->n_vehicles)) == -1)
+		goto done;
+	if (a->persons_count > 0 &&
+	    set(o, "persons_count", json_integer(a->persons_count)) == -1)
+		goto done;
+	if (a->reference != NULL && (a->reference->kind != 0 ||
+	    (a->reference->alert_id != NULL &&
+	    a->reference->alert_id[0] != '\0')) &&
+	    set(o, "reference", jreference(a->reference)) == -1)
+		goto done;
+	if (a->expires_at != 0 &&
+	    set(o, "expires_at", jtime(a->expires_at)) == -1)
+		goto done;
+	ret = o;
+	o = NULL;
+done:
+	json_decref(o);
+	return ret;
+}
+
+/* o[k] = the same key of the alert object, or null. */
+static int
+copy_key(json_t *o, const char *k, json_t *aj)
+{
+	json_t *v = aj != NULL ? json_object_get(aj, k) : NULL;
+
+	return set(o, k, v != NULL ? json_incref(v) : json_null());
+}
+
+static json_t *
+jstr_or_null(const char *s)
+{
+	return s != NULL ? jstr(s) : json_null();
+}
+
+/*
+ * One JSON line for a delivery (see alert_json.h). The caller owns the
+ * result (free()); NULL on failure.
+ */
+char *
+alert_json_delivery_line(const struct alert_json_delivery *d)
+{
+	static const char *const from_alert[] = {
+		"id", "origin", "category", "severity", "handling",
+		"recipients", "summary", "issued_at"
+	};
+	json_t *o = NULL, *aj = NULL, *seq;
+	char *line = NULL;
+	size_t i;
+
+	if (d == NULL)
+		goto done;
+	if (d->alert != NULL &&
+	    (aj = alert_json_from_alert(d->alert)) == NULL)
+		goto done;
+	if ((o = json_object()) == NULL)
+		goto done;
+	/* json_int_t is signed: a sequence beyond it goes as text. */
+	if (d->seq <= (uint64_t)INT64_MAX)
+		seq = json_integer((json_int_t)d->seq);
+	else {
+		char buf[24];
+
+		(void)snprintf(buf, sizeof(buf), "%llu",
+		    (unsigned long long)d->seq);
+		seq = json_string(buf);
+	}
+	if (set(o, "seq", seq) == -1 ||
+	    set(o, "accepted_at", jtime(d->accepted_at)) == -1)
+		goto done;
+	for (i = 0; i < sizeof(from_alert) / sizeof(from_alert[0]); i++)
+		if (copy_key(o, from_alert[i], aj) == -1)
+			goto done;
+	if (set(o, "signer", jstr_or_null(d->signer_node)) == -1 ||
+	    set(o, "signer_country", jstr_or_null(d->signer_country)) == -1 ||
+	    set(o, "verified", json_boolean(d->verified)) == -1 ||
+	    set(o, "replayed", json_boolean(d->replayed)) == -1)
+		goto done;
+	if (d->verify_error != NULL &&
+	    set(o, "verify_error", jstr(d->verify_error)) == -1)
+		goto done;
+	if (set(o, "alert", aj != NULL ? json_incref(aj) : json_null()) == -1)
+		goto done;
+	/*
+	 * ASCII only: the line may well be printed on a terminal, and some
+	 * terminals obey C1 controls (U+009B is CSI) even UTF-8 encoded;
+	 * every JSON reader decodes the \u escapes. 15 significant digits
+	 * print a coordinate as it was typed (45.8479, not
+	 * 45.847900000000003) and still name the same double for any value
+	 * a person or GPS gives.
+	 */
+	line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER |
+	    JSON_ENSURE_ASCII | JSON_REAL_PRECISION(15));
+done:
+	json_decref(aj);
+	json_decref(o);
+	return line;
+}
+
+/* ------------------------------------------------------ human output */
+
+/*
+ * Write s for a terminal. An alert's text comes from another country's
+ * node and the certificate fields from its CA: neither may drive the
+ * terminal. C0 controls, DEL and C1 controls (ESC, CSI 0x9b, OSC...)
+ * could recolour, retitle or rewrite the screen, and bidi overrides can
+ * make text read differently than it is, so all become '?'; line breaks
+ * and tabs become spaces so one field cannot forge another's line.
+ * Invalid UTF-8 becomes '?' too (a lone 0x9b is CSI on some terminals).
+ */
+static void
+put_clean(FILE *out, const char *s)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i, n, k;
+	uint32_t cp;
+
+	if (s == NULL)
+		return;
+	n = strlen(s);
+	for (i = 0; i < n; i += k) {
+		if ((k = utf8_next(u + i, n - i, &cp)) == 0) {
+			k = 1;
+			fputc('?', out);
+		} else if (cp == '\t' || cp == '\n' || cp == '\r' ||
+		    cp == 0x2028 || cp == 0x2029)
+			fputc(' ', out);
+		else if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0) ||
+		    cp == 0x200e || cp == 0x200f ||
+		    (cp >= 0x202a && cp <= 0x202e) ||
+		    (cp >= 0x2066 && cp <= 0x2069))
+			fputc('?', out);
+		else
+			fwrite(u + i, 1, k, out);
+	}
+}
+
+/* "2026-11-25 17:30:00Z", or "?" if ms cannot be shown. */
+static void
+put_time(FILE *out, int64_t ms)
+{
+	char buf[ALERT_JSON_TIME_LEN];
+
+	if (alert_json_time_format(ms, buf, sizeof(buf)) == -1) {
+		fputc('?', out);
+		return;
+	}
+	buf[10] = ' ';
+	buf[19] = 'Z';
+	buf[20] = '\0';
+	fputs(buf, out);
+}
+
+static void
+put_upper(FILE *out, const char *s)
+{
+	if (s == NULL) {
+		fputc('?', out);
+		return;
+	}
+	for (; *s != '\0'; s++)
+		fputc(*s >= 0x20 && *s < 0x7f ?
+		    toupper((unsigned char)*s) : '?', out);
+}
+
+static void
+put_label(FILE *out, const char *label)
+{
+	fprintf(out, "  %-10s ", label);
+}
+
+static void
+put_place(FILE *out, const Cpx__Place *pl)
+{
+	const char *sep = "";
+
+	if ((pl->name == NULL || pl->name[0] == '\0') &&
+	    (pl->crossing == NULL || pl->crossing[0] == '\0') &&
+	    !pl->has_coordinates)
+		return;
+	put_label(out, "place:");
+	if (pl->name != NULL && pl->name[0] != '\0') {
+		put_clean(out, pl->name);
+		sep = "; ";
+	}
+	if (pl->crossing != NULL && pl->crossing[0] != '\0') {
+		fprintf(out, "%scrossing ", sep);
+		put_clean(out, pl->crossing);
+		sep = "; ";
+	}
+	if (pl->has_coordinates)
+		fprintf(out, "%s%.5f, %.5f", sep, pl->latitude,
+		    pl->longitude);
+	fputc('\n', out);
+}
+
+static void
+put_details(FILE *out, const Cpx__Alert *a)
+{
+	const char *kind;
+	size_t i;
+
+	put_label(out, "summary:");
+	put_clean(out, a->summary);
+	fputc('\n', out);
+	if (a->place != NULL)
+		put_place(out, a->place);
+	if (a->n_route > 0) {
+		put_label(out, "route:");
+		for (i = 0; i < a->n_route; i++) {
+			if (i > 0)
+				fputs(" -> ", out);
+			put_clean(out, a->route[i]);
+		}
+		fputc('\n', out);
+	}
+	for (i = 0; i < a->n_vehicles; i++) {
+		if (a->vehicles[i] == NULL)
+			continue;
+		put_label(out, "vehicle:");
+		put_clean(out, a->vehicles[i]->plate);
+		if (a->vehicles[i]->country != NULL &&
+		    a->vehicles[i]->country[0] != '\0') {
+			fputs(" (", out);
+			put_clean(out, a->vehicles[i]->country);
+			fputc(')', out);
+		}
+		if (a->vehicles[i]->description != NULL &&
+		    a->vehicles[i]->description[0] != '\0') {
+			fputc(' ', out);
+			put_clean(out, a->vehicles[i]->description);
+		}
+		fputc('\n', out);
+	}
+	if (a->persons_count > 0) {
+		put_label(out, "persons:");
+		fprintf(out, "%u\n", (unsigned)a->persons_count);
+	}
+	if (a->reference != NULL && a->reference->kind != 0) {
+		kind = reference_kind_name(a->reference->kind);
+		put_label(out, "reference:");
+		fprintf(out, "%s ", kind != NULL ? kind : "?");
+		put_clean(out, a->reference->alert_id);
+		fputc('\n', out);
+	}
+	if (a->expires_at != 0) {
+		put_label(out, "expires:");
+		put_time(out, a->expires_at);
+		fputc('\n', out);
+	}
+	put_label(out, "id:");
+	put_clean(out, a->id);
+	fputc('\n', out);
+}
+
+/*
+ * Print a delivery for a terminal (see alert_json.h). Returns 0, or -1
+ * if writing failed.
+ */
+int
+alert_json_print_human(FILE *out, const struct alert_json_delivery *d)
+{
+	const Cpx__Alert *a;
+	const char *name;
+	size_t i;
+
+	if (out == NULL || d == NULL)
+		return -1;
+	a = d->alert;
+	fprintf(out, "#%llu ", (unsigned long long)d->seq);
+	if (a == NULL) {
+		put_time(out, d->accepted_at);
+		fputs("  (alert could not be decoded)", out);
+	} else {
+		put_time(out, a->issued_at);
+		fputc(' ', out);
+		put_clean(out, a->origin);
+		fputs(" -> ", out);
+		if (a->n_recipients == 0)
+			fputs("whole network", out);
+		for (i = 0; i < a->n_recipients; i++) {
+			if (i > 0)
+				fputc(',', out);
+			put_clean(out, a->recipients[i]);
+		}
+		fputs("  ", out);
+		put_upper(out, alert_severity_name(a->severity));
+		fputc(' ', out);
+		name = alert_category_name(a->category);
+		put_clean(out, name != NULL ? name : "?");
+		fputc(' ', out);
+		name = alert_handling_name(a->handling);
+		put_clean(out, name != NULL ? name : "?");
+	}
+	if (d->verified) {
+		fputs("  [verified: ", out);
+		put_clean(out, d->signer_node != NULL ? d->signer_node : "?");
+	} else {
+		fputs("  [NOT VERIFIED: ", out);
+		put_clean(out, d->verify_error != NULL ? d->verify_error :
+		    "no reason given");
+	}
+	fputc(']', out);
+	if (d->replayed)
+		fputs(" (replayed)", out);
+	fputc('\n', out);
+	if (a != NULL)
+		put_details(out, a);
+	if (fflush(out) != 0 || ferror(out))
+		return -1;
+	return 0;
+}
