@@ -672,16 +672,66 @@ make_uuid(char out[37])
 	    u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
 }
 
+/* Queue a signed alert as a Publish, kept until its ACK or ERROR. */
+static int
+send_signed(struct cpx_client *c, Cpx__SignedAlert *sa, const char *alert_id,
+    uint64_t *request_id, char *err, size_t errlen)
+{
+	Cpx__Envelope env = CPX__ENVELOPE__INIT;
+	Cpx__Publish pub = CPX__PUBLISH__INIT;
+	struct inflight *in, *grown;
+	uint8_t *frame = NULL;
+	size_t flen = 0, cap;
+
+	pub.request_id = c->next_request++;
+	pub.alert = sa;
+	env.body_case = CPX__ENVELOPE__BODY_PUBLISH;
+	env.publish = &pub;
+	if (wire_encode(&env, &frame, &flen) == -1) {
+		snprintf(err, errlen, "alert too large to send");
+		return -1;
+	}
+	if (c->ninflight == c->inflight_cap) {
+		cap = c->inflight_cap ? c->inflight_cap * 2 : 64;
+		if ((grown = reallocarray(c->inflight, cap,
+		    sizeof(*grown))) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			free(frame);
+			return -1;
+		}
+		c->inflight = grown;
+		c->inflight_cap = cap;
+	}
+	in = &c->inflight[c->ninflight++];
+	in->request_id = pub.request_id;
+	in->frame = frame;
+	in->len = flen;
+	snprintf(in->alert_id, sizeof(in->alert_id), "%s", alert_id);
+	if (send_frame(c, in->frame, in->len) == -1) {
+		snprintf(err, errlen, "TLS write failed");
+		c->ninflight--;
+		OPENSSL_clear_free(in->frame, in->len);
+		return -1;
+	}
+	*request_id = pub.request_id;
+	return 0;
+}
+
+int
+cpx_publish_signed(struct cpx_client *c, Cpx__SignedAlert *sa,
+    uint64_t *request_id, char *err, size_t errlen)
+{
+	*request_id = 0;
+	return send_signed(c, sa, "", request_id, err, errlen);
+}
+
 int
 cpx_publish_send(struct cpx_client *c, Cpx__Alert *a, uint64_t *request_id,
     char *err, size_t errlen)
 {
 	Cpx__SignedAlert sa = CPX__SIGNED_ALERT__INIT;
-	Cpx__Envelope env = CPX__ENVELOPE__INIT;
-	Cpx__Publish pub = CPX__PUBLISH__INIT;
-	struct inflight *in, *grown;
-	uint8_t *bytes = NULL, *frame = NULL;
-	size_t len, flen = 0, cap;
+	uint8_t *bytes = NULL;
+	size_t len;
 	int rc = -1;
 
 	*request_id = 0;
@@ -711,40 +761,8 @@ cpx_publish_send(struct cpx_client *c, Cpx__Alert *a, uint64_t *request_id,
 		    "key");
 		goto done;
 	}
-	pub.request_id = c->next_request++;
-	pub.alert = &sa;
-	env.body_case = CPX__ENVELOPE__BODY_PUBLISH;
-	env.publish = &pub;
-	if (wire_encode(&env, &frame, &flen) == -1) {
-		snprintf(err, errlen, "alert too large to send");
-		goto done;
-	}
-	if (c->ninflight == c->inflight_cap) {
-		cap = c->inflight_cap ? c->inflight_cap * 2 : 64;
-		if ((grown = reallocarray(c->inflight, cap,
-		    sizeof(*grown))) == NULL) {
-			snprintf(err, errlen, "out of memory");
-			goto done;
-		}
-		c->inflight = grown;
-		c->inflight_cap = cap;
-	}
-	in = &c->inflight[c->ninflight++];
-	in->request_id = pub.request_id;
-	in->frame = frame;
-	in->len = flen;
-	snprintf(in->alert_id, sizeof(in->alert_id), "%s", a->id);
-	frame = NULL;
-	if (send_frame(c, in->frame, in->len) == -1) {
-		snprintf(err, errlen, "TLS write failed");
-		c->ninflight--;
-		OPENSSL_clear_free(in->frame, in->len);
-		goto done;
-	}
-	*request_id = pub.request_id;
-	rc = 0;
+	rc = send_signed(c, &sa, a->id, request_id, err, errlen);
 done:
-	free(frame);
 	sign_signed_alert_clear(&sa);
 	free(bytes);
 	return rc;

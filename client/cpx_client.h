@@ -128,6 +128,15 @@ int	cpx_publish_send(struct cpx_client *c, Cpx__Alert *a,
 	    uint64_t *request_id, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
 
+/*
+ * Publish an alert already signed elsewhere (an HSM, a gateway of the same
+ * country), without touching its bytes. Same as cpx_publish_send
+ * otherwise. Returns 0 with *request_id, or -1 with err[].
+ */
+int	cpx_publish_signed(struct cpx_client *c, Cpx__SignedAlert *sa,
+	    uint64_t *request_id, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+
 /* Publishes sent and not yet acknowledged or refused. */
 size_t	cpx_publish_inflight(const struct cpx_client *c);
 

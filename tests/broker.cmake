@@ -3,3 +3,7 @@ cpx_add_test(NAME test_session
 	SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_session.c
 	LIBS cpx TIMEOUT 180)
 add_dependencies(test_session cpx-broker)
+cpx_add_test(NAME test_route
+	SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_route.c
+	LIBS cpx Threads::Threads TIMEOUT 180)
+add_dependencies(test_route cpx-broker)
