@@ -7,3 +7,6 @@ cpx_add_test(NAME test_route
 	SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_route.c
 	LIBS cpx Threads::Threads TIMEOUT 180)
 add_dependencies(test_route cpx-broker)
+cpx_add_test(NAME test_forged
+	SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_forged.c
+	LIBS cpx Threads::Threads TIMEOUT 60)
