@@ -20,7 +20,11 @@
  *
  * The region "all" (every country) is built in. A node's rights come from
  * its [node CN] section, else its [country XX] section, else [defaults],
- * else none.
+ * else none. A node whose section pins a country and whose certificate
+ * names another gets no rights at all. Rights words are publish,
+ * subscribe and audit; "rights =" (empty) grants none. Unknown sections,
+ * keys or words, duplicate sections, keys or members, and sections with
+ * no keys are errors. CNs compare exactly (case-sensitive).
  */
 #ifndef CPX_POLICY_H
 #define CPX_POLICY_H
@@ -38,11 +42,22 @@ struct policy_rights {
 	int	audit;
 };
 
+/* Bounds on what a policy may define (a policy is refused beyond them). */
+#define POLICY_MAX_REGIONS	256
+#define POLICY_MAX_NODES	4096
+
 /*
  * Read and check the policy file. Returns an owned policy (policy_free)
  * or NULL with err[] naming the file, line and key at fault.
  */
 struct policy *policy_load(const char *path, char *err, size_t errlen);
+/*
+ * The same from memory: buf[0..len) (need not be NUL-terminated; a NUL
+ * byte in it is an error), name is used in messages. policy_load reads
+ * the file and calls this.
+ */
+struct policy *policy_load_string(const char *name, const char *buf,
+	    size_t len, char *err, size_t errlen);
 void	policy_free(struct policy **p);
 
 /* Rights of a verified peer; all zero when the policy grants nothing. */
@@ -67,8 +82,9 @@ int	policy_check_publish(const struct policy *p,
 
 /*
  * May peer subscribe (or replay) with these filters? Checks the subscribe
- * right (audit for all_kinds), filter limits, and that every region named
- * exists. Returns 0 or -1 with *reason and why[].
+ * right (and the audit right too for all_kinds: NOT_AUTHORIZED), filter
+ * limits, origins, categories and severities, and that every region named
+ * exists (BAD_REQUEST). Returns 0 or -1 with *reason and why[].
  */
 int	policy_check_subscribe(const struct policy *p,
 	    const struct identity *peer, Cpx__Filter *const *filters,
