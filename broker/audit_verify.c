@@ -1,0 +1,304 @@
+/*
+ * audit_verify.c: the offline check of an audit log directory (cpx-audit
+ * verify): the hash chain through the shared parser (audit_impl.h), every
+ * broker checkpoint against the chain and its signature, and every
+ * accepted alert end to end against the network CA and CRL. It only
+ * reads, takes no lock and cuts nothing: a torn tail is counted, not cut.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "audit.h"
+#include "audit_impl.h"
+#include "cpx_limits.h"
+#include "identity.h"
+#include "sign.h"
+
+static void seterr(char *, size_t, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+struct verify {
+	struct trust			*t;
+	struct audit_verify_stats	*st;
+};
+
+static void
+hex(const uint8_t *p, size_t n, char *out)
+{
+	static const char	digits[] = "0123456789abcdef";
+	size_t			i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 0xf];
+	}
+	out[2 * n] = '\0';
+}
+
+/*
+ * A checkpoint must cover the record before it with the chain hash the
+ * verifier computed (a forged or replayed checkpoint fails here), and be
+ * signed by the key of its certificate, which the CA must vouch for when
+ * one is given (else anyone rewriting the log could re-sign it).
+ */
+static int
+verify_checkpoint(struct verify *v, const Cpx__AuditRecord *rec,
+    const uint8_t *prev, char *why, size_t whylen)
+{
+	EVP_MD_CTX	*ctx = NULL;
+	EVP_PKEY	*pub;
+	X509		*x = NULL;
+	const uint8_t	*p;
+	uint8_t		 msg[CKPT_MSG_LEN], fpr[AUDIT_HASH_LEN];
+	char		 w[256], group[32];
+	size_t		 glen = 0;
+	int		 reason, ret = -1;
+
+	if (rec->checkpoint_seq != rec->seq - 1) {
+		seterr(why, whylen, "checkpoint covers record %" PRIu64
+		    ", not the one before it", rec->checkpoint_seq);
+		goto done;
+	}
+	if (rec->checkpoint_hash.len != AUDIT_HASH_LEN ||
+	    CRYPTO_memcmp(rec->checkpoint_hash.data, prev,
+	    AUDIT_HASH_LEN) != 0) {
+		seterr(why, whylen, "checkpoint hash differs from the chain "
+		    "hash at record %" PRIu64, rec->checkpoint_seq);
+		goto done;
+	}
+	p = rec->checkpoint_cert.data;
+	if (rec->checkpoint_cert.len == 0 ||
+	    rec->checkpoint_cert.len > CPX_MAX_CERT ||
+	    (x = d2i_X509(NULL, &p, (long)rec->checkpoint_cert.len)) == NULL ||
+	    p != rec->checkpoint_cert.data + rec->checkpoint_cert.len) {
+		seterr(why, whylen, "checkpoint certificate does not decode");
+		goto done;
+	}
+	if (v->t != NULL && trust_verify_cert(v->t, x, &reason, w,
+	    sizeof(w)) == -1) {
+		seterr(why, whylen, "checkpoint certificate: %s", w);
+		goto done;
+	}
+	pub = X509_get0_pubkey(x);
+	if (pub == NULL || !EVP_PKEY_is_a(pub, "EC") ||
+	    EVP_PKEY_get_group_name(pub, group, sizeof(group), &glen) != 1 ||
+	    strcmp(group, "prime256v1") != 0) {
+		seterr(why, whylen, "checkpoint key is not ECDSA P-256");
+		goto done;
+	}
+	audit_checkpoint_msg(msg, rec->checkpoint_seq, prev, rec->time);
+	if (rec->checkpoint_signature.len == 0 ||
+	    rec->checkpoint_signature.len > CPX_MAX_SIGNATURE ||
+	    (ctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pub) != 1 ||
+	    EVP_DigestVerify(ctx, rec->checkpoint_signature.data,
+	    rec->checkpoint_signature.len, msg, sizeof(msg)) != 1) {
+		seterr(why, whylen, "checkpoint signature does not verify");
+		goto done;
+	}
+	if (EVP_Digest(rec->checkpoint_cert.data, rec->checkpoint_cert.len,
+	    fpr, NULL, EVP_sha256(), NULL) == 1)
+		hex(fpr, sizeof(fpr), v->st->checkpoint_cert);
+	ret = 0;
+done:
+	ERR_clear_error();
+	EVP_MD_CTX_free(ctx);
+	X509_free(x);
+	return ret;
+}
+
+/*
+ * An accepted alert must verify end to end as the broker claimed, with
+ * origin == signer country == the peer's country, and the record's
+ * alert_id must be the alert's: else the log lies about what was
+ * accepted.
+ */
+static int
+verify_alert(struct verify *v, const Cpx__AuditRecord *rec, char *why,
+    size_t whylen)
+{
+	Cpx__Alert	*al = NULL;
+	struct identity	 signer;
+	char		 w[256];
+	int		 reason, ret = -1;
+
+	if (rec->alert == NULL) {
+		seterr(why, whylen, "accepted-alert record without the alert");
+		goto done;
+	}
+	if (v->t == NULL) {
+		v->st->alerts_unchecked++;
+		ret = 0;
+		goto done;
+	}
+	if (sign_verify_alert(v->t, rec->alert, &al, &signer, &reason, w,
+	    sizeof(w)) == -1) {
+		seterr(why, whylen, "alert: %s", w);
+		goto done;
+	}
+	if (sign_verify_alert_origin(al, &signer, &reason, w,
+	    sizeof(w)) == -1) {
+		seterr(why, whylen, "alert: %s", w);
+		goto done;
+	}
+	if (rec->peer_country != NULL && rec->peer_country[0] != '\0' &&
+	    strcmp(rec->peer_country, signer.country) != 0) {
+		seterr(why, whylen, "alert from %s accepted from a peer of %s",
+		    signer.country, rec->peer_country);
+		goto done;
+	}
+	if (rec->alert_id != NULL && rec->alert_id[0] != '\0' &&
+	    (al->id == NULL || strcmp(rec->alert_id, al->id) != 0)) {
+		seterr(why, whylen, "record names alert_id other than the "
+		    "alert's");
+		goto done;
+	}
+	ret = 0;
+done:
+	if (al != NULL)
+		cpx__alert__free_unpacked(al, NULL);
+	return ret;
+}
+
+static int
+verify_record(void *arg, const Cpx__AuditRecord *rec, const uint8_t *prev,
+    char *why, size_t whylen)
+{
+	struct verify	*v = arg;
+
+	switch (rec->kind) {
+	case CPX__RECORD_KIND__RECORD_CHECKPOINT:
+		v->st->checkpoints++;
+		return verify_checkpoint(v, rec, prev, why, whylen);
+	case CPX__RECORD_KIND__RECORD_ALERT_ACCEPTED:
+		v->st->alerts++;
+		return verify_alert(v, rec, why, whylen);
+	case CPX__RECORD_KIND__RECORD_PUBLISH_REFUSED:
+	case CPX__RECORD_KIND__RECORD_SESSION_OPENED:
+	case CPX__RECORD_KIND__RECORD_SESSION_REFUSED:
+	case CPX__RECORD_KIND__RECORD_SESSION_CLOSED:
+	case CPX__RECORD_KIND__RECORD_REPLAY_REQUESTED:
+		return 0;
+	default:
+		seterr(why, whylen, "unknown record kind %d", (int)rec->kind);
+		return -1;
+	}
+}
+
+int
+audit_verify_dir_stats(const char *dir, struct trust *t,
+    struct audit_verify_stats *st, char *err, size_t errlen)
+{
+	struct verify	 v;
+	struct audit_scan	 s;
+	struct audit_rd	 r;
+	struct stat	 sb;
+	EVP_MD		*sha = NULL;
+	EVP_MD_CTX	*md = NULL;
+	uint64_t	*firsts = NULL;
+	char		 name[SEG_NAME_LEN], tmp[512];
+	size_t		 n = 0, i;
+	int		 dirfd = -1, fd = -1, ret = -1;
+
+	memset(st, 0, sizeof(*st));
+	memset(&r, 0, sizeof(r));
+	memset(&s, 0, sizeof(s));
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	v.t = t;
+	v.st = st;
+	s.next_seq = 1;
+	s.fn = verify_record;
+	s.arg = &v;
+	if ((md = audit_sha256_ctx(&sha)) == NULL ||
+	    audit_rd_init(&r, -1, READ_BUF, 0) == -1) {
+		seterr(err, errlen, "audit: out of memory");
+		goto done;
+	}
+	if ((dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		seterr(err, errlen, "audit: %s: %s", dir, strerror(errno));
+		goto done;
+	}
+	if (audit_list_segments(dirfd, dir, &firsts, &n, err, errlen) == -1)
+		goto done;
+	for (i = 0; i < n; i++) {
+		audit_seg_name(name, firsts[i]);
+		s.name = name;
+		s.last = (i == n - 1);
+		if (firsts[i] != s.next_seq) {
+			seterr(err, errlen, "audit: %s: starts at record %"
+			    PRIu64 " but record %" PRIu64 " expected (a "
+			    "segment is missing or misnamed)", name,
+			    firsts[i], s.next_seq);
+			goto done;
+		}
+		fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd == -1 || fstat(fd, &sb) == -1) {
+			seterr(err, errlen, "audit: %s/%s: %s", dir, name,
+			    strerror(errno));
+			goto done;
+		}
+		audit_rd_reset(&r, fd, 0);
+		r.limit = (uint64_t)sb.st_size;
+		if (audit_scan_segment(&r, &s, md, err, errlen) < 0) {
+			snprintf(tmp, sizeof(tmp), "audit: %s", err);
+			seterr(err, errlen, "%s", tmp);
+			goto done;
+		}
+		close(fd);
+		fd = -1;
+		st->segments++;
+		st->torn_bytes = s.torn;
+	}
+	ret = 0;
+done:
+	st->records = s.nrecords;
+	st->last_seq = s.next_seq - 1;
+	memcpy(st->last_hash, s.hash, AUDIT_HASH_LEN);
+	if (fd != -1)
+		close(fd);
+	if (dirfd != -1)
+		close(dirfd);
+	free(firsts);
+	free(r.buf);
+	EVP_MD_CTX_free(md);
+	EVP_MD_free(sha);
+	return ret;
+}
+
+int
+audit_verify_dir(const char *dir, struct trust *t, uint64_t *nrecords,
+    char *err, size_t errlen)
+{
+	struct audit_verify_stats	st;
+	int				ret;
+
+	ret = audit_verify_dir_stats(dir, t, &st, err, errlen);
+	*nrecords = ret == 0 ? st.records : 0;
+	return ret;
+}

@@ -1,0 +1,1267 @@
+/*
+ * test_audit.c: tests broker/audit.c, the durable hash-chained audit log,
+ * on real files in mkdtemp() with real fsync: round trips across segments,
+ * cursors by sequence and time, torn tails, flipped bytes, a full disk
+ * (tmpfs when mount works, RLIMIT_FSIZE in a child otherwise and too),
+ * checkpoint signatures and the offline verifier with the test PKI.
+ */
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <jansson.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "audit.h"
+#include "log.h"
+#include "sign.h"
+#include "testpki.h"
+#include "testutil.h"
+
+#define T0	1700000000000LL		/* a fixed broker time, ms */
+
+struct fx {
+	char		 dir[64];
+	char		 log[128];		/* dir/audit */
+	EVP_PKEY	*key;
+	X509		*cert;
+};
+
+static void
+make_key(EVP_PKEY **kp, X509 **xp, const char *cn)
+{
+	EVP_PKEY	*k;
+	X509		*x;
+	X509_NAME	*n;
+
+	k = EVP_EC_gen("P-256");
+	assert_non_null(k);
+	x = X509_new();
+	assert_non_null(x);
+	assert_int_equal(X509_set_version(x, 2), 1);
+	assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), 7), 1);
+	assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), -3600));
+	assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 86400));
+	n = X509_get_subject_name(x);
+	assert_int_equal(X509_NAME_add_entry_by_txt(n, "C", MBSTRING_ASC,
+	    (const unsigned char *)"SI", -1, -1, 0), 1);
+	assert_int_equal(X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
+	    (const unsigned char *)cn, -1, -1, 0), 1);
+	assert_int_equal(X509_set_issuer_name(x, n), 1);
+	assert_int_equal(X509_set_pubkey(x, k), 1);
+	assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+	*kp = k;
+	*xp = x;
+}
+
+static int
+setup(void **state)
+{
+	struct fx	*f;
+
+	f = calloc(1, sizeof(*f));
+	if (f == NULL || testutil_mkdtemp(f->dir, sizeof(f->dir)) == -1)
+		return -1;
+	snprintf(f->log, sizeof(f->log), "%s/audit", f->dir);
+	make_key(&f->key, &f->cert, "broker");
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx	*f = *state;
+
+	umount2(f->log, MNT_DETACH);	/* the tmpfs test, if it mounted */
+	if (testutil_rmrf(f->dir) == -1)
+		return -1;
+	EVP_PKEY_free(f->key);
+	X509_free(f->cert);
+	free(f);
+	return 0;
+}
+
+static uint64_t
+add(struct audit *a, int kind, const char *text, int64_t time)
+{
+	Cpx__AuditRecord	rec = CPX__AUDIT_RECORD__INIT;
+	uint64_t		seq;
+
+	rec.kind = kind;
+	rec.peer_country = (char *)"SI";
+	rec.peer_node = (char *)"si-ncp";
+	rec.session_id = 42;
+	rec.text = (char *)text;
+	rec.time = time;
+	assert_int_equal(audit_append(a, &rec, &seq), 0);
+	assert_int_equal(rec.seq, seq);
+	return seq;
+}
+
+static void
+commit(struct audit *a)
+{
+	char	err[512];
+
+	if (audit_commit(a, err, sizeof(err)) != 0)
+		fail_msg("commit: %s", err);
+}
+
+static struct audit *
+open_ok(struct fx *f)
+{
+	struct audit	*a;
+	char		 err[512];
+
+	a = audit_open(f->log, f->key, f->cert, err, sizeof(err));
+	if (a == NULL)
+		fail_msg("audit_open: %s", err);
+	return a;
+}
+
+/* Fill the log with n session records, times T0 + 10 * seq, committing
+ * every 7. */
+static void
+fill(struct fx *f, uint64_t n, uint64_t segbytes)
+{
+	struct audit	*a;
+	char		 text[64];
+	uint64_t	 i;
+
+	a = open_ok(f);
+	if (segbytes > 0)
+		audit_set_segment_bytes(a, segbytes);
+	for (i = 1; i <= n; i++) {
+		snprintf(text, sizeof(text), "record number %llu",
+		    (unsigned long long)i);
+		assert_int_equal(add(a, 5, text, T0 + 10 * (int64_t)i), i);
+		if (i % 7 == 0)
+			commit(a);
+	}
+	commit(a);
+	assert_int_equal(audit_last_seq(a), n);
+	audit_close(&a);
+}
+
+static size_t
+count_segments(const char *dir)
+{
+	DIR		*d;
+	struct dirent	*de;
+	size_t		 n = 0;
+
+	d = opendir(dir);
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, "seg-", 4) == 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void
+seg_path(char *out, size_t len, const struct fx *f, uint64_t first)
+{
+	snprintf(out, len, "%s/seg-%020llu.log", f->log,
+	    (unsigned long long)first);
+}
+
+static uint8_t *
+slurp(const char *path, size_t *len)
+{
+	struct stat	 sb;
+	uint8_t		*buf;
+	int		 fd;
+
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &sb), 0);
+	buf = malloc((size_t)sb.st_size + 1);
+	assert_non_null(buf);
+	assert_int_equal(read(fd, buf, (size_t)sb.st_size), sb.st_size);
+	close(fd);
+	*len = (size_t)sb.st_size;
+	return buf;
+}
+
+static void
+spill(const char *path, const uint8_t *buf, size_t len)
+{
+	int	fd;
+
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, buf, len), (ssize_t)len);
+	assert_int_equal(close(fd), 0);
+}
+
+/* Offsets of the frames of a segment image; returns their count. */
+static size_t
+frames(const uint8_t *buf, size_t len, size_t *off, size_t max)
+{
+	size_t	pos = 0, n = 0, flen;
+
+	while (pos + 8 <= len && n < max) {
+		flen = 8 + ((size_t)buf[pos + 4] << 24 |
+		    (size_t)buf[pos + 5] << 16 | (size_t)buf[pos + 6] << 8 |
+		    buf[pos + 7]) + AUDIT_HASH_LEN;
+		off[n++] = pos;
+		pos += flen;
+	}
+	return n;
+}
+
+/* Read all durable records with a cursor; checks continuity. */
+static uint64_t
+read_all(struct audit *a, uint64_t from, int64_t from_time, uint64_t *first)
+{
+	struct audit_cursor	*c;
+	Cpx__AuditRecord	*rec;
+	char			 err[512];
+	uint64_t		 n = 0, prev = 0;
+	int			 r;
+
+	c = audit_cursor_new(a, from, from_time, err, sizeof(err));
+	assert_non_null(c);
+	*first = 0;
+	while ((r = audit_cursor_next(c, &rec, err, sizeof(err))) == 1) {
+		if (n == 0)
+			*first = rec->seq;
+		else
+			assert_int_equal(rec->seq, prev + 1);
+		prev = rec->seq;
+		n++;
+		cpx__audit_record__free_unpacked(rec, NULL);
+	}
+	if (r != 0)
+		fail_msg("cursor: %s", err);
+	audit_cursor_free(&c);
+	assert_null(c);
+	return n;
+}
+
+static void
+test_round_trip_segments(void **state)
+{
+	struct fx		*f = *state;
+	struct audit		*a;
+	struct audit_verify_stats st;
+	uint8_t			 h1[AUDIT_HASH_LEN], h2[AUDIT_HASH_LEN];
+	uint64_t		 first, last;
+	char			 err[512];
+
+	fill(f, 300, 2048);
+	assert_true(count_segments(f->log) >= 5);
+	a = open_ok(f);
+	/* 300 records and the checkpoint audit_close() wrote. */
+	last = audit_last_seq(a);
+	assert_int_equal(last, 301);
+	assert_int_equal(read_all(a, 0, 0, &first), 301);
+	assert_int_equal(first, 1);
+	audit_last_hash(a, h1);
+	/* The chain continues after reopening. */
+	audit_set_segment_bytes(a, 2048);
+	assert_int_equal(add(a, 3, "after reopen", 0), 302);
+	commit(a);
+	assert_int_equal(audit_last_seq(a), 302);
+	audit_last_hash(a, h2);
+	assert_memory_not_equal(h1, h2, AUDIT_HASH_LEN);
+	audit_close(&a);
+	assert_null(a);
+	assert_int_equal(audit_verify_dir_stats(f->log, NULL, &st, err,
+	    sizeof(err)), 0);
+	assert_int_equal(st.records, 303);
+	assert_int_equal(st.last_seq, 303);
+	assert_int_equal(st.checkpoints, 2);
+	assert_int_equal(st.torn_bytes, 0);
+	assert_int_equal(st.segments, count_segments(f->log));
+	a = open_ok(f);
+	assert_int_equal(audit_last_seq(a), 303);
+	audit_close(&a);
+}
+
+static void
+test_cursor_seq_time_pending(void **state)
+{
+	struct fx		*f = *state;
+	struct audit		*a;
+	struct audit_cursor	*c;
+	Cpx__AuditRecord	*rec;
+	char			 err[512];
+	uint64_t		 first, i;
+
+	fill(f, 200, 1500);
+	a = open_ok(f);
+	audit_set_segment_bytes(a, 1500);
+	/* By sequence: whole segments skipped, the rest read to the end. */
+	assert_int_equal(read_all(a, 57, 0, &first), 201 - 57 + 1);
+	assert_int_equal(first, 57);
+	assert_int_equal(read_all(a, 201, 0, &first), 1);
+	assert_int_equal(read_all(a, 202, 0, &first), 0);
+	/* By time: records have time T0 + 10 * seq. */
+	assert_int_equal(read_all(a, 0, T0 + 1005, &first), 201 - 101 + 1);
+	assert_int_equal(first, 101);
+	/* Both: whichever is later. */
+	assert_int_equal(read_all(a, 150, T0 + 1005, &first), 201 - 150 + 1);
+	assert_int_equal(first, 150);
+
+	/* A cursor at the end sees new records only once committed, even
+	 * across a segment rollover. */
+	c = audit_cursor_new(a, 195, 0, err, sizeof(err));
+	assert_non_null(c);
+	for (i = 195; i <= 201; i++) {
+		assert_int_equal(audit_cursor_next(c, &rec, err, sizeof(err)),
+		    1);
+		assert_int_equal(rec->seq, i);
+		cpx__audit_record__free_unpacked(rec, NULL);
+	}
+	assert_int_equal(audit_cursor_next(c, &rec, err, sizeof(err)), 0);
+	assert_null(rec);
+	for (i = 0; i < 40; i++)
+		add(a, 6, "pending replay request", 0);
+	assert_int_equal(audit_pending(a), 40);
+	assert_int_equal(audit_cursor_next(c, &rec, err, sizeof(err)), 0);
+	commit(a);
+	assert_int_equal(audit_pending(a), 0);
+	for (i = 202; i <= 241; i++) {
+		if (audit_cursor_next(c, &rec, err, sizeof(err)) != 1)
+			fail_msg("cursor at %llu: %s", (unsigned long long)i,
+			    err);
+		assert_int_equal(rec->seq, i);
+		assert_string_equal(rec->text, "pending replay request");
+		cpx__audit_record__free_unpacked(rec, NULL);
+	}
+	assert_int_equal(audit_cursor_next(c, &rec, err, sizeof(err)), 0);
+	audit_cursor_free(&c);
+	audit_close(&a);
+
+	/* The read-only directory cursor (cpx-audit dump) agrees. */
+	c = audit_cursor_open_dir(f->log, 230, 0, err, sizeof(err));
+	assert_non_null(c);
+	for (i = 230; i <= 242; i++) {
+		assert_int_equal(audit_cursor_next(c, &rec, err, sizeof(err)),
+		    1);
+		assert_int_equal(rec->seq, i);
+		cpx__audit_record__free_unpacked(rec, NULL);
+	}
+	assert_int_equal(audit_cursor_next(c, &rec, err, sizeof(err)), 0);
+	audit_cursor_free(&c);
+}
+
+static void
+test_torn_tail(void **state)
+{
+	struct fx	*f = *state;
+	struct audit	*a;
+	struct audit_verify_stats st;
+	char		 path[PATH_MAX], err[512];
+	uint8_t		*img;
+	size_t		 len, now, off[64], n, k, c, flen, cuts[7];
+
+	fill(f, 20, 0);
+	seg_path(path, sizeof(path), f, 1);
+	img = slurp(path, &len);
+	n = frames(img, len, off, 64);
+	assert_int_equal(n, 21);	/* 20 and the closing checkpoint */
+	/* Cut inside each of the last records at several points: magic,
+	 * length, body, hash; every complete record before it is kept. */
+	for (k = n - 3; k < n; k++) {
+		flen = (k + 1 < n ? off[k + 1] : len) - off[k];
+		cuts[0] = 1;
+		cuts[1] = 4;
+		cuts[2] = 7;
+		cuts[3] = 8;
+		cuts[4] = 8 + (flen - 40) / 2;
+		cuts[5] = flen - 32;
+		cuts[6] = flen - 1;
+		for (c = 0; c < 7; c++) {
+			spill(path, img, off[k] + cuts[c]);
+			if (audit_verify_dir_stats(f->log, NULL, &st, err,
+			    sizeof(err)) != 0)
+				fail_msg("verify: %s", err);
+			assert_int_equal(st.torn_bytes, cuts[c]);
+			assert_int_equal(st.last_seq, k);
+			a = open_ok(f);
+			assert_int_equal(audit_last_seq(a), k);
+			audit_close(&a);
+			/* The cut is on disk: exactly k whole frames. */
+			free(slurp(path, &now));
+			assert_int_equal(now, off[k]);
+		}
+	}
+	/* A record cut short in a segment that is not the last: damage. */
+	assert_int_equal(testutil_rmrf(f->log), 0);
+	fill(f, 40, 1400);
+	seg_path(path, sizeof(path), f, 1);
+	free(img);
+	img = slurp(path, &len);
+	spill(path, img, len - 3);
+	a = audit_open(f->log, f->key, f->cert, err, sizeof(err));
+	assert_null(a);
+	if (strstr(err, "seg-00000000000000000001.log offset") == NULL ||
+	    strstr(err, "cut short") == NULL)
+		fail_msg("%s", err);
+	free(img);
+}
+
+static void
+test_torn_bad_hash_last(void **state)
+{
+	struct fx	*f = *state;
+	struct audit	*a;
+	char		 path[PATH_MAX];
+	uint8_t		*img;
+	size_t		 len, off[64], n;
+
+	fill(f, 10, 0);
+	seg_path(path, sizeof(path), f, 1);
+	img = slurp(path, &len);
+	n = frames(img, len, off, 64);
+	assert_int_equal(n, 11);
+	/* The last record complete but its hash wrong, nothing after. */
+	img[len - 5] ^= 0x40;
+	spill(path, img, len);
+	a = open_ok(f);
+	assert_int_equal(audit_last_seq(a), 10);
+	/* The chain goes on from record 10. */
+	assert_int_equal(add(a, 3, "after the cut", 0), 11);
+	commit(a);
+	audit_close(&a);
+	a = open_ok(f);
+	assert_int_equal(audit_last_seq(a), 12);
+	audit_close(&a);
+	free(img);
+}
+
+static void
+expect_refused(struct fx *f, uint64_t rec, const char *what)
+{
+	struct audit	*a;
+	char		 err[512], want[64];
+	uint64_t	 n = 7;
+
+	snprintf(want, sizeof(want), "record %llu:", (unsigned long long)rec);
+	a = audit_open(f->log, f->key, f->cert, err, sizeof(err));
+	assert_null(a);
+	if (strstr(err, want) == NULL || strstr(err, what) == NULL ||
+	    strstr(err, "refusing to start") == NULL ||
+	    strstr(err, "seg-") == NULL || strstr(err, "offset") == NULL)
+		fail_msg("open error \"%s\" lacks \"%s\"/\"%s\"", err, want,
+		    what);
+	assert_int_equal(audit_verify_dir(f->log, NULL, &n, err, sizeof(err)),
+	    -1);
+	assert_int_equal(n, 0);
+	if (strstr(err, want) == NULL)
+		fail_msg("verify error \"%s\" lacks \"%s\"", err, want);
+}
+
+static void
+test_flipped_byte(void **state)
+{
+	struct fx	*f = *state;
+	char		 path[PATH_MAX];
+	uint8_t		*img;
+	size_t		 len, off[64], n, k, flen, i;
+	struct {
+		size_t		 at;	/* from the frame start */
+		const char	*what;
+	} flips[4];
+
+	fill(f, 40, 1400);
+	assert_true(count_segments(f->log) >= 3);
+	/* A middle segment, then the last one: both refuse. */
+	for (i = 0; i < 2; i++) {
+		uint64_t first = 0;
+		DIR *d = opendir(f->log);
+		struct dirent *de;
+		uint64_t segs[16];
+		size_t ns = 0, j;
+
+		assert_non_null(d);
+		while ((de = readdir(d)) != NULL && ns < 16)
+			if (strncmp(de->d_name, "seg-", 4) == 0)
+				segs[ns++] = strtoull(de->d_name + 4, NULL,
+				    10);
+		closedir(d);
+		for (j = 0; j < ns; j++)
+			if (segs[j] > 1 && (first == 0 || (i == 0 ?
+			    segs[j] < first : segs[j] > first)))
+				first = segs[j];
+		seg_path(path, sizeof(path), f, first);
+		img = slurp(path, &len);
+		n = frames(img, len, off, 64);
+		assert_true(n >= 3);
+		k = n / 2;
+		flen = off[k + 1] - off[k];
+		flips[0].at = 1;
+		flips[0].what = "magic";
+		flips[1].at = 6;
+		flips[1].what = "";
+		flips[2].at = 8 + (flen - 40) / 2;
+		flips[2].what = "chain hash mismatch";
+		flips[3].at = flen - 10;
+		flips[3].what = "chain hash mismatch";
+		for (j = 0; j < 4; j++) {
+			img[off[k] + flips[j].at] ^= 0x01;
+			spill(path, img, len);
+			expect_refused(f, first + k, flips[j].what);
+			img[off[k] + flips[j].at] ^= 0x01;
+		}
+		/* A huge length: over the limit, not a torn tail. */
+		img[off[k] + 4] ^= 0x80;
+		spill(path, img, len);
+		expect_refused(f, first + k, "over the limit");
+		img[off[k] + 4] ^= 0x80;
+		spill(path, img, len);
+		free(img);
+	}
+	/* A missing middle segment breaks the numbering. */
+	seg_path(path, sizeof(path), f, 1);
+	img = slurp(path, &len);
+	n = frames(img, len, off, 64);
+	seg_path(path, sizeof(path), f, 1 + n);
+	assert_int_equal(unlink(path), 0);
+	{
+		struct audit *a;
+		char err[512];
+
+		a = audit_open(f->log, f->key, f->cert, err, sizeof(err));
+		assert_null(a);
+		assert_non_null(strstr(err, "segment is missing"));
+	}
+	free(img);
+}
+
+/* Second opener is refused: two writers would fork the chain. */
+static void
+test_lock_and_too_large(void **state)
+{
+	struct fx		*f = *state;
+	struct audit		*a, *b;
+	Cpx__AuditRecord	 rec = CPX__AUDIT_RECORD__INIT;
+	char			 err[512], *big;
+	uint64_t		 seq = 99;
+
+	a = open_ok(f);
+	b = audit_open(f->log, f->key, f->cert, err, sizeof(err));
+	assert_null(b);
+	assert_non_null(strstr(err, "in use"));
+	big = malloc(AUDIT_MAX_RECORD + 1);
+	assert_non_null(big);
+	memset(big, 'x', AUDIT_MAX_RECORD);
+	big[AUDIT_MAX_RECORD] = '\0';
+	rec.kind = 5;
+	rec.text = big;
+	assert_int_equal(audit_append(a, &rec, &seq), -1);
+	assert_int_equal(seq, 0);
+	assert_int_equal(rec.seq, 0);
+	assert_int_equal(audit_pending(a), 0);
+	/* Just under the limit fits, in a segment of its own. */
+	audit_set_segment_bytes(a, 1024);
+	add(a, 5, "small", 0);
+	big[AUDIT_MAX_RECORD - 200] = '\0';
+	rec.text = big;
+	assert_int_equal(audit_append(a, &rec, &seq), 0);
+	assert_int_equal(seq, 2);
+	add(a, 5, "small again", 0);
+	commit(a);
+	assert_int_equal(count_segments(f->log), 3);
+	audit_close(&a);
+	a = open_ok(f);
+	assert_int_equal(audit_last_seq(a), 4);
+	audit_close(&a);
+	free(big);
+}
+
+/*
+ * Append ~1 KiB records until a commit fails; returns the error. Checks
+ * that the failed batch left nothing: same last seq, same file bytes.
+ */
+static int
+fill_until_full(struct audit *a, char *err, size_t errlen, uint64_t *last)
+{
+	char	 text[1024];
+	uint64_t seq, i;
+	int	 round;
+
+	memset(text, 'y', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	for (round = 0; round < 10000; round++) {
+		Cpx__AuditRecord rec = CPX__AUDIT_RECORD__INIT;
+
+		*last = audit_last_seq(a);
+		for (i = 0; i < 5; i++) {
+			rec.kind = 5;
+			rec.seq = 0;
+			rec.time = 0;
+			rec.text = text;
+			if (audit_append(a, &rec, &seq) != 0)
+				return -2;
+		}
+		if (audit_commit(a, err, errlen) != 0)
+			return 0;
+	}
+	return -1;
+}
+
+/* Nothing of the failed batch is left: not in memory, not on disk (no
+ * bytes past the durable end, no segment it created). */
+static void
+check_rolled_back(struct fx *f, struct audit *a, uint64_t last)
+{
+	struct audit_verify_stats	st;
+	char				err[512];
+	uint64_t			first;
+
+	assert_int_equal(audit_last_seq(a), last);
+	assert_int_equal(audit_pending(a), 0);
+	assert_int_equal(read_all(a, 0, 0, &first), last);
+	if (audit_verify_dir_stats(f->log, NULL, &st, err, sizeof(err)) != 0)
+		fail_msg("verify after rollback: %s", err);
+	assert_int_equal(st.last_seq, last);
+	assert_int_equal(st.torn_bytes, 0);
+}
+
+static void
+test_disk_full_tmpfs(void **state)
+{
+	struct fx	*f = *state;
+	struct audit	*a;
+	struct audit_verify_stats st;
+	char		 err[512], filler[PATH_MAX];
+	uint64_t	 last, seq;
+	int		 fd;
+	static char	 junk[64 * 1024];
+
+	assert_int_equal(mkdir(f->log, 0700), 0);
+	if (mount("tmpfs", f->log, "tmpfs", 0, "size=256k,mode=0700") == -1) {
+		fprintf(stderr, "tmpfs: mount: %s: skipped (RLIMIT_FSIZE "
+		    "test covers it)\n", strerror(errno));
+		skip();
+	}
+	/* A filler to delete later, so that space returns. */
+	snprintf(filler, sizeof(filler), "%s/filler", f->log);
+	fd = open(filler, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, junk, sizeof(junk)), sizeof(junk));
+	assert_int_equal(close(fd), 0);
+
+	a = open_ok(f);
+	audit_set_segment_bytes(a, 40 * 1024);	/* roll over on the way */
+	assert_int_equal(fill_until_full(a, err, sizeof(err), &last), 0);
+	if (strstr(err, "No space left on device") == NULL ||
+	    strstr(err, "/seg-") == NULL)
+		fail_msg("error \"%s\"", err);
+	assert_true(last > 50);
+	check_rolled_back(f, a, last);
+	/* Still full: fails again, still clean. */
+	add(a, 5, "x", 0);
+	assert_int_equal(fill_until_full(a, err, sizeof(err), &seq), 0);
+	check_rolled_back(f, a, last);
+	/* Space returns: the next commit succeeds, numbering continues. */
+	assert_int_equal(unlink(filler), 0);
+	assert_int_equal(add(a, 3, "space is back", 0), last + 1);
+	commit(a);
+	assert_int_equal(audit_last_seq(a), last + 1);
+	audit_close(&a);
+	assert_int_equal(audit_verify_dir_stats(f->log, NULL, &st, err,
+	    sizeof(err)), 0);
+	assert_true(st.last_seq >= last + 1);
+	a = open_ok(f);
+	audit_close(&a);
+	assert_int_equal(umount(f->log), 0);
+}
+
+/* Runs in a forked child: exit code 0, or the step that failed. */
+static int
+fsize_child(struct fx *f)
+{
+	struct audit	*a;
+	struct rlimit	 rl;
+	struct stat	 sb;
+	char		 err[512], path[PATH_MAX];
+	uint64_t	 last, seq;
+
+	signal(SIGXFSZ, SIG_IGN);
+	if ((a = audit_open(f->log, f->key, f->cert, err, sizeof(err))) ==
+	    NULL)
+		return 10;
+	if (getrlimit(RLIMIT_FSIZE, &rl) == -1)
+		return 11;
+	rl.rlim_cur = 48 * 1024;
+	if (setrlimit(RLIMIT_FSIZE, &rl) == -1)
+		return 12;
+	if (fill_until_full(a, err, sizeof(err), &last) != 0)
+		return 13;
+	if (strstr(err, "File too large") == NULL ||
+	    strstr(err, "write") == NULL)
+		return 14;
+	if (audit_last_seq(a) != last || audit_pending(a) != 0)
+		return 15;
+	{
+		struct audit_verify_stats st;
+
+		if (audit_verify_dir_stats(f->log, NULL, &st, err,
+		    sizeof(err)) != 0 || st.last_seq != last ||
+		    st.torn_bytes != 0)
+			return 21;
+	}
+	seg_path(path, sizeof(path), f, 1);
+	if (stat(path, &sb) == -1 || sb.st_size > 48 * 1024)
+		return 16;
+	rl.rlim_cur = RLIM_INFINITY;
+	if (rl.rlim_max != RLIM_INFINITY)
+		rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_FSIZE, &rl) == -1)
+		return 17;
+	{
+		Cpx__AuditRecord rec = CPX__AUDIT_RECORD__INIT;
+
+		rec.kind = 3;
+		if (audit_append(a, &rec, &seq) != 0 || seq != last + 1)
+			return 18;
+	}
+	if (audit_commit(a, err, sizeof(err)) != 0)
+		return 19;
+	audit_close(&a);
+	if ((a = audit_open(f->log, f->key, f->cert, err, sizeof(err))) ==
+	    NULL || audit_last_seq(a) != last + 2)
+		return 20;
+	audit_close(&a);
+	return 0;
+}
+
+static void
+test_disk_full_rlimit(void **state)
+{
+	struct fx	*f = *state;
+	pid_t		 pid;
+	int		 status;
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(fsize_child(f));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* --- checkpoints and the verifier --------------------------------------- */
+
+static void
+be64(uint8_t *p, uint64_t v)
+{
+	int	i;
+
+	for (i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+/* Write a log by hand, with a correct chain, to test the verifier. */
+struct forge {
+	int		fd;
+	uint64_t	seq;
+	uint8_t		hash[AUDIT_HASH_LEN];
+};
+
+static void
+forge_add(struct forge *g, Cpx__AuditRecord *rec)
+{
+	uint8_t		*buf, hdr[12];
+	size_t		 len;
+	EVP_MD_CTX	*md;
+	unsigned int	 hl;
+
+	rec->seq = ++g->seq;
+	len = cpx__audit_record__get_packed_size(rec);
+	buf = malloc(len + 40);
+	assert_non_null(buf);
+	buf[0] = 0x43; buf[1] = 0x50; buf[2] = 0x58; buf[3] = 0x52;
+	buf[4] = (uint8_t)(len >> 24); buf[5] = (uint8_t)(len >> 16);
+	buf[6] = (uint8_t)(len >> 8); buf[7] = (uint8_t)len;
+	assert_int_equal(cpx__audit_record__pack(rec, buf + 8), len);
+	be64(hdr, rec->seq);
+	memcpy(hdr + 8, buf + 4, 4);
+	md = EVP_MD_CTX_new();
+	assert_int_equal(EVP_DigestInit_ex(md, EVP_sha256(), NULL), 1);
+	EVP_DigestUpdate(md, g->hash, AUDIT_HASH_LEN);
+	EVP_DigestUpdate(md, hdr, 12);
+	EVP_DigestUpdate(md, buf + 8, len);
+	assert_int_equal(EVP_DigestFinal_ex(md, g->hash, &hl), 1);
+	EVP_MD_CTX_free(md);
+	memcpy(buf + 8 + len, g->hash, AUDIT_HASH_LEN);
+	assert_int_equal(write(g->fd, buf, len + 40), (ssize_t)(len + 40));
+	free(buf);
+}
+
+/* A checkpoint over the forged chain, signed by key with cert's DER. */
+static void
+forge_checkpoint(struct forge *g, EVP_PKEY *key, X509 *cert, int bad_hash)
+{
+	Cpx__AuditRecord	 rec = CPX__AUDIT_RECORD__INIT;
+	uint8_t			 msg[17 + 8 + 32 + 8], hash[32];
+	uint8_t			 sig[128];
+	uint8_t			*der = NULL;
+	size_t			 siglen = sizeof(sig);
+	EVP_MD_CTX		*ctx;
+	int			 dl;
+
+	memcpy(hash, g->hash, 32);
+	if (bad_hash)
+		hash[0] ^= 1;
+	rec.kind = 7;
+	rec.time = T0;
+	rec.checkpoint_seq = g->seq;
+	memcpy(msg, AUDIT_CHECKPOINT_TAG, 17);
+	be64(msg + 17, g->seq);
+	memcpy(msg + 25, hash, 32);
+	be64(msg + 57, (uint64_t)T0);
+	ctx = EVP_MD_CTX_new();
+	assert_int_equal(EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL,
+	    key), 1);
+	assert_int_equal(EVP_DigestSign(ctx, sig, &siglen, msg, sizeof(msg)),
+	    1);
+	EVP_MD_CTX_free(ctx);
+	dl = i2d_X509(cert, &der);
+	assert_true(dl > 0);
+	rec.checkpoint_hash.data = hash;
+	rec.checkpoint_hash.len = 32;
+	rec.checkpoint_signature.data = sig;
+	rec.checkpoint_signature.len = siglen;
+	rec.checkpoint_cert.data = der;
+	rec.checkpoint_cert.len = (size_t)dl;
+	forge_add(g, &rec);
+	OPENSSL_free(der);
+}
+
+static void
+forge_log(struct fx *f, EVP_PKEY *key, X509 *cert, int bad_hash)
+{
+	Cpx__AuditRecord	rec = CPX__AUDIT_RECORD__INIT;
+	struct forge		g;
+	char			path[PATH_MAX];
+
+	memset(&g, 0, sizeof(g));
+	testutil_rmrf(f->log) == 0 ? (void)0 : fail();
+	assert_int_equal(mkdir(f->log, 0700), 0);
+	seg_path(path, sizeof(path), f, 1);
+	g.fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(g.fd >= 0);
+	rec.kind = 3;
+	rec.time = T0;
+	rec.peer_country = (char *)"SI";
+	forge_add(&g, &rec);
+	forge_checkpoint(&g, key, cert, bad_hash);
+	rec.kind = 5;
+	forge_add(&g, &rec);
+	assert_int_equal(close(g.fd), 0);
+}
+
+static void
+test_checkpoint_signature(void **state)
+{
+	struct fx		*f = *state;
+	struct audit		*a;
+	struct audit_verify_stats st;
+	EVP_PKEY		*other;
+	X509			*ocert;
+	char			 err[512];
+
+	/* The broker's own checkpoints verify. */
+	a = open_ok(f);
+	add(a, 3, "hello", 0);
+	assert_int_equal(audit_checkpoint(a), 0);
+	add(a, 5, "bye", 0);
+	commit(a);
+	audit_close(&a);
+	if (audit_verify_dir_stats(f->log, NULL, &st, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(st.checkpoints, 2);
+	assert_int_equal(st.records, 4);
+	assert_int_equal(strlen(st.checkpoint_cert), 64);
+
+	/* A correct forged chain with a good checkpoint passes... */
+	forge_log(f, f->key, f->cert, 0);
+	assert_int_equal(audit_verify_dir_stats(f->log, NULL, &st, err,
+	    sizeof(err)), 0);
+	assert_int_equal(st.checkpoints, 1);
+	/* ...signed by another key than its certificate's, it fails... */
+	make_key(&other, &ocert, "mallory");
+	forge_log(f, other, f->cert, 0);
+	assert_int_equal(audit_verify_dir_stats(f->log, NULL, &st, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "record 2: checkpoint signature"));
+	/* ...and over a hash other than the chain's, it fails too. */
+	forge_log(f, f->key, f->cert, 1);
+	assert_int_equal(audit_verify_dir_stats(f->log, NULL, &st, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "record 2: checkpoint hash differs"));
+	/* The broker itself still opens it: the chain is sound. */
+	a = open_ok(f);
+	assert_int_equal(audit_last_seq(a), 3);
+	audit_close(&a);
+	EVP_PKEY_free(other);
+	X509_free(ocert);
+}
+
+static EVP_PKEY *
+load_key(const char *rel)
+{
+	char		 path[PATH_MAX];
+	FILE		*fp;
+	EVP_PKEY	*k;
+
+	assert_int_equal(testpki_path(path, sizeof(path), rel), 0);
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	k = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
+	fclose(fp);
+	assert_non_null(k);
+	return k;
+}
+
+static X509 *
+load_cert(const char *rel)
+{
+	char	 path[PATH_MAX];
+	FILE	*fp;
+	X509	*x;
+
+	assert_int_equal(testpki_path(path, sizeof(path), rel), 0);
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	x = PEM_read_X509(fp, NULL, NULL, NULL);
+	fclose(fp);
+	assert_non_null(x);
+	return x;
+}
+
+static void
+accepted(struct audit *a, EVP_PKEY *k, X509 *x, const char *origin,
+    const char *peer)
+{
+	Cpx__Alert		 al = CPX__ALERT__INIT;
+	Cpx__SignedAlert	 sa = CPX__SIGNED_ALERT__INIT;
+	Cpx__AuditRecord	 rec = CPX__AUDIT_RECORD__INIT;
+	uint8_t			 buf[1024];
+	size_t			 len;
+	uint64_t		 seq;
+
+	al.id = (char *)"a-1";
+	al.origin = (char *)origin;
+	al.issued_at = time(NULL) * 1000LL;
+	al.category = CPX__CATEGORY__CATEGORY_ROUTE;
+	al.severity = CPX__SEVERITY__SEVERITY_HIGH;
+	al.handling = CPX__HANDLING__HANDLING_NETWORK;
+	al.summary = (char *)"van seen at the crossing";
+	len = cpx__alert__pack(&al, buf);
+	assert_int_equal(sign_alert(k, x, buf, len, &sa), 0);
+	rec.kind = CPX__RECORD_KIND__RECORD_ALERT_ACCEPTED;
+	rec.peer_country = (char *)peer;
+	rec.peer_node = (char *)"si-ncp";
+	rec.alert = &sa;
+	rec.alert_id = (char *)"a-1";
+	assert_int_equal(audit_append(a, &rec, &seq), 0);
+	sign_signed_alert_clear(&sa);
+}
+
+static void
+test_verify_with_ca(void **state)
+{
+	struct fx		*f = *state;
+	struct audit		*a;
+	struct audit_verify_stats st;
+	struct trust		*t;
+	EVP_PKEY		*bk, *nk;
+	X509			*bx, *nx;
+	char			 err[512], ca[PATH_MAX], crl[PATH_MAX];
+
+	if (testpki_path(ca, sizeof(ca), "ca.pem") == -1 ||
+	    testpki_path(crl, sizeof(crl), "crl.pem") == -1)
+		fail_msg("test PKI unavailable");
+	t = trust_new(ca, crl, err, sizeof(err));
+	if (t == NULL)
+		fail_msg("trust_new: %s", err);
+	bk = load_key("broker.key");
+	bx = load_cert("broker.pem");
+	nk = load_key("nodes/si-ncp.key");
+	nx = load_cert("nodes/si-ncp.pem");
+
+	a = audit_open(f->log, bk, bx, err, sizeof(err));
+	assert_non_null(a);
+	accepted(a, nk, nx, "SI", "SI");
+	add(a, 2, "refused", 0);
+	commit(a);
+	audit_close(&a);
+	if (audit_verify_dir_stats(f->log, t, &st, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(st.alerts, 1);
+	assert_int_equal(st.alerts_unchecked, 0);
+	assert_int_equal(st.checkpoints, 1);
+
+	/* The in-memory broker key is not from the CA: its checkpoint
+	 * fails with the CA, passes without. */
+	a = open_ok(f);
+	add(a, 3, "x", 0);
+	commit(a);
+	audit_close(&a);
+	assert_int_equal(audit_verify_dir_stats(f->log, NULL, &st, err,
+	    sizeof(err)), 0);
+	assert_int_equal(st.alerts_unchecked, 1);
+	assert_int_equal(audit_verify_dir_stats(f->log, t, &st, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "record 5: checkpoint certificate"));
+
+	/* An accepted alert whose origin is not the signer's country. */
+	assert_int_equal(testutil_rmrf(f->log), 0);
+	a = audit_open(f->log, bk, bx, err, sizeof(err));
+	assert_non_null(a);
+	accepted(a, nk, nx, "SI", "SI");
+	accepted(a, nk, nx, "HR", "SI");
+	commit(a);
+	audit_close(&a);
+	assert_int_equal(audit_verify_dir_stats(f->log, t, &st, err,
+	    sizeof(err)), -1);
+	if (strstr(err, "record 2: alert") == NULL)
+		fail_msg("%s", err);
+	/* Accepted from a peer of another country. */
+	assert_int_equal(testutil_rmrf(f->log), 0);
+	a = audit_open(f->log, bk, bx, err, sizeof(err));
+	assert_non_null(a);
+	accepted(a, nk, nx, "SI", "HR");
+	commit(a);
+	audit_close(&a);
+	assert_int_equal(audit_verify_dir_stats(f->log, t, &st, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "record 1: alert from SI accepted from"));
+
+	trust_free(&t);
+	EVP_PKEY_free(bk);
+	EVP_PKEY_free(nk);
+	X509_free(bx);
+	X509_free(nx);
+}
+
+/* The in-memory parser (the fuzzer's entry) on a segment image cut short
+ * at every length and with an oversize length. */
+static void
+test_scan_buffer_every_length(void **state)
+{
+	struct fx	*f = *state;
+	char		 path[PATH_MAX], err[512];
+	uint8_t		*img, *big;
+	size_t		 len, good, l, off[64], n, k;
+	uint64_t	 nrec;
+	int		 r;
+
+	fill(f, 6, 0);
+	seg_path(path, sizeof(path), f, 1);
+	img = slurp(path, &len);
+	n = frames(img, len, off, 64);
+	assert_int_equal(audit_scan_buffer(img, len, 1, NULL, &nrec, &good,
+	    err, sizeof(err)), 0);
+	assert_int_equal(nrec, n);
+	assert_int_equal(good, len);
+	for (l = 0; l < len; l++) {
+		r = audit_scan_buffer(img, l, 1, NULL, &nrec, &good, err,
+		    sizeof(err));
+		for (k = 0; k < n && off[k] + (k + 1 < n ? off[k + 1] -
+		    off[k] : len - off[k]) <= l; k++)
+			;
+		assert_int_equal(nrec, k);
+		assert_int_equal(good, k < n ? off[k] : len);
+		assert_int_equal(r, good == l ? 0 : 1);
+	}
+	/* Wrong first sequence or chain start: damage at record 1. */
+	assert_int_equal(audit_scan_buffer(img, len, 2, NULL, &nrec, &good,
+	    err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "offset 0: record 2"));
+	/* An over-size length followed by more than a frame of data. */
+	big = calloc(1, AUDIT_MAX_RECORD + 1024);
+	assert_non_null(big);
+	memcpy(big, img, 8);
+	big[4] = 0x7f;
+	assert_int_equal(audit_scan_buffer(big, AUDIT_MAX_RECORD + 1024, 1,
+	    NULL, &nrec, &good, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "over the limit"));
+	/* The same at the very end of a short tail is a torn write. */
+	assert_int_equal(audit_scan_buffer(big, 16, 1, NULL, &nrec, &good,
+	    err, sizeof(err)), 1);
+	free(big);
+	free(img);
+}
+
+/* --- cpx-audit ------------------------------------------------------ */
+
+/*
+ * Run the built cpx-audit with args (NULL-terminated), stdout and stderr
+ * into out[] (truncated). Returns its exit status, or -1.
+ */
+static int
+run_tool(char *out, size_t outlen, const char *arg, ...)
+{
+	const char	*argv[12];
+	const char	*bin;
+	char		 path[PATH_MAX];
+	va_list		 ap;
+	size_t		 n = 0, got = 0;
+	ssize_t		 r;
+	pid_t		 pid;
+	int		 p[2], status;
+
+	bin = getenv("CPX_BINARY_DIR");
+	if (bin == NULL || bin[0] == '\0')
+		bin = CPX_BINARY_DIR;
+	snprintf(path, sizeof(path), "%s/broker/cpx-audit", bin);
+	argv[n++] = path;
+	va_start(ap, arg);
+	while (arg != NULL && n < sizeof(argv) / sizeof(argv[0]) - 1) {
+		argv[n++] = arg;
+		arg = va_arg(ap, const char *);
+	}
+	va_end(ap);
+	argv[n] = NULL;
+	if (pipe(p) == -1 || (pid = fork()) == -1)
+		return -1;
+	if (pid == 0) {
+		dup2(p[1], 1);
+		dup2(p[1], 2);
+		close(p[0]);
+		execv(path, (char *const *)argv);
+		_exit(127);
+	}
+	close(p[1]);
+	while ((r = read(p[0], out + got, outlen - 1 - got)) > 0)
+		got += (size_t)r;
+	out[got] = '\0';
+	close(p[0]);
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+static void
+test_cli(void **state)
+{
+	struct fx	*f = *state;
+	static char	 out[64 * 1024];
+	char		 path[PATH_MAX];
+	json_t		*j;
+	json_error_t	 je;
+	char		*line, *save = NULL;
+	uint8_t		*img;
+	size_t		 len, off[64], n, lines = 0;
+
+	fill(f, 20, 0);
+	assert_int_equal(run_tool(out, sizeof(out), "--help", NULL), 0);
+	assert_non_null(strstr(out, "usage: cpx-audit verify"));
+	assert_int_equal(run_tool(out, sizeof(out), "verify", "--help",
+	    NULL), 0);
+	assert_int_equal(run_tool(out, sizeof(out), "dump", "--help", NULL),
+	    0);
+	assert_int_equal(run_tool(out, sizeof(out), "verify", NULL), 2);
+	assert_int_equal(run_tool(out, sizeof(out), "verify", "--crl",
+	    "x.pem", f->log, NULL), 2);
+	assert_int_equal(run_tool(out, sizeof(out), "dump", "--from", "x",
+	    f->log, NULL), 2);
+	assert_int_equal(run_tool(out, sizeof(out), "frobnicate", NULL), 2);
+
+	assert_int_equal(run_tool(out, sizeof(out), "verify", f->log, NULL),
+	    0);
+	assert_non_null(strstr(out, "records: 21\n"));
+	assert_non_null(strstr(out, "checkpoints: 1"));
+	assert_non_null(strstr(out, "last seq: 21\n"));
+	assert_non_null(strstr(out, "\nOK\n"));
+
+	/* One JSON object per line, from --from on, no key material. */
+	assert_int_equal(run_tool(out, sizeof(out), "dump", f->log, "--from",
+	    "19", NULL), 0);
+	for (line = strtok_r(out, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		j = json_loads(line, 0, &je);
+		if (j == NULL)
+			fail_msg("not JSON: %s", line);
+		assert_int_equal(json_integer_value(json_object_get(j, "seq")),
+		    19 + lines);
+		assert_non_null(json_object_get(j, "time"));
+		assert_null(json_object_get(j, "checkpoint_signature"));
+		assert_null(json_object_get(j, "checkpoint_cert"));
+		json_decref(j);
+		lines++;
+	}
+	assert_int_equal(lines, 3);
+
+	/* A flipped byte: exit 1, the record named. */
+	seg_path(path, sizeof(path), f, 1);
+	img = slurp(path, &len);
+	n = frames(img, len, off, 64);
+	assert_int_equal(n, 21);
+	img[off[9] + 12] ^= 0x20;
+	spill(path, img, len);
+	assert_int_equal(run_tool(out, sizeof(out), "verify", f->log, NULL),
+	    1);
+	if (strstr(out, "record 10: chain hash mismatch") == NULL ||
+	    strstr(out, "FAILED") == NULL)
+		fail_msg("%s", out);
+	assert_int_equal(run_tool(out, sizeof(out), "dump", f->log, NULL),
+	    1);
+	assert_non_null(strstr(out, "record 10"));
+	free(img);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_round_trip_segments,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cursor_seq_time_pending,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_torn_tail, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_torn_bad_hash_last,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flipped_byte, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_lock_and_too_large,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_disk_full_tmpfs, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_disk_full_rlimit, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint_signature,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_with_ca, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_scan_buffer_every_length,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cli, setup, teardown),
+	};
+
+	log_init("test_audit", LOG_LEVEL_ERROR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
