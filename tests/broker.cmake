@@ -10,3 +10,7 @@ add_dependencies(test_route cpx-broker)
 cpx_add_test(NAME test_forged
 	SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_forged.c
 	LIBS cpx Threads::Threads TIMEOUT 60)
+cpx_add_test(NAME test_durability
+	SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_durability.c
+	LIBS cpx TIMEOUT 240)
+add_dependencies(test_durability cpx-broker)
