@@ -121,7 +121,7 @@ main(int argc, char *argv[])
 			fatalx("--set %s: expected KEY=VALUE", sets[i]);
 		*eq = '\0';
 		if (config_set(&cfg, sets[i], eq + 1, err, sizeof(err)) == -1)
-			fatalx("--set %s: %s", sets[i], err);
+			fatalx("--set: %s", err);
 	}
 	free(sets);
 	if (config_check(&cfg, err, sizeof(err)) == -1)

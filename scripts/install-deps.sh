@@ -1,0 +1,30 @@
+#!/bin/sh
+# install-deps.sh: install the Debian 12 packages cpx needs to build, test,
+# fuzz and benchmark. Safe to run again; does nothing if all are present.
+set -eu
+
+PKGS="build-essential cmake pkg-config git ca-certificates openssl
+libssl-dev libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
+libjansson-dev libinih-dev libcmocka-dev clang libclang-rt-14-dev
+procps"
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+	    grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+if [ -z "$missing" ]; then
+	echo "install-deps: all packages present"
+	exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: missing:$missing; run as root (or with sudo)" >&2
+	exit 1
+fi
+echo "install-deps: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing
