@@ -18,8 +18,10 @@
  * syntactically valid region name ([a-z0-9-], 1..CPX_MAX_REGION_NAME);
  * whether that region exists is for the policy. For HANDLING_NAMED_ONLY
  * every recipient must be a country, and for RESTRICTED and NAMED_ONLY
- * the list may not be empty. Returns 0, or -1 with *reason
- * (CPX__REASON__*) and why[] set.
+ * the list may not be empty. Text fields must be valid UTF-8 without
+ * control characters (C0, DEL, C1, bidi overrides and isolates, line
+ * separators); the summary alone may hold newlines and tabs. Returns 0,
+ * or -1 with *reason (CPX__REASON__*) and why[] set.
  */
 int	alert_validate(const Cpx__Alert *a, int64_t now_ms,
 	    int64_t max_skew_ms, int *reason, char *why, size_t whylen)

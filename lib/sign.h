@@ -24,13 +24,23 @@ struct trust;	/* the network CA and, optionally, its CRL */
 struct trust *trust_new(const char *ca_file, const char *crl_file,
 	    char *err, size_t errlen);
 void	trust_free(struct trust **t);
+
+/*
+ * Replace the CRL (SIGHUP): load crl_file (PEM, must be signed by the CA;
+ * NULL = no CRL) and rebuild the store. Returns 0, or -1 with err[]
+ * naming the file, the old store left in place. Must not run while
+ * another thread verifies with t: the owner of t serializes them.
+ */
+int	trust_reload_crl(struct trust *t, const char *crl_file, char *err,
+	    size_t errlen) __attribute__((warn_unused_result));
+
 /* The X509_STORE inside (CA and CRL flags set); owned by t. */
 X509_STORE *trust_store(struct trust *t);
 
 /*
  * Verify cert chains to the CA, is within its validity period and, if a
  * CRL was loaded, is not revoked. Returns 0, or -1 with *reason
- * (CPX__REASON__BAD_SIGNER or CPX__REASON__SIGNER_REVOKED) and why[].
+ * (CPX__REASON__REASON_BAD_SIGNER or _SIGNER_REVOKED) and why[].
  */
 int	trust_verify_cert(struct trust *t, X509 *cert, int *reason, char *why,
 	    size_t whylen) __attribute__((warn_unused_result));
@@ -42,7 +52,8 @@ int	trust_verify_cert(struct trust *t, X509 *cert, int *reason, char *why,
  * with sign_signed_alert_clear(). Returns 0 or -1.
  */
 int	sign_alert(EVP_PKEY *key, X509 *cert, const uint8_t *alert_bytes,
-	    size_t len, Cpx__SignedAlert *out) __attribute__((warn_unused_result));
+	    size_t len, Cpx__SignedAlert *out)
+	    __attribute__((warn_unused_result));
 void	sign_signed_alert_clear(Cpx__SignedAlert *sa);
 
 /*

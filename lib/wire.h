@@ -17,11 +17,13 @@ enum wire_status {
 };
 
 /*
- * Look for one frame at the start of buf[0..len). On WIRE_FRAME,
- * *body/*body_len designate the Envelope bytes inside buf and *consumed is
- * the number of bytes the frame occupies (prefix included). The announced
- * length is checked against max_frame before anything else (a peer never
- * makes us wait for or allocate what it claims).
+ * Look for one frame at the start of buf[0..len). On WIRE_FRAME, *body
+ * and *body_len designate the Envelope bytes inside buf and *consumed is
+ * the number of bytes the frame occupies (prefix included); otherwise
+ * they are zeroed. The announced length is checked against max_frame
+ * (itself capped at CPX_MAX_FRAME) before anything else: a peer never
+ * makes us wait for or allocate what it claims. A zero length is a frame
+ * (an empty Envelope, which wire_decode refuses).
  */
 enum wire_status wire_frame_next(const uint8_t *buf, size_t len,
 	    size_t max_frame, const uint8_t **body, size_t *body_len,
@@ -37,7 +39,9 @@ int	wire_encode(const Cpx__Envelope *env, uint8_t **out, size_t *outlen)
 /*
  * Decode one Envelope body (without prefix) and check its structural
  * limits: a body is set, repeat counts and lengths within cpx_limits.h,
- * enums known. Returns a new Envelope (free with
+ * enums known. Unknown fields are dropped at every level, so what is
+ * re-encoded from the result (stored, forwarded) is only what we checked
+ * and always decodes again. Returns a new Envelope (free with
  * cpx__envelope__free_unpacked(env, NULL)) or NULL with *reason
  * (CPX__REASON__*) and why[] set. Does not validate the alert inside a
  * SignedAlert (see alert_validate) nor signatures (see sign.h).

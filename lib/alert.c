@@ -1,0 +1,553 @@
+/*
+ * alert.c: is a decoded Alert well-formed? Known enums, sizes within
+ * cpx_limits.h, valid UTF-8, valid country codes and region-name syntax,
+ * coherent handling and recipients, times within bounds.
+ *
+ * protobuf-c checks none of this: it accepts any int for a proto3 enum,
+ * any length for a string, any repeat count. Both the broker (before it
+ * accepts) and the subscriber (before it shows) run alert_validate, so a
+ * broker bug or a hostile broker cannot push a malformed alert to a user.
+ * Which regions exist and who may receive what is policy (broker/policy.c),
+ * not here. Also owns the enum <-> name tables used by logs and JSON.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "alert.h"
+#include "cpx_limits.h"
+#include "identity.h"
+
+static const char *const category_names[] = {
+	"unspecified", "route", "vehicle", "crossing", "network", "document",
+	"maritime", "other"
+};
+static const char *const severity_names[] = {
+	"unspecified", "low", "medium", "high", "critical"
+};
+static const char *const handling_names[] = {
+	"unspecified", "network", "restricted", "named-only"
+};
+static const char *const reason_names[] = {
+	"none", "malformed", "too-large", "bad-signature", "bad-signer",
+	"signer-revoked", "origin-mismatch", "signer-mismatch",
+	"invalid-alert", "clock-skew", "expired", "unknown-recipient",
+	"handling-recipients", "not-authorized", "duplicate-conflict",
+	"rate-limited", "storage", "bad-request", "overloaded",
+	"shutting-down", "cert-revoked", "idle-timeout", "internal"
+};
+
+#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
+
+static const char *
+name_of(const char *const *names, size_t n, int v)
+{
+	if (v < 0 || (size_t)v >= n)
+		return "unknown";
+	return names[v];
+}
+
+/* Index of s in names[1..n) (case-insensitive), or -1: never UNSPECIFIED. */
+static int
+parse_name(const char *const *names, size_t n, const char *s)
+{
+	size_t	i;
+
+	if (s == NULL)
+		return -1;
+	for (i = 1; i < n; i++)
+		if (strcasecmp(names[i], s) == 0)
+			return (int)i;
+	return -1;
+}
+
+const char *
+alert_category_name(int c)
+{
+	return name_of(category_names, NELEM(category_names), c);
+}
+
+const char *
+alert_severity_name(int s)
+{
+	return name_of(severity_names, NELEM(severity_names), s);
+}
+
+const char *
+alert_handling_name(int h)
+{
+	return name_of(handling_names, NELEM(handling_names), h);
+}
+
+const char *
+alert_reason_name(int r)
+{
+	return name_of(reason_names, NELEM(reason_names), r);
+}
+
+int
+alert_category_parse(const char *s)
+{
+	return parse_name(category_names, NELEM(category_names), s);
+}
+
+int
+alert_severity_parse(const char *s)
+{
+	return parse_name(severity_names, NELEM(severity_names), s);
+}
+
+int
+alert_handling_parse(const char *s)
+{
+	return parse_name(handling_names, NELEM(handling_names), s);
+}
+
+int64_t
+alert_now_ms(void)
+{
+	struct timespec	ts;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) == -1)
+		return 0;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+alert_id_valid(const char *s)
+{
+	size_t	i;
+
+	if (s == NULL || s[0] == '\0')
+		return 0;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (i >= CPX_MAX_ID)
+			return 0;
+		if (!((s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= '0' && s[i] <= '9') ||
+		    s[i] == '.' || s[i] == '_' || s[i] == ':' || s[i] == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+int
+alert_region_name_valid(const char *s)
+{
+	size_t	i;
+
+	if (s == NULL || s[0] == '\0')
+		return 0;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (i >= CPX_MAX_REGION_NAME)
+			return 0;
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+#define TEXT_REQUIRED	0x01	/* may not be empty */
+#define TEXT_MULTILINE	0x02	/* may contain newline and tab */
+
+/*
+ * Is code point cp a control character that has no place in alert text?
+ * C0 (except newline and tab in multi-line text), DEL, C1, the line and
+ * paragraph separators, and the bidirectional embeddings, overrides and
+ * isolates. These let a sender rewrite what a duty officer's terminal
+ * shows (ANSI escapes such as ESC [ 2 J, or a bidi override that reverses
+ * a licence plate), or forge extra lines in a log.
+ */
+static int
+is_control(uint32_t cp, int flags)
+{
+	if (cp == '\n' || cp == '\t')
+		return !(flags & TEXT_MULTILINE);
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) ||
+	    (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/*
+ * Scan s[0..len): 0 if it is well-formed UTF-8 (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF) free of control
+ * characters, -1 if not UTF-8 (an invalid sequence can hide or fake
+ * characters in what a reader sees), -2 if it holds a control character.
+ */
+static int
+text_scan(const unsigned char *s, size_t len, int flags)
+{
+	size_t		i = 0, n, k;
+	uint32_t	cp, min;
+
+	while (i < len) {
+		if (s[i] < 0x80) {
+			if (is_control(s[i], flags))
+				return -2;
+			i++;
+			continue;
+		}
+		if ((s[i] & 0xe0) == 0xc0) {
+			n = 1;
+			cp = s[i] & 0x1f;
+			min = 0x80;
+		} else if ((s[i] & 0xf0) == 0xe0) {
+			n = 2;
+			cp = s[i] & 0x0f;
+			min = 0x800;
+		} else if ((s[i] & 0xf8) == 0xf0) {
+			n = 3;
+			cp = s[i] & 0x07;
+			min = 0x10000;
+		} else
+			return -1;
+		if (n > len - i - 1)
+			return -1;
+		for (k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return -1;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return -1;
+		if (is_control(cp, flags))
+			return -2;
+		i += n + 1;
+	}
+	return 0;
+}
+
+/*
+ * Copy at most 40 bytes of s into dst for an error message, quoted, with
+ * anything but printable ASCII as \xNN: a refusal text must not carry a
+ * peer's control characters into logs.
+ */
+static const char *
+quote(char *dst, size_t dstlen, const char *s)
+{
+	size_t	i, o = 0;
+	int	n;
+
+	if (dstlen < 8) {
+		if (dstlen > 0)
+			dst[0] = '\0';
+		return dst;
+	}
+	dst[o++] = '"';
+	for (i = 0; s != NULL && s[i] != '\0' && o + 6 < dstlen; i++) {
+		if (i == 40) {
+			dst[o++] = '.';
+			dst[o++] = '.';
+			dst[o++] = '.';
+			break;
+		}
+		if ((unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x7f &&
+		    s[i] != '"' && s[i] != '\\')
+			dst[o++] = s[i];
+		else {
+			n = snprintf(dst + o, dstlen - o, "\\x%02x",
+			    (unsigned char)s[i]);
+			if (n < 0 || (size_t)n >= dstlen - o)
+				break;
+			o += n;
+		}
+	}
+	dst[o++] = '"';
+	dst[o] = '\0';
+	return dst;
+}
+
+/* Check a free-text field: length, UTF-8, no control characters. */
+static int
+text_ok(const char *s, size_t max, int flags, const char *what,
+    char *why, size_t whylen)
+{
+	size_t	len = s == NULL ? 0 : strlen(s);
+	int	rc;
+
+	if (len == 0 && (flags & TEXT_REQUIRED)) {
+		snprintf(why, whylen, "%s is empty", what);
+		return -1;
+	}
+	if (len > max) {
+		snprintf(why, whylen, "%s is %zu bytes, over %zu", what, len,
+		    max);
+		return -1;
+	}
+	if ((rc = text_scan((const unsigned char *)s, len, flags)) == -1) {
+		snprintf(why, whylen, "%s is not valid UTF-8", what);
+		return -1;
+	}
+	if (rc == -2) {
+		snprintf(why, whylen, "%s contains a control character", what);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+check_recipients(const Cpx__Alert *a, int *reason, char *why, size_t whylen)
+{
+	char	q[200];
+	size_t	i, j;
+	int	regions = 0;
+
+	if (a->n_recipients > CPX_MAX_RECIPIENTS) {
+		*reason = CPX__REASON__REASON_INVALID_ALERT;
+		snprintf(why, whylen, "%zu recipients, over %u",
+		    a->n_recipients, CPX_MAX_RECIPIENTS);
+		return -1;
+	}
+	for (i = 0; i < a->n_recipients; i++) {
+		if (a->recipients[i] == NULL)
+			goto unknown;
+		if (identity_country_valid(a->recipients[i]))
+			continue;
+		if (alert_region_name_valid(a->recipients[i])) {
+			regions++;
+			continue;
+		}
+unknown:
+		*reason = CPX__REASON__REASON_UNKNOWN_RECIPIENT;
+		snprintf(why, whylen, "recipient %zu %s is neither a country "
+		    "code nor a region name", i + 1,
+		    quote(q, sizeof(q), a->recipients[i]));
+		return -1;
+	}
+	/* Quadratic, but on at most 64 names of at most 32 bytes. */
+	for (i = 0; i < a->n_recipients; i++) {
+		for (j = i + 1; j < a->n_recipients; j++) {
+			if (strcmp(a->recipients[i], a->recipients[j]) == 0) {
+				*reason = CPX__REASON__REASON_INVALID_ALERT;
+				snprintf(why, whylen, "recipient %zu %s is "
+				    "repeated as recipient %zu", i + 1,
+				    quote(q, sizeof(q), a->recipients[i]),
+				    j + 1);
+				return -1;
+			}
+		}
+	}
+	if ((a->handling == CPX__HANDLING__HANDLING_RESTRICTED ||
+	    a->handling == CPX__HANDLING__HANDLING_NAMED_ONLY) &&
+	    a->n_recipients == 0) {
+		*reason = CPX__REASON__REASON_HANDLING_RECIPIENTS;
+		snprintf(why, whylen, "handling %s needs at least one "
+		    "recipient", alert_handling_name(a->handling));
+		return -1;
+	}
+	if (a->handling == CPX__HANDLING__HANDLING_NAMED_ONLY && regions > 0) {
+		for (i = 0; i < a->n_recipients; i++)
+			if (!identity_country_valid(a->recipients[i]))
+				break;
+		*reason = CPX__REASON__REASON_HANDLING_RECIPIENTS;
+		snprintf(why, whylen, "handling named-only allows countries "
+		    "only, but recipient %zu %s is a region", i + 1,
+		    quote(q, sizeof(q), a->recipients[i]));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+check_place(const Cpx__Place *p, char *why, size_t whylen)
+{
+	if (p == NULL)
+		return 0;
+	if (text_ok(p->name, CPX_MAX_TEXT, 0, "place name", why,
+	    whylen) == -1 ||
+	    text_ok(p->crossing, CPX_MAX_TEXT, 0, "place crossing", why,
+	    whylen) == -1)
+		return -1;
+	/* NaN compares false with everything: test finiteness explicitly. */
+	if (!isfinite(p->latitude) || p->latitude < -90.0 ||
+	    p->latitude > 90.0) {
+		snprintf(why, whylen, "place latitude not in -90..90");
+		return -1;
+	}
+	if (!isfinite(p->longitude) || p->longitude < -180.0 ||
+	    p->longitude > 180.0) {
+		snprintf(why, whylen, "place longitude not in -180..180");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+check_route_vehicles(const Cpx__Alert *a, char *why, size_t whylen)
+{
+	const Cpx__Vehicle	*v;
+	char			 what[64], q[200];
+	size_t			 i;
+
+	if (a->n_route > CPX_MAX_ROUTE) {
+		snprintf(why, whylen, "%zu route waypoints, over %u",
+		    a->n_route, CPX_MAX_ROUTE);
+		return -1;
+	}
+	for (i = 0; i < a->n_route; i++) {
+		snprintf(what, sizeof(what), "route waypoint %zu", i + 1);
+		if (text_ok(a->route[i], CPX_MAX_TEXT, TEXT_REQUIRED, what, why,
+		    whylen) == -1)
+			return -1;
+	}
+	if (a->n_vehicles > CPX_MAX_VEHICLES) {
+		snprintf(why, whylen, "%zu vehicles, over %u", a->n_vehicles,
+		    CPX_MAX_VEHICLES);
+		return -1;
+	}
+	for (i = 0; i < a->n_vehicles; i++) {
+		if ((v = a->vehicles[i]) == NULL) {
+			snprintf(why, whylen, "vehicle %zu missing", i + 1);
+			return -1;
+		}
+		snprintf(what, sizeof(what), "vehicle %zu plate", i + 1);
+		if (text_ok(v->plate, CPX_MAX_PLATE, 0, what, why,
+		    whylen) == -1)
+			return -1;
+		snprintf(what, sizeof(what), "vehicle %zu description", i + 1);
+		if (text_ok(v->description, CPX_MAX_TEXT, 0, what, why,
+		    whylen) == -1)
+			return -1;
+		if (v->country != NULL && v->country[0] != '\0' &&
+		    !identity_country_valid(v->country)) {
+			snprintf(why, whylen, "vehicle %zu country %s is not "
+			    "a country code", i + 1,
+			    quote(q, sizeof(q), v->country));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+check_reference(const Cpx__Alert *a, char *why, size_t whylen)
+{
+	const Cpx__Reference	*r = a->reference;
+	char			 q[200];
+
+	if (r == NULL)
+		return 0;
+	switch (r->kind) {
+	case CPX__REFERENCE_KIND__REFERENCE_NONE:
+		if (r->alert_id != NULL && r->alert_id[0] != '\0') {
+			snprintf(why, whylen, "reference has an alert id but "
+			    "no kind");
+			return -1;
+		}
+		return 0;
+	case CPX__REFERENCE_KIND__REFERENCE_UPDATES:
+	case CPX__REFERENCE_KIND__REFERENCE_WITHDRAWS:
+		break;
+	default:
+		snprintf(why, whylen, "reference kind %d unknown",
+		    (int)r->kind);
+		return -1;
+	}
+	if (!alert_id_valid(r->alert_id)) {
+		snprintf(why, whylen, "reference alert id %s is not a valid id",
+		    quote(q, sizeof(q), r->alert_id));
+		return -1;
+	}
+	/* An alert that updates or withdraws itself would loop a viewer. */
+	if (strcmp(r->alert_id, a->id) == 0) {
+		snprintf(why, whylen, "alert references itself");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * |a - b| without signed overflow: issued_at comes from the peer and may
+ * be INT64_MIN.
+ */
+static uint64_t
+abs_diff(int64_t a, int64_t b)
+{
+	return a >= b ? (uint64_t)a - (uint64_t)b : (uint64_t)b - (uint64_t)a;
+}
+
+int
+alert_validate(const Cpx__Alert *a, int64_t now_ms, int64_t max_skew_ms,
+    int *reason, char *why, size_t whylen)
+{
+	char	q[200];
+
+	*reason = CPX__REASON__REASON_INVALID_ALERT;
+	if (whylen > 0)
+		why[0] = '\0';
+	if (a == NULL) {
+		snprintf(why, whylen, "no alert");
+		return -1;
+	}
+	if (!alert_id_valid(a->id)) {
+		snprintf(why, whylen, "id %s is not 1..%u bytes of "
+		    "[A-Za-z0-9._:-]", quote(q, sizeof(q), a->id), CPX_MAX_ID);
+		return -1;
+	}
+	if (!identity_country_valid(a->origin)) {
+		snprintf(why, whylen, "origin %s is not a country code",
+		    quote(q, sizeof(q), a->origin));
+		return -1;
+	}
+	if (a->issued_at <= 0) {
+		snprintf(why, whylen, "issued_at %lld is not a time",
+		    (long long)a->issued_at);
+		return -1;
+	}
+	if (a->category <= CPX__CATEGORY__CATEGORY_UNSPECIFIED ||
+	    (size_t)a->category >= NELEM(category_names)) {
+		snprintf(why, whylen, "category %d unknown or unspecified",
+		    (int)a->category);
+		return -1;
+	}
+	if (a->severity <= CPX__SEVERITY__SEVERITY_UNSPECIFIED ||
+	    (size_t)a->severity >= NELEM(severity_names)) {
+		snprintf(why, whylen, "severity %d unknown or unspecified",
+		    (int)a->severity);
+		return -1;
+	}
+	if (a->handling <= CPX__HANDLING__HANDLING_UNSPECIFIED ||
+	    (size_t)a->handling >= NELEM(handling_names)) {
+		snprintf(why, whylen, "handling %d unknown or unspecified",
+		    (int)a->handling);
+		return -1;
+	}
+	if (text_ok(a->summary, CPX_MAX_SUMMARY,
+	    TEXT_REQUIRED | TEXT_MULTILINE, "summary", why,
+	    whylen) == -1 ||
+	    check_place(a->place, why, whylen) == -1 ||
+	    check_route_vehicles(a, why, whylen) == -1 ||
+	    check_reference(a, why, whylen) == -1)
+		return -1;
+	if (a->expires_at < 0 ||
+	    (a->expires_at != 0 && a->expires_at <= a->issued_at)) {
+		snprintf(why, whylen, "expires_at %lld is not after issued_at "
+		    "%lld", (long long)a->expires_at, (long long)a->issued_at);
+		return -1;
+	}
+	if (check_recipients(a, reason, why, whylen) == -1)
+		return -1;
+
+	/* Time checks last: a malformed alert is refused as malformed. */
+	if (max_skew_ms != 0) {
+		if (abs_diff(a->issued_at, now_ms) > (uint64_t)max_skew_ms) {
+			*reason = CPX__REASON__REASON_CLOCK_SKEW;
+			snprintf(why, whylen, "issued_at is %lld ms from now, "
+			    "over the %lld ms bound",
+			    (long long)(a->issued_at - now_ms),
+			    (long long)max_skew_ms);
+			return -1;
+		}
+		if (a->expires_at != 0 && a->expires_at < now_ms) {
+			*reason = CPX__REASON__REASON_EXPIRED;
+			snprintf(why, whylen, "expired %lld ms ago",
+			    (long long)(now_ms - a->expires_at));
+			return -1;
+		}
+	}
+	*reason = CPX__REASON__REASON_NONE;
+	return 0;
+}

@@ -1,0 +1,491 @@
+/*
+ * sign.c: end-to-end signatures on alerts. The origin signs the serialized
+ * Alert with its node key (ECDSA P-256 over SHA-256); anyone holding the
+ * network CA (and CRL) checks it without trusting the broker or any other
+ * carrier.
+ *
+ * Owns struct trust: the CA certificate and an X509_STORE built from it
+ * and, optionally, the CRL. The store is rebuilt whole on a CRL reload, so
+ * a failed reload leaves the old one in place.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/obj_mac.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+
+#include "cpx_limits.h"
+#include "identity.h"
+#include "sign.h"
+
+struct trust {
+	X509		*ca;
+	X509_STORE	*store;
+};
+
+/* The last OpenSSL error as text, for err[]; clears the queue. */
+static const char *
+ossl_reason(char *buf, size_t len)
+{
+	unsigned long	e;
+
+	e = ERR_peek_last_error();
+	if (e == 0)
+		snprintf(buf, len, "no detail");
+	else
+		ERR_error_string_n(e, buf, len);
+	ERR_clear_error();
+	return buf;
+}
+
+static X509 *
+load_ca(const char *file, char *err, size_t errlen)
+{
+	FILE	*fp = NULL;
+	X509	*ca = NULL;
+	char	 e[256];
+
+	if ((fp = fopen(file, "r")) == NULL) {
+		snprintf(err, errlen, "%s: cannot open CA certificate", file);
+		goto done;
+	}
+	if ((ca = PEM_read_X509(fp, NULL, NULL, NULL)) == NULL) {
+		snprintf(err, errlen, "%s: not a PEM certificate: %s", file,
+		    ossl_reason(e, sizeof(e)));
+		goto done;
+	}
+	/* A leaf configured as the CA would make every peer "verified". */
+	if (X509_check_ca(ca) == 0) {
+		snprintf(err, errlen, "%s: certificate is not a CA", file);
+		X509_free(ca);
+		ca = NULL;
+		goto done;
+	}
+done:
+	if (fp != NULL)
+		fclose(fp);
+	return ca;
+}
+
+static X509_CRL *
+load_crl(X509 *ca, const char *file, char *err, size_t errlen)
+{
+	FILE		*fp = NULL;
+	X509_CRL	*crl = NULL;
+	EVP_PKEY	*capub;
+	char		 e[256];
+
+	if ((fp = fopen(file, "r")) == NULL) {
+		snprintf(err, errlen, "%s: cannot open CRL", file);
+		goto done;
+	}
+	if ((crl = PEM_read_X509_CRL(fp, NULL, NULL, NULL)) == NULL) {
+		snprintf(err, errlen, "%s: not a PEM CRL: %s", file,
+		    ossl_reason(e, sizeof(e)));
+		goto done;
+	}
+	/*
+	 * Catch the wrong CRL at load, naming the file, rather than refusing
+	 * every signer later with a CRL signature error.
+	 */
+	capub = X509_get0_pubkey(ca);
+	if (capub == NULL || X509_CRL_verify(crl, capub) != 1) {
+		snprintf(err, errlen, "%s: CRL is not signed by the CA", file);
+		ERR_clear_error();
+		X509_CRL_free(crl);
+		crl = NULL;
+		goto done;
+	}
+done:
+	if (fp != NULL)
+		fclose(fp);
+	return crl;
+}
+
+/* A new store trusting ca only, checking crl when given. */
+static X509_STORE *
+build_store(X509 *ca, X509_CRL *crl)
+{
+	X509_STORE	*store;
+
+	if ((store = X509_STORE_new()) == NULL)
+		return NULL;
+	if (X509_STORE_add_cert(store, ca) != 1)
+		goto fail;
+	if (crl != NULL) {
+		if (X509_STORE_add_crl(store, crl) != 1 ||
+		    X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK) != 1)
+			goto fail;
+	}
+	return store;
+fail:
+	X509_STORE_free(store);
+	return NULL;
+}
+
+struct trust *
+trust_new(const char *ca_file, const char *crl_file, char *err,
+    size_t errlen)
+{
+	struct trust	*t = NULL;
+	X509_CRL	*crl = NULL;
+
+	if (errlen > 0)
+		err[0] = '\0';
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if ((t->ca = load_ca(ca_file, err, errlen)) == NULL)
+		goto fail;
+	if (crl_file != NULL &&
+	    (crl = load_crl(t->ca, crl_file, err, errlen)) == NULL)
+		goto fail;
+	if ((t->store = build_store(t->ca, crl)) == NULL) {
+		snprintf(err, errlen, "%s: cannot build the trust store",
+		    ca_file);
+		goto fail;
+	}
+	X509_CRL_free(crl);
+	return t;
+fail:
+	X509_CRL_free(crl);
+	trust_free(&t);
+	return NULL;
+}
+
+int
+trust_reload_crl(struct trust *t, const char *crl_file, char *err,
+    size_t errlen)
+{
+	X509_CRL	*crl = NULL;
+	X509_STORE	*store;
+	int		 rc = -1;
+
+	if (errlen > 0)
+		err[0] = '\0';
+	if (crl_file != NULL &&
+	    (crl = load_crl(t->ca, crl_file, err, errlen)) == NULL)
+		goto done;
+	if ((store = build_store(t->ca, crl)) == NULL) {
+		snprintf(err, errlen, "%s: cannot build the trust store",
+		    crl_file != NULL ? crl_file : "(no CRL)");
+		goto done;
+	}
+	X509_STORE_free(t->store);
+	t->store = store;
+	rc = 0;
+done:
+	X509_CRL_free(crl);
+	return rc;
+}
+
+void
+trust_free(struct trust **t)
+{
+	if (t == NULL || *t == NULL)
+		return;
+	X509_STORE_free((*t)->store);
+	X509_free((*t)->ca);
+	free(*t);
+	*t = NULL;
+}
+
+X509_STORE *
+trust_store(struct trust *t)
+{
+	return t->store;
+}
+
+int
+trust_verify_cert(struct trust *t, X509 *cert, int *reason, char *why,
+    size_t whylen)
+{
+	X509_STORE_CTX	*ctx = NULL;
+	int		 err, rc = -1;
+
+	*reason = CPX__REASON__REASON_BAD_SIGNER;
+	if (whylen > 0)
+		why[0] = '\0';
+	if (t == NULL || cert == NULL) {
+		snprintf(why, whylen, "no certificate");
+		goto done;
+	}
+	if ((ctx = X509_STORE_CTX_new()) == NULL ||
+	    X509_STORE_CTX_init(ctx, t->store, cert, NULL) != 1) {
+		snprintf(why, whylen, "cannot set up verification");
+		goto done;
+	}
+	/*
+	 * The node certificate is a TLS client certificate: refuse one made
+	 * for another purpose (a server or code-signing certificate of the
+	 * same CA) as a signer.
+	 */
+	if (X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) != 1) {
+		snprintf(why, whylen, "cannot set verification purpose");
+		goto done;
+	}
+	if (X509_verify_cert(ctx) != 1) {
+		err = X509_STORE_CTX_get_error(ctx);
+		if (err == X509_V_ERR_CERT_REVOKED)
+			*reason = CPX__REASON__REASON_SIGNER_REVOKED;
+		snprintf(why, whylen, "signer certificate: %s",
+		    X509_verify_cert_error_string(err));
+		goto done;
+	}
+	*reason = CPX__REASON__REASON_NONE;
+	rc = 0;
+done:
+	ERR_clear_error();
+	X509_STORE_CTX_free(ctx);
+	return rc;
+}
+
+/* 1 if key is an EC key on P-256, the only signature key of the network. */
+static int
+key_is_p256(const EVP_PKEY *key)
+{
+	char	group[64];
+	size_t	len = 0;
+
+	if (key == NULL || !EVP_PKEY_is_a(key, "EC"))
+		return 0;
+	if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME,
+	    group, sizeof(group), &len) != 1)
+		return 0;
+	return strcmp(group, SN_X9_62_prime256v1) == 0;
+}
+
+void
+sign_signed_alert_clear(Cpx__SignedAlert *sa)
+{
+	if (sa == NULL)
+		return;
+	free(sa->alert.data);
+	free(sa->signature.data);
+	free(sa->signer_cert.data);
+	sa->alert.data = NULL;
+	sa->alert.len = 0;
+	sa->signature.data = NULL;
+	sa->signature.len = 0;
+	sa->signer_cert.data = NULL;
+	sa->signer_cert.len = 0;
+}
+
+int
+sign_alert(EVP_PKEY *key, X509 *cert, const uint8_t *alert_bytes, size_t len,
+    Cpx__SignedAlert *out)
+{
+	EVP_MD_CTX	*md = NULL;
+	uint8_t		*p;
+	size_t		 siglen = 0;
+	int		 derlen, rc = -1;
+
+	out->alert.data = NULL;
+	out->alert.len = 0;
+	out->signature.data = NULL;
+	out->signature.len = 0;
+	out->signer_cert.data = NULL;
+	out->signer_cert.len = 0;
+	if (key == NULL || cert == NULL || alert_bytes == NULL || len == 0 ||
+	    len > CPX_MAX_ALERT)
+		goto done;
+	/* Sign only with a P-256 key that belongs to the certificate sent. */
+	if (!key_is_p256(key) || X509_check_private_key(cert, key) != 1)
+		goto done;
+
+	if ((out->alert.data = malloc(len)) == NULL)
+		goto done;
+	memcpy(out->alert.data, alert_bytes, len);
+	out->alert.len = len;
+
+	if ((derlen = i2d_X509(cert, NULL)) <= 0 ||
+	    (size_t)derlen > CPX_MAX_CERT ||
+	    (out->signer_cert.data = malloc(derlen)) == NULL)
+		goto done;
+	p = out->signer_cert.data;
+	if (i2d_X509(cert, &p) != derlen)
+		goto done;
+	out->signer_cert.len = derlen;
+
+	if ((md = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
+	    EVP_DigestSign(md, NULL, &siglen, alert_bytes, len) != 1 ||
+	    siglen == 0 || siglen > CPX_MAX_SIGNATURE ||
+	    (out->signature.data = malloc(siglen)) == NULL ||
+	    EVP_DigestSign(md, out->signature.data, &siglen, alert_bytes,
+	    len) != 1)
+		goto done;
+	out->signature.len = siglen;
+	rc = 0;
+done:
+	EVP_MD_CTX_free(md);
+	ERR_clear_error();
+	if (rc == -1)
+		sign_signed_alert_clear(out);
+	return rc;
+}
+
+/*
+ * 1 if unpacking and repacking a gives back exactly bytes[0..len). The
+ * signature covers the bytes, but everyone reads the decoded struct: a
+ * string with an embedded NUL, or a field given twice (last one wins),
+ * would make what is shown differ from what was signed and from what the
+ * duplicate check compares.
+ */
+static int
+alert_canonical(const Cpx__Alert *a, const uint8_t *bytes, size_t len)
+{
+	uint8_t	*buf;
+	size_t	 size;
+	int	 ok = 0;
+
+	size = cpx__alert__get_packed_size(a);
+	if (size != len)
+		return 0;
+	if ((buf = malloc(size > 0 ? size : 1)) == NULL)
+		return 0;
+	if (cpx__alert__pack(a, buf) == size && memcmp(buf, bytes, len) == 0)
+		ok = 1;
+	free(buf);
+	return ok;
+}
+
+int
+sign_verify_alert(struct trust *t, const Cpx__SignedAlert *sa,
+    Cpx__Alert **alert_out, struct identity *signer, int *reason, char *why,
+    size_t whylen)
+{
+	X509		*cert = NULL;
+	EVP_MD_CTX	*md = NULL;
+	EVP_PKEY	*pub;
+	Cpx__Alert	*a = NULL;
+	const uint8_t	*p;
+	int		 rc = -1;
+
+	*alert_out = NULL;
+	memset(signer, 0, sizeof(*signer));
+	*reason = CPX__REASON__REASON_MALFORMED;
+	if (whylen > 0)
+		why[0] = '\0';
+
+	/* Bounds before anything parses them. */
+	if (sa == NULL || sa->alert.data == NULL || sa->alert.len == 0 ||
+	    sa->signature.data == NULL || sa->signature.len == 0 ||
+	    sa->signer_cert.data == NULL || sa->signer_cert.len == 0) {
+		snprintf(why, whylen, "signed alert lacks alert, signature or "
+		    "signer certificate");
+		goto done;
+	}
+	if (sa->alert.len > CPX_MAX_ALERT ||
+	    sa->signature.len > CPX_MAX_SIGNATURE ||
+	    sa->signer_cert.len > CPX_MAX_CERT) {
+		*reason = CPX__REASON__REASON_TOO_LARGE;
+		snprintf(why, whylen, "signed alert part over its size limit");
+		goto done;
+	}
+
+	/*
+	 * The certificate must be exactly the DER given: trailing bytes
+	 * would let two different signed alerts carry "the same" signer.
+	 */
+	*reason = CPX__REASON__REASON_BAD_SIGNER;
+	p = sa->signer_cert.data;
+	cert = d2i_X509(NULL, &p, (long)sa->signer_cert.len);
+	if (cert == NULL ||
+	    (size_t)(p - sa->signer_cert.data) != sa->signer_cert.len) {
+		snprintf(why, whylen, "signer certificate is not one DER "
+		    "certificate");
+		goto done;
+	}
+	if (trust_verify_cert(t, cert, reason, why, whylen) == -1)
+		goto done;
+	*reason = CPX__REASON__REASON_BAD_SIGNER;
+	if ((pub = X509_get0_pubkey(cert)) == NULL || !key_is_p256(pub)) {
+		snprintf(why, whylen, "signer key is not ECDSA P-256");
+		goto done;
+	}
+
+	*reason = CPX__REASON__REASON_BAD_SIGNATURE;
+	if ((md = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pub) != 1 ||
+	    EVP_DigestVerify(md, sa->signature.data, sa->signature.len,
+	    sa->alert.data, sa->alert.len) != 1) {
+		snprintf(why, whylen, "signature does not verify");
+		goto done;
+	}
+
+	*reason = CPX__REASON__REASON_MALFORMED;
+	if ((a = cpx__alert__unpack(NULL, sa->alert.len,
+	    sa->alert.data)) == NULL) {
+		snprintf(why, whylen, "signed alert bytes do not decode");
+		goto done;
+	}
+	if (!alert_canonical(a, sa->alert.data, sa->alert.len)) {
+		*reason = CPX__REASON__REASON_INVALID_ALERT;
+		snprintf(why, whylen, "signed alert bytes are not in canonical "
+		    "form (embedded NUL or repeated field)");
+		goto done;
+	}
+	*reason = CPX__REASON__REASON_BAD_SIGNER;
+	if (identity_from_cert(cert, signer, why, whylen) == -1)
+		goto done;
+
+	*alert_out = a;
+	a = NULL;
+	*reason = CPX__REASON__REASON_NONE;
+	rc = 0;
+done:
+	if (rc == -1) {
+		*alert_out = NULL;
+		memset(signer, 0, sizeof(*signer));
+	}
+	if (a != NULL)
+		cpx__alert__free_unpacked(a, NULL);
+	EVP_MD_CTX_free(md);
+	X509_free(cert);
+	ERR_clear_error();
+	return rc;
+}
+
+int
+sign_verify_alert_origin(const Cpx__Alert *a, const struct identity *signer,
+    int *reason, char *why, size_t whylen)
+{
+	if (a == NULL || signer == NULL || a->origin == NULL ||
+	    signer->country[0] == '\0' ||
+	    strcmp(a->origin, signer->country) != 0) {
+		*reason = CPX__REASON__REASON_ORIGIN_MISMATCH;
+		snprintf(why, whylen, "alert origin differs from the signer's "
+		    "country %s", signer != NULL ? signer->country : "?");
+		return -1;
+	}
+	*reason = CPX__REASON__REASON_NONE;
+	return 0;
+}
+
+void
+sign_fingerprint(const uint8_t *der, size_t len, char hex[65])
+{
+	static const char	digits[] = "0123456789abcdef";
+	unsigned char		md[32];
+	unsigned int		mdlen = 0;
+	size_t			i;
+
+	memset(hex, 0, 65);
+	if (EVP_Digest(der, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+	    mdlen != sizeof(md))
+		return;
+	for (i = 0; i < sizeof(md); i++) {
+		hex[2 * i] = digits[md[i] >> 4];
+		hex[2 * i + 1] = digits[md[i] & 0x0f];
+	}
+}
