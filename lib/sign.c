@@ -7,10 +7,18 @@
  * Owns struct trust: the CA certificate and an X509_STORE built from it
  * and, optionally, the CRL. The store is rebuilt whole on a CRL reload, so
  * a failed reload leaves the old one in place.
+ *
+ * The trust also remembers signer certificates it has verified recently
+ * (by SHA-256 of their DER): checking the chain costs a second ECDSA
+ * verification per alert, and a node signs every alert with the same
+ * certificate. An entry is used for at most SIGNER_CACHE_TTL seconds (so an
+ * expiry is noticed) and the whole cache is dropped when the CRL changes
+ * (so a revocation is noticed at once). A trust belongs to one thread.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -18,6 +26,7 @@
 #include <openssl/evp.h>
 #include <openssl/obj_mac.h>
 #include <openssl/pem.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
@@ -26,10 +35,60 @@
 #include "identity.h"
 #include "sign.h"
 
-struct trust {
-	X509		*ca;
-	X509_STORE	*store;
+#define SIGNER_CACHE_SLOTS	256
+#define SIGNER_CACHE_TTL	60	/* seconds */
+
+struct signer_slot {
+	uint8_t		 hash[32];	/* SHA-256 of the certificate DER */
+	EVP_PKEY	*pub;		/* NULL: slot empty */
+	struct identity	 id;
+	time_t		 checked;	/* when the chain was verified */
 };
+
+struct trust {
+	X509			*ca;
+	X509_STORE		*store;
+	struct signer_slot	 cache[SIGNER_CACHE_SLOTS];
+};
+
+static void
+cache_clear(struct trust *t)
+{
+	size_t i;
+
+	for (i = 0; i < SIGNER_CACHE_SLOTS; i++) {
+		EVP_PKEY_free(t->cache[i].pub);
+		memset(&t->cache[i], 0, sizeof(t->cache[i]));
+	}
+}
+
+/* The cached, still fresh entry for this certificate hash, or NULL. */
+static struct signer_slot *
+cache_find(struct trust *t, const uint8_t hash[32], time_t now)
+{
+	struct signer_slot *s = &t->cache[hash[0]];
+
+	if (s->pub == NULL || now - s->checked >= SIGNER_CACHE_TTL ||
+	    now < s->checked ||
+	    CRYPTO_memcmp(s->hash, hash, sizeof(s->hash)) != 0)
+		return NULL;
+	return s;
+}
+
+static void
+cache_put(struct trust *t, const uint8_t hash[32], EVP_PKEY *pub,
+    const struct identity *id, time_t now)
+{
+	struct signer_slot *s = &t->cache[hash[0]];
+
+	if (EVP_PKEY_up_ref(pub) != 1)
+		return;
+	EVP_PKEY_free(s->pub);
+	memcpy(s->hash, hash, sizeof(s->hash));
+	s->pub = pub;
+	s->id = *id;
+	s->checked = now;
+}
 
 /* The last OpenSSL error as text, for err[]; clears the queue. */
 static const char *
@@ -182,6 +241,7 @@ trust_reload_crl(struct trust *t, const char *crl_file, char *err,
 	}
 	X509_STORE_free(t->store);
 	t->store = store;
+	cache_clear(t);		/* a signer may be revoked now */
 	rc = 0;
 done:
 	X509_CRL_free(crl);
@@ -193,6 +253,7 @@ trust_free(struct trust **t)
 {
 	if (t == NULL || *t == NULL)
 		return;
+	cache_clear(*t);
 	X509_STORE_free((*t)->store);
 	X509_free((*t)->ca);
 	free(*t);
@@ -364,12 +425,15 @@ sign_verify_alert(struct trust *t, const Cpx__SignedAlert *sa,
     Cpx__Alert **alert_out, struct identity *signer, int *reason, char *why,
     size_t whylen)
 {
-	X509		*cert = NULL;
-	EVP_MD_CTX	*md = NULL;
-	EVP_PKEY	*pub;
-	Cpx__Alert	*a = NULL;
-	const uint8_t	*p;
-	int		 rc = -1;
+	X509			*cert = NULL;
+	EVP_MD_CTX		*md = NULL;
+	EVP_PKEY		*pub;
+	Cpx__Alert		*a = NULL;
+	struct signer_slot	*slot;
+	const uint8_t		*p;
+	uint8_t			 cert_hash[32];
+	time_t			 now;
+	int			 rc = -1;
 
 	*alert_out = NULL;
 	memset(signer, 0, sizeof(*signer));
@@ -398,20 +462,31 @@ sign_verify_alert(struct trust *t, const Cpx__SignedAlert *sa,
 	 * would let two different signed alerts carry "the same" signer.
 	 */
 	*reason = CPX__REASON__REASON_BAD_SIGNER;
-	p = sa->signer_cert.data;
-	cert = d2i_X509(NULL, &p, (long)sa->signer_cert.len);
-	if (cert == NULL ||
-	    (size_t)(p - sa->signer_cert.data) != sa->signer_cert.len) {
-		snprintf(why, whylen, "signer certificate is not one DER "
-		    "certificate");
-		goto done;
-	}
-	if (trust_verify_cert(t, cert, reason, why, whylen) == -1)
-		goto done;
-	*reason = CPX__REASON__REASON_BAD_SIGNER;
-	if ((pub = X509_get0_pubkey(cert)) == NULL || !key_is_p256(pub)) {
-		snprintf(why, whylen, "signer key is not ECDSA P-256");
-		goto done;
+	SHA256(sa->signer_cert.data, sa->signer_cert.len, cert_hash);
+	now = time(NULL);
+	if ((slot = cache_find(t, cert_hash, now)) != NULL) {
+		pub = slot->pub;
+		*signer = slot->id;
+	} else {
+		p = sa->signer_cert.data;
+		cert = d2i_X509(NULL, &p, (long)sa->signer_cert.len);
+		if (cert == NULL ||
+		    (size_t)(p - sa->signer_cert.data) != sa->signer_cert.len) {
+			snprintf(why, whylen, "signer certificate is not one "
+			    "DER certificate");
+			goto done;
+		}
+		if (trust_verify_cert(t, cert, reason, why, whylen) == -1)
+			goto done;
+		*reason = CPX__REASON__REASON_BAD_SIGNER;
+		if ((pub = X509_get0_pubkey(cert)) == NULL ||
+		    !key_is_p256(pub)) {
+			snprintf(why, whylen, "signer key is not ECDSA P-256");
+			goto done;
+		}
+		if (identity_from_cert(cert, signer, why, whylen) == -1)
+			goto done;
+		cache_put(t, cert_hash, pub, signer, now);
 	}
 
 	*reason = CPX__REASON__REASON_BAD_SIGNATURE;
@@ -435,10 +510,6 @@ sign_verify_alert(struct trust *t, const Cpx__SignedAlert *sa,
 		    "form (embedded NUL or repeated field)");
 		goto done;
 	}
-	*reason = CPX__REASON__REASON_BAD_SIGNER;
-	if (identity_from_cert(cert, signer, why, whylen) == -1)
-		goto done;
-
 	*alert_out = a;
 	a = NULL;
 	*reason = CPX__REASON__REASON_NONE;

@@ -396,6 +396,35 @@ test_sign_verify_ok(void **state)
 	trust_free(&t);
 }
 
+/*
+ * A signer verified once is remembered: the next alert with the same
+ * certificate must still have its own signature checked, and a reloaded
+ * CRL must still catch a revocation (test_revoked).
+ */
+static void
+test_cached_signer(void **state)
+{
+	Cpx__SignedAlert	 sa;
+	struct trust		*t;
+	uint8_t			*b;
+	size_t			 len;
+
+	(void)state;
+	t = trust_with_crl();
+	b = alert_bytes("SI", &len);
+	must_sign(pk.si_key, pk.si, b, len, &sa);
+	expect_verify(t, &sa, CPX__REASON__REASON_NONE, NULL);
+	expect_verify(t, &sa, CPX__REASON__REASON_NONE, NULL);
+	sa.signature.data[sa.signature.len - 1] ^= 0x01;
+	expect_verify(t, &sa, CPX__REASON__REASON_BAD_SIGNATURE, NULL);
+	sa.signature.data[sa.signature.len - 1] ^= 0x01;
+	sa.alert.data[len / 2] ^= 0x10;
+	expect_verify(t, &sa, CPX__REASON__REASON_BAD_SIGNATURE, NULL);
+	sign_signed_alert_clear(&sa);
+	free(b);
+	trust_free(&t);
+}
+
 static void
 test_flipped_bytes(void **state)
 {
@@ -784,6 +813,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sign_verify_ok),
 		cmocka_unit_test(test_flipped_bytes),
+		cmocka_unit_test(test_cached_signer),
 		cmocka_unit_test(test_cert_trailing_bytes),
 		cmocka_unit_test(test_bad_signers),
 		cmocka_unit_test(test_revoked),
