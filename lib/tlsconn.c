@@ -98,7 +98,11 @@ set_failed(struct tlsconn *c, int reason, const char *prefix, const char *arg)
 
 	if (c->state == TLSCONN_FAILED)
 		return;
-	if (e != 0)
+	/* The reason alone reads "sslv3 alert certificate revoked". */
+	if (e != 0 && ERR_reason_error_string(e) != NULL)
+		snprintf(detail, sizeof(detail), "%s",
+		    ERR_reason_error_string(e));
+	else if (e != 0)
 		ERR_error_string_n(e, detail, sizeof(detail));
 	ERR_clear_error();
 	snprintf(c->error, sizeof(c->error), "%s%s", prefix,

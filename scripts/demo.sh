@@ -1,0 +1,159 @@
+#!/bin/sh
+# demo.sh: the README's first command. Installs the Debian packages, builds
+# cpx, creates a development PKI and runs a small network on this machine:
+# a broker and national nodes publishing, subscribing to different feeds,
+# being refused, and replaying and verifying the audit log.
+# Everything is written under demo-run/ (broker log: demo-run/broker.log).
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+run="$top/demo-run"
+port=${CPX_DEMO_PORT:-7443}
+
+"$top/scripts/install-deps.sh"
+echo "== building (build/)"
+"$top/scripts/build.sh" "$top/build"
+
+cpx="$top/build/client/cpx"
+audit="$top/build/broker/cpx-audit"
+export CPX_BROKER="tcp://127.0.0.1:$port" CPX_PKI="$run/pki"
+pids=""
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# run_cmd CMD...: show the command (quoted as typed), then run it.
+run_cmd() {
+	line='$'
+	for a in "$@"; do
+		case "$a" in
+		*[[:space:]]*) line="$line '$a'" ;;
+		*) line="$line $a" ;;
+		esac
+	done
+	printf '%s\n' "$line" | sed "s|$top/build/client/||; s|$top/||g"
+	"$@"
+}
+cleanup() {
+	for p in $pids; do kill "$p" 2>/dev/null || true; done
+	if [ -f "$run/broker.pid" ]; then
+		kill "$(cat "$run/broker.pid")" 2>/dev/null || true
+		rm -f "$run/broker.pid"
+	fi
+}
+trap cleanup EXIT INT TERM
+
+# wait_for FILE PATTERN COUNT: until COUNT lines match, at most 15 s.
+wait_for() {
+	i=0
+	while [ "$(grep -c -- "$2" "$1" 2>/dev/null || true)" -lt "$3" ]; do
+		i=$((i + 1))
+		if [ $i -gt 150 ]; then
+			echo "demo: timed out waiting for '$2' in $1" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+mkdir -p "$run"
+if [ -f "$run/broker.pid" ]; then
+	kill "$(cat "$run/broker.pid")" 2>/dev/null || true
+	rm -f "$run/broker.pid"
+fi
+rm -rf "$run/audit" "$run"/*.out "$run"/*.jsonl "$run/broker.log"
+
+step "A development PKI: network CA, broker, one node per country (keys 0600)"
+"$top/certs/cpx-pki" init "$run/pki" | tail -n 3
+ls "$run/pki/nodes" | sed -n 's/\.pem$//p' | tr '\n' ' '; echo
+
+step "The broker on $CPX_BROKER (policy: broker/policy.example.ini)"
+cp "$top/broker/policy.example.ini" "$run/policy.ini"
+cat >"$run/broker.ini" <<INI
+[broker]
+listen = tcp://127.0.0.1:$port
+ca = pki/ca.pem
+cert = pki/broker.pem
+key = pki/broker.key
+crl = pki/crl.pem
+policy = policy.ini
+audit_dir = audit
+INI
+"$top/build/broker/cpx-broker" -c "$run/broker.ini" 2>"$run/broker.log" &
+echo $! >"$run/broker.pid"
+wait_for "$run/broker.log" "listening on" 1
+grep "listening on" "$run/broker.log" | cut -c 25-
+
+step "Subscribers: Croatia follows Slovenia's feed; Serbia follows the Western Balkans regional feed plus high-severity alerts from Slovenia"
+run_cmd "$cpx" whoami --node hr-ncp
+"$cpx" subscribe --node hr-ncp --from SI --json --timeout 120 \
+	>"$run/hr.jsonl" 2>"$run/hr.err" &
+pids="$pids $!"
+"$cpx" subscribe --node rs-ncp --region western-balkans --or --from SI \
+	--min-severity high --timeout 120 >"$run/rs.out" 2>"$run/rs.err" &
+pids="$pids $!"
+wait_for "$run/broker.log" "HR/hr-ncp: subscribed" 1
+wait_for "$run/broker.log" "RS/rs-ncp: subscribed" 1
+echo "(both subscribed)"
+
+step "Alerts"
+echo "A1: Slovenia, whole network, vehicle, high   -> HR yes, RS yes"
+run_cmd "$cpx" publish --node si-ncp --category vehicle --severity high \
+	--summary "Grey Renault Trafic, 9 persons hidden, left Ljubljana for the Italian border" \
+	--vehicle "LJ-KX-441:SI:grey Renault Trafic" --route "Ljubljana,Postojna,Fernetici"
+echo "A2: Slovenia, restricted to western-balkans  -> HR no (not a recipient), RS yes"
+run_cmd "$cpx" publish --node si-ncp --file "$top/client/examples/vehicle-si-to-western-balkans.json"
+echo "A3: Slovenia, named-only to HR, critical      -> HR yes, RS no (not named, whatever it subscribes to)"
+run_cmd "$cpx" publish --node si-ncp --category crossing --severity critical \
+	--handling named-only --to HR --crossing "Obrezje - Bregana" \
+	--summary "Group of 20 expected to cross on foot tonight near Bregana" --persons 20
+echo "A4: Bosnia and Herzegovina, restricted to eu-neighbours and RS -> HR no (not from SI), RS yes"
+run_cmd "$cpx" publish --node ba-ncp --category network --severity medium \
+	--handling restricted --to eu-neighbours,RS \
+	--summary "Facilitators in Velika Kladusa taking bookings for the Croatian border"
+echo "A5: Serbia, named-only to HR and SI           -> HR no (not from SI), RS no (not a recipient)"
+run_cmd "$cpx" publish --node rs-ncp --file "$top/client/examples/named-only-rs-to-hr-si.json"
+
+step "Refusals, each with its reason"
+echo "Slovenia's node publishing an alert that claims to come from Croatia (spoofed origin):"
+run_cmd "$cpx" publish --node si-ncp --file "$top/client/examples/crossing-hr-network.json" || true
+echo "A recipient that is neither a country nor a region of the policy:"
+run_cmd "$cpx" publish --node si-ncp --category route --severity low --to atlantis \
+	--summary "test" || true
+echo "A node whose certificate is revoked (cpx-pki revoke + SIGHUP to the broker):"
+[ -f "$run/pki/nodes/si-demo.pem" ] || "$top/certs/cpx-pki" issue "$run/pki" SI si-demo >/dev/null
+"$top/certs/cpx-pki" revoke "$run/pki" si-demo >/dev/null
+kill -HUP "$(cat "$run/broker.pid")"
+wait_for "$run/broker.log" "SIGHUP" 1
+run_cmd "$cpx" publish --node si-demo --category route --severity low \
+	--summary "from a revoked node" || true
+
+step "What each subscriber received"
+wait_for "$run/hr.jsonl" '"verified":true' 2
+wait_for "$run/rs.out" '^#' 3
+echo "-- Croatia (JSON lines, one per alert):"
+cut -c 1-220 "$run/hr.jsonl" | sed 's/$/.../'
+echo "-- Serbia (human-readable):"
+cat "$run/rs.out"
+# Nothing more than expected arrives: replay as each node and count.
+hr=$(grep -c '"verified":true' "$run/hr.jsonl")
+rs=$(grep -c '^#' "$run/rs.out")
+echo "Croatia received $hr alert(s) (expected 2), Serbia $rs (expected 3)"
+
+step "Replay: Slovenia (audit right) reads the history, vehicle alerts only"
+run_cmd "$cpx" replay --node si-ncp --from-seq 1 --category vehicle
+step "Replay of every record kind (sessions, refusals, alerts), as JSON"
+run_cmd "$cpx" replay --node si-ncp --all-kinds --json 2>&1 | cut -c 1-150 |
+	head -n 12
+
+step "Stop the broker (SIGTERM: drain, signed checkpoint) and verify the log offline"
+for p in $pids; do kill "$p" 2>/dev/null || true; done
+pids=""
+kill "$(cat "$run/broker.pid")"
+while kill -0 "$(cat "$run/broker.pid")" 2>/dev/null; do sleep 0.1; done
+rm -f "$run/broker.pid"
+tail -n 2 "$run/broker.log" | cut -c 25-
+run_cmd "$audit" verify --ca "$run/pki/ca.pem" --crl "$run/pki/crl.pem" "$run/audit"
+
+if [ "$hr" -ne 2 ] || [ "$rs" -ne 3 ]; then
+	echo "demo: unexpected deliveries (see $run)" >&2
+	exit 1
+fi
+step "Done. Files are in demo-run/; the broker log is demo-run/broker.log"
