@@ -1,0 +1,870 @@
+/*
+ * test_cli.c: tests the command-line client cpx as an operator runs it:
+ * the real binary ($CPX_BINARY_DIR/client/cpx) in child processes against
+ * a real broker (tests/util/testbroker.h) with the shared test PKI, its
+ * output in files of a mkdtemp() directory, parsed with jansson. Also the
+ * CLI's state file and argument parsers in-process. Waits are polls with
+ * a deadline, never sleeps.
+ */
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <jansson.h>
+
+#include "alert.h"
+#include "cli.h"
+#include "testbroker.h"
+#include "testpki.h"
+#include "testutil.h"
+
+#define RUN_TIMEOUT_MS	60000
+#define MAX_ARGS	48
+
+struct fx {
+	struct testbroker	 tb;
+	int			 broker_ok;
+	char			 dir[256];
+	char			 exe[512];
+	char			 out[300];
+	char			 err[300];
+};
+
+static struct fx *g;
+
+static int
+group_setup(void **state)
+{
+	const char *bin = getenv("CPX_BINARY_DIR");
+	const char *pki;
+
+	(void)state;
+	if ((g = calloc(1, sizeof(*g))) == NULL)
+		return -1;
+	snprintf(g->exe, sizeof(g->exe), "%s/client/cpx",
+	    bin ? bin : CPX_BINARY_DIR);
+	if (testpki_get(&pki) == -1)
+		return -1;
+	if (testbroker_start(&g->tb, NULL, NULL) == 0)
+		g->broker_ok = 1;
+	/* The children find broker and node in the environment. */
+	setenv("CPX_BROKER", g->tb.endpoint, 1);
+	setenv("CPX_PKI", pki, 1);
+	setenv("CPX_NODE", "si-ncp", 1);
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	(void)state;
+	if (g != NULL) {
+		testbroker_cleanup(&g->tb);
+		free(g);
+		g = NULL;
+	}
+	return 0;
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	assert_int_equal(testutil_mkdtemp(g->dir, sizeof(g->dir)), 0);
+	snprintf(g->out, sizeof(g->out), "%s/out", g->dir);
+	snprintf(g->err, sizeof(g->err), "%s/err", g->dir);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	if (getenv("CPX_KEEP_TEST_DIRS") == NULL &&
+	    testutil_rmrf(g->dir) == -1)
+		fprintf(stderr, "cannot remove %s\n", g->dir);
+	return 0;
+}
+
+static void
+need_broker(void)
+{
+	if (!g->broker_ok)
+		fail_msg("the test broker did not start (see its log above)");
+}
+
+static char *
+slurp(const char *path)
+{
+	struct stat st;
+	char *buf;
+	size_t n;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return strdup("");
+	if (fstat(fileno(f), &st) == -1 ||
+	    (buf = malloc((size_t)st.st_size + 1)) == NULL) {
+		fclose(f);
+		return NULL;
+	}
+	n = fread(buf, 1, (size_t)st.st_size, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/* Start cpx with args (NULL-terminated), stdout/stderr to files. */
+static pid_t
+spawn_cpx(const char *out, const char *err, const char *in,
+    const char *const *args)
+{
+	const char *argv[MAX_ARGS + 2];
+	pid_t pid;
+	size_t i;
+	int fd;
+
+	argv[0] = "cpx";
+	for (i = 0; args[i] != NULL && i < MAX_ARGS; i++)
+		argv[i + 1] = args[i];
+	argv[i + 1] = NULL;
+	if ((pid = fork()) == -1)
+		return -1;
+	if (pid == 0) {
+		if ((fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600)) != -1)
+			dup2(fd, 1);
+		if ((fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600)) != -1)
+			dup2(fd, 2);
+		if ((fd = open(in ? in : "/dev/null", O_RDONLY)) != -1)
+			dup2(fd, 0);
+		execv(g->exe, (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Wait for pid (polling, with a deadline); its exit code, or -1. */
+static int
+wait_cpx(pid_t pid, int timeout_ms)
+{
+	int64_t until = testutil_now_ms() + timeout_ms;
+	int status;
+	pid_t r;
+
+	for (;;) {
+		r = waitpid(pid, &status, WNOHANG);
+		if (r == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) :
+			    128 + WTERMSIG(status);
+		if (r == -1)
+			return -1;
+		if (testutil_now_ms() > until) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			return -1;
+		}
+		usleep(5000);	/* polling interval, not a wait for an event */
+	}
+}
+
+static int
+run_in(const char *in, const char *const *args)
+{
+	pid_t pid = spawn_cpx(g->out, g->err, in, args);
+
+	assert_true(pid > 0);
+	return wait_cpx(pid, RUN_TIMEOUT_MS);
+}
+
+#define RUN(...)	\
+	run_in(NULL, (const char *const []){ __VA_ARGS__, NULL })
+
+static void
+show_output(void)
+{
+	char *o = slurp(g->out), *e = slurp(g->err);
+
+	fprintf(stderr, "---- cpx stdout ----\n%s---- cpx stderr ----\n%s"
+	    "----\n", o ? o : "", e ? e : "");
+	free(o);
+	free(e);
+}
+
+static void
+expect_exit(int got, int want)
+{
+	if (got != want) {
+		show_output();
+		fail_msg("cpx exited %d, expected %d", got, want);
+	}
+}
+
+/* stdout contains s (stdout when which is 1, stderr when 2). */
+static void
+expect_in(int which, const char *s)
+{
+	char *t = slurp(which == 1 ? g->out : g->err);
+
+	assert_non_null(t);
+	if (strstr(t, s) == NULL) {
+		show_output();
+		fail_msg("expected \"%s\" in cpx %s", s, which == 1 ?
+		    "stdout" : "stderr");
+	}
+	free(t);
+}
+
+/* Parse "accepted: seq N id ID" from stdout. */
+static uint64_t
+accepted_seq(char *id, size_t idlen)
+{
+	char *t = slurp(g->out), idbuf[80];
+	unsigned long long seq = 0;
+
+	assert_non_null(t);
+	if (sscanf(t, "accepted: seq %llu id %79s", &seq, idbuf) != 2) {
+		show_output();
+		fail_msg("no \"accepted: seq N id ID\" line");
+	}
+	free(t);
+	if (id != NULL)
+		snprintf(id, idlen, "%s", idbuf);
+	return seq;
+}
+
+/* Publish a small network alert as node; returns its seq. */
+static uint64_t
+publish_as(const char *node, const char *summary, char *id, size_t idlen)
+{
+	expect_exit(RUN("publish", "--node", node, "--category", "route",
+	    "--severity", "medium", "--summary", summary), 0);
+	return accepted_seq(id, idlen);
+}
+
+/* Each line of a file as JSON; fails the test on a bad line. */
+static json_t *
+load_lines(const char *path)
+{
+	json_error_t jerr;
+	json_t *arr = json_array(), *o;
+	char *t = slurp(path), *line, *save = NULL;
+
+	assert_non_null(arr);
+	assert_non_null(t);
+	for (line = strtok_r(t, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		o = json_loads(line, 0, &jerr);
+		if (o == NULL) {
+			show_output();
+			fail_msg("not JSON: %s (%s)", line, jerr.text);
+		}
+		assert_int_equal(json_array_append_new(arr, o), 0);
+	}
+	free(t);
+	return arr;
+}
+
+static uint64_t
+jseq(json_t *o)
+{
+	return (uint64_t)json_integer_value(json_object_get(o, "seq"));
+}
+
+/* --- tests ------------------------------------------------------------ */
+
+static void
+test_help(void **state)
+{
+	(void)state;
+	expect_exit(RUN("--help"), 0);
+	expect_in(1, "Exit status");
+	expect_in(1, "publish");
+	expect_exit(RUN("publish", "--help"), 0);
+	expect_in(1, "--vehicle");
+	expect_in(1, "Examples:");
+	expect_exit(RUN("subscribe", "--help"), 0);
+	expect_in(1, "--state-file");
+	expect_exit(RUN("replay", "--help"), 0);
+	expect_in(1, "--all-kinds");
+	expect_exit(RUN("whoami", "--help"), 0);
+	expect_exit(RUN("frobnicate"), 2);
+	expect_in(2, "unknown command");
+}
+
+static void
+test_publish_flags(void **state)
+{
+	(void)state;
+	need_broker();
+	expect_exit(RUN("publish", "--category", "vehicle", "--severity",
+	    "high", "--handling", "restricted", "--to", "western-balkans",
+	    "--to", "HR,AT", "--summary", "White van loading persons",
+	    "--place", "Obrezje", "--crossing", "Obrezje - Bregana",
+	    "--lat", "45.8479", "--lon", "15.6915", "--route",
+	    "Bregana,Obrezje", "--route", "Ljubljana", "--vehicle",
+	    "LJ-AB-123:SI:white Mercedes Sprinter", "--vehicle", "KP-77",
+	    "--persons", "15", "--expires", "+6h"), 0);
+	expect_in(1, "accepted: seq ");
+	assert_true(accepted_seq(NULL, 0) > 0);
+}
+
+static void
+test_publish_file(void **state)
+{
+	char path[512], in[512];
+	json_t *o;
+	char *t;
+
+	(void)state;
+	need_broker();
+	snprintf(path, sizeof(path), "%s/client/examples/"
+	    "crossing-hr-network.json", getenv("CPX_SOURCE_DIR") ?
+	    getenv("CPX_SOURCE_DIR") : CPX_SOURCE_DIR);
+	expect_exit(RUN("publish", "--node", "hr-ncp", "--file", path), 0);
+	expect_in(1, "accepted: seq ");
+
+	/* From stdin, a flag overriding the file, --json output. */
+	snprintf(in, sizeof(in), "%s/client/examples/"
+	    "vehicle-si-to-western-balkans.json", getenv("CPX_SOURCE_DIR") ?
+	    getenv("CPX_SOURCE_DIR") : CPX_SOURCE_DIR);
+	expect_exit(run_in(in, (const char *const []){ "publish", "--file",
+	    "-", "--severity", "low", "--id", "cli-file-1", "--json",
+	    NULL }), 0);
+	t = slurp(g->out);
+	assert_non_null(t);
+	o = json_loads(t, 0, NULL);
+	free(t);
+	assert_non_null(o);
+	assert_true(json_integer_value(json_object_get(o, "seq")) > 0);
+	assert_string_equal(json_string_value(json_object_get(o, "id")),
+	    "cli-file-1");
+	assert_true(json_is_false(json_object_get(o, "duplicate")));
+	json_decref(o);
+
+	/* The override took effect: replay shows severity low. */
+	expect_exit(RUN("replay", "--json", "--node", "rs-ncp", "--from",
+	    "SI", "--category", "vehicle"), 0);
+	t = slurp(g->out);
+	assert_non_null(strstr(t, "\"id\":\"cli-file-1\""));
+	assert_non_null(strstr(t, "\"severity\":\"low\""));
+	free(t);
+}
+
+static void
+test_publish_refused(void **state)
+{
+	(void)state;
+	need_broker();
+	expect_exit(RUN("publish", "--category", "route", "--severity", "low",
+	    "--to", "atlantis", "--summary", "to nowhere"), 1);
+	expect_in(2, "refused (unknown-recipient)");
+	/* named-only may not go to a region: the broker says so. */
+	expect_exit(RUN("publish", "--category", "route", "--severity", "low",
+	    "--handling", "named-only", "--to", "western-balkans",
+	    "--summary", "named-only to a region"), 1);
+	expect_in(2, "refused (");
+}
+
+static void
+test_publish_usage(void **state)
+{
+	(void)state;
+	expect_exit(RUN("publish", "--bogus"), 2);
+	expect_in(2, "Try 'cpx publish --help'");
+	expect_exit(RUN("publish", "--category", "route", "--summary", "x"),
+	    2);
+	expect_in(2, "severity");
+	expect_exit(RUN("publish", "--category", "route", "--severity", "low",
+	    "--summary", "x", "--lat", "45"), 2);
+	expect_exit(RUN("publish", "--category", "route", "--severity", "low",
+	    "--summary", "x", "--lat", "91", "--lon", "0"), 2);
+	expect_exit(RUN("publish", "--category", "route", "--severity", "low",
+	    "--summary", "x", "--expires", "tomorrow"), 2);
+	expect_exit(RUN("publish", "--category", "car", "--severity", "low",
+	    "--summary", "x"), 2);
+	expect_exit(RUN("publish", "--category", "route", "--severity", "low",
+	    "--summary", "x", "--persons", "-1"), 2);
+	expect_exit(RUN("publish", "--category", "route", "--severity", "low",
+	    "--summary", "x", "--updates", "a", "--withdraws", "b"), 2);
+	expect_exit(RUN("publish", "--file", "/nonexistent.json"), 2);
+	expect_exit(RUN("publish", "--category", "route", "--severity", "low",
+	    "--summary", "x", "stray"), 2);
+	expect_exit(RUN("subscribe", "--from", "XX"), 2);
+	expect_exit(RUN("subscribe", "--count", "0"), 2);
+	expect_exit(RUN("replay", "--from-seq", "9", "--to-seq", "3"), 2);
+}
+
+static void
+test_unreachable(void **state)
+{
+	(void)state;
+	expect_exit(RUN("whoami", "--broker", "tcp://127.0.0.1:1"), 3);
+	expect_in(2, "no session with the broker");
+	expect_exit(RUN("whoami", "--node", "no-such-node"), 3);
+	expect_in(2, "no-such-node");
+}
+
+static void
+test_subscribe_live(void **state)
+{
+	char err2[320], out2[320], id[80];
+	uint64_t seq;
+	int64_t until;
+	json_t *lines, *o;
+	char *t;
+	pid_t pid;
+	int found = 0;
+
+	(void)state;
+	need_broker();
+	snprintf(out2, sizeof(out2), "%s/sub.out", g->dir);
+	snprintf(err2, sizeof(err2), "%s/sub.err", g->dir);
+	pid = spawn_cpx(out2, err2, NULL, (const char *const []){
+	    "subscribe", "-v", "--node", "hr-ncp", "--from", "ME", "--json",
+	    "--count", "1", "--timeout", "60", NULL });
+	assert_true(pid > 0);
+	/* Publish only once the subscription is in force (it is live). */
+	until = testutil_now_ms() + 30000;
+	while (!found && testutil_now_ms() < until) {
+		t = slurp(err2);
+		found = t != NULL && strstr(t, "subscribed") != NULL;
+		free(t);
+		if (!found)
+			usleep(10000);	/* polling interval */
+	}
+	if (!found) {
+		kill(pid, SIGKILL);
+		(void)wait_cpx(pid, 5000);
+		fail_msg("subscriber never subscribed");
+	}
+	seq = publish_as("me-ncp", "Live alert from Montenegro", id,
+	    sizeof(id));
+	expect_exit(wait_cpx(pid, 30000), 0);
+	lines = load_lines(out2);
+	assert_int_equal(json_array_size(lines), 1);
+	o = json_array_get(lines, 0);
+	assert_int_equal(jseq(o), seq);
+	assert_string_equal(json_string_value(json_object_get(o, "id")), id);
+	assert_string_equal(json_string_value(json_object_get(o, "origin")),
+	    "ME");
+	assert_true(json_is_true(json_object_get(o, "verified")));
+	assert_string_equal(json_string_value(json_object_get(o, "signer")),
+	    "me-ncp");
+	assert_string_equal(json_string_value(json_object_get(o,
+	    "summary")), "Live alert from Montenegro");
+	json_decref(lines);
+}
+
+/* SIGTERM stops a subscriber cleanly (exit 0) and promptly. */
+static void
+test_subscribe_signal(void **state)
+{
+	int64_t until;
+	char *t;
+	pid_t pid;
+	int found = 0;
+
+	(void)state;
+	need_broker();
+	pid = spawn_cpx(g->out, g->err, NULL, (const char *const []){
+	    "subscribe", "-v", "--node", "ba-ncp", NULL });
+	assert_true(pid > 0);
+	until = testutil_now_ms() + 30000;
+	while (!found && testutil_now_ms() < until) {
+		t = slurp(g->err);
+		found = t != NULL && strstr(t, "subscribed") != NULL;
+		free(t);
+		if (!found)
+			usleep(10000);	/* polling interval */
+	}
+	assert_int_equal(kill(pid, SIGTERM), 0);
+	expect_exit(wait_cpx(pid, 5000), 0);
+	assert_true(found);
+}
+
+static void
+test_subscribe_state_file(void **state)
+{
+	char statef[320], buf[64];
+	uint64_t seqs[5];
+	json_t *lines;
+	size_t i;
+	char *t;
+
+	(void)state;
+	need_broker();
+	snprintf(statef, sizeof(statef), "%s/hr.seq", g->dir);
+	for (i = 0; i < 3; i++) {
+		snprintf(buf, sizeof(buf), "Austrian alert %zu", i);
+		seqs[i] = publish_as("at-ncp", buf, NULL, 0);
+	}
+	/* A new state file starts with the history. */
+	expect_exit(RUN("subscribe", "--node", "hr-ncp", "--from", "AT",
+	    "--json", "--count", "3", "--timeout", "60", "--state-file",
+	    statef), 0);
+	lines = load_lines(g->out);
+	assert_int_equal(json_array_size(lines), 3);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(jseq(json_array_get(lines, i)), seqs[i]);
+	json_decref(lines);
+	t = slurp(statef);
+	snprintf(buf, sizeof(buf), "%" PRIu64 "\n", seqs[2]);
+	assert_string_equal(t, buf);
+	free(t);
+
+	for (i = 3; i < 5; i++) {
+		snprintf(buf, sizeof(buf), "Austrian alert %zu", i);
+		seqs[i] = publish_as("at-ncp", buf, NULL, 0);
+	}
+	/* Restarted: continues after the state, nothing repeated. */
+	expect_exit(RUN("subscribe", "--node", "hr-ncp", "--from", "AT",
+	    "--json", "--count", "2", "--timeout", "60", "--state-file",
+	    statef), 0);
+	lines = load_lines(g->out);
+	assert_int_equal(json_array_size(lines), 2);
+	assert_int_equal(jseq(json_array_get(lines, 0)), seqs[3]);
+	assert_int_equal(jseq(json_array_get(lines, 1)), seqs[4]);
+	json_decref(lines);
+	t = slurp(statef);
+	snprintf(buf, sizeof(buf), "%" PRIu64 "\n", seqs[4]);
+	assert_string_equal(t, buf);
+	free(t);
+
+	/*
+	 * A backlog larger than --count: exactly --count shown and recorded
+	 * (the rest may arrive in the same read), the rest next time.
+	 */
+	for (i = 0; i < 2; i++) {
+		snprintf(buf, sizeof(buf), "Austrian alert %zu", i + 5);
+		seqs[i] = publish_as("at-ncp", buf, NULL, 0);
+	}
+	for (i = 0; i < 2; i++) {
+		expect_exit(RUN("subscribe", "--node", "hr-ncp", "--from",
+		    "AT", "--json", "--count", "1", "--timeout", "60",
+		    "--state-file", statef), 0);
+		lines = load_lines(g->out);
+		assert_int_equal(json_array_size(lines), 1);
+		assert_int_equal(jseq(json_array_get(lines, 0)), seqs[i]);
+		json_decref(lines);
+		t = slurp(statef);
+		snprintf(buf, sizeof(buf), "%" PRIu64 "\n", seqs[i]);
+		assert_string_equal(t, buf);
+		free(t);
+	}
+
+	/* Nothing new: --timeout ends it, exit 0, nothing shown. */
+	expect_exit(RUN("subscribe", "--node", "hr-ncp", "--from", "AT",
+	    "--json", "--timeout", "1", "--state-file", statef), 0);
+	t = slurp(g->out);
+	assert_string_equal(t, "");
+	free(t);
+}
+
+/* Poll until path holds n lines; 1 if it did in time. */
+static int
+wait_lines(const char *path, size_t n, int timeout_ms)
+{
+	int64_t until = testutil_now_ms() + timeout_ms;
+	size_t k;
+	char *t, *p;
+
+	for (;;) {
+		t = slurp(path);
+		for (k = 0, p = t; p != NULL && (p = strchr(p, '\n')) != NULL;
+		    p++)
+			k++;
+		free(t);
+		if (k >= n)
+			return 1;
+		if (testutil_now_ms() > until)
+			return 0;
+		usleep(10000);	/* polling interval */
+	}
+}
+
+/* A broker restart under a running subscriber: nothing lost. */
+static void
+test_subscribe_reconnect(void **state)
+{
+	char out2[320], err2[320];
+	uint64_t s1, s2;
+	json_t *lines;
+	pid_t pid;
+
+	(void)state;
+	need_broker();
+	snprintf(out2, sizeof(out2), "%s/sub.out", g->dir);
+	snprintf(err2, sizeof(err2), "%s/sub.err", g->dir);
+	s1 = publish_as("mk-ncp", "Before the restart", NULL, 0);
+	/* --after: resume from just before s1, so timing does not matter. */
+	{
+		char after[32];
+
+		snprintf(after, sizeof(after), "%" PRIu64, s1 - 1);
+		pid = spawn_cpx(out2, err2, NULL, (const char *const []){
+		    "subscribe", "--node", "hr-ncp", "--from", "MK", "--json",
+		    "--count", "2", "--timeout", "60", "--after", after,
+		    NULL });
+	}
+	assert_true(pid > 0);
+	if (!wait_lines(out2, 1, 30000)) {
+		kill(pid, SIGKILL);
+		(void)wait_cpx(pid, 5000);
+		fail_msg("first alert not received");
+	}
+	assert_int_equal(testbroker_restart(&g->tb), 0);
+	s2 = publish_as("mk-ncp", "After the restart", NULL, 0);
+	expect_exit(wait_cpx(pid, 40000), 0);
+	lines = load_lines(out2);
+	assert_int_equal(json_array_size(lines), 2);
+	assert_int_equal(jseq(json_array_get(lines, 0)), s1);
+	assert_int_equal(jseq(json_array_get(lines, 1)), s2);
+	json_decref(lines);
+}
+
+static void
+test_replay(void **state)
+{
+	char id1[80], id2[80];
+	uint64_t s1, s2;
+	json_t *lines, *o;
+	size_t i;
+	int seen1 = 0, seen2 = 0;
+
+	(void)state;
+	need_broker();
+	s1 = publish_as("si-ncp", "Replay one", id1, sizeof(id1));
+	s2 = publish_as("si-ncp", "Replay two", id2, sizeof(id2));
+	expect_exit(RUN("replay", "--json", "--from-seq", "1"), 0);
+	expect_in(2, "end of replay: ");
+	/* Not a terminal: no progress bar. */
+	{
+		char *e = slurp(g->err);
+
+		assert_null(strchr(e, '\r'));
+		free(e);
+	}
+	lines = load_lines(g->out);
+	assert_true(json_array_size(lines) >= 2);
+	for (i = 0; i < json_array_size(lines); i++) {
+		o = json_array_get(lines, i);
+		assert_true(json_is_true(json_object_get(o, "verified")));
+		assert_true(json_is_true(json_object_get(o, "replayed")));
+		if (jseq(o) == s1) {
+			assert_string_equal(json_string_value(
+			    json_object_get(o, "id")), id1);
+			seen1 = 1;
+		}
+		if (jseq(o) == s2) {
+			assert_string_equal(json_string_value(
+			    json_object_get(o, "id")), id2);
+			seen2 = 1;
+		}
+	}
+	assert_true(seen1 && seen2);
+	json_decref(lines);
+
+	/* A range holding just s2. */
+	{
+		char from[32], to[32];
+
+		snprintf(from, sizeof(from), "%" PRIu64, s2);
+		snprintf(to, sizeof(to), "%" PRIu64, s2);
+		expect_exit(RUN("replay", "--json", "--from-seq", from,
+		    "--to-seq", to), 0);
+		lines = load_lines(g->out);
+		assert_int_equal(json_array_size(lines), 1);
+		assert_int_equal(jseq(json_array_get(lines, 0)), s2);
+		json_decref(lines);
+		expect_in(2, "end of replay: 1 record(s)");
+	}
+
+	/* Audit records for the node with the audit right only. */
+	expect_exit(RUN("replay", "--all-kinds", "--json", "--to-seq", "3"),
+	    0);
+	lines = load_lines(g->out);
+	assert_true(json_array_size(lines) >= 1);
+	assert_non_null(json_string_value(json_object_get(
+	    json_array_get(lines, 0), "kind")));
+	json_decref(lines);
+	expect_exit(RUN("replay", "--all-kinds", "--node", "hr-ncp"), 1);
+	expect_in(2, "refused (not-authorized)");
+}
+
+static void
+test_whoami(void **state)
+{
+	json_t *o;
+	char *t;
+
+	(void)state;
+	need_broker();
+	expect_exit(RUN("whoami"), 0);
+	expect_in(1, "country:   SI");
+	expect_in(1, "node:      si-ncp");
+	expect_in(1, "audit");
+	expect_exit(RUN("whoami", "--json", "--node", "rs-ncp"), 0);
+	t = slurp(g->out);
+	o = json_loads(t, 0, NULL);
+	free(t);
+	assert_non_null(o);
+	assert_string_equal(json_string_value(json_object_get(o, "country")),
+	    "RS");
+	assert_true(json_is_false(json_object_get(o, "audit")));
+	json_decref(o);
+}
+
+/* In-process: the state file and the parsers of cli_common.c. */
+static void
+test_state_file_unit(void **state)
+{
+	const char *line = "18446744073709551615\n";
+	struct dirent *de;
+	char path[320], want[32];
+	uint64_t seq = 99;
+	size_t i;
+	DIR *d;
+	int r;
+	int64_t ms, now;
+	FILE *f;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/state", g->dir);
+	assert_int_equal(cli_state_read(path, &seq), 1);
+	assert_int_equal(seq, 0);
+	assert_int_equal(cli_state_write(path, 18446744073709551615ull), 0);
+	assert_int_equal(cli_state_read(path, &seq), 0);
+	assert_true(seq == 18446744073709551615ull);
+	assert_int_equal(cli_state_write(path, 42), 0);
+	assert_int_equal(cli_state_read(path, &seq), 0);
+	assert_int_equal(seq, 42);
+	/* No temporary file is left behind. */
+	d = opendir(g->dir);
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (strstr(de->d_name, "tmp") != NULL)
+			fail_msg("temporary file %s left", de->d_name);
+	closedir(d);
+	/* Malformed: refused, not taken as 0 (which would replay it all). */
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("12abc\n", f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(cli_state_read(path, &seq), -1);
+	assert_int_equal(seq, 0);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(cli_state_read(path, &seq), -1);
+	/* Cut short at every length: a prefix of digits or nothing. */
+	for (i = 0; i <= strlen(line); i++) {
+		f = fopen(path, "w");
+		assert_non_null(f);
+		assert_int_equal(fwrite(line, 1, i, f), i);
+		assert_int_equal(fclose(f), 0);
+		r = cli_state_read(path, &seq);
+		if (i == 0) {
+			assert_int_equal(r, -1);
+			continue;
+		}
+		assert_int_equal(r, 0);
+		snprintf(want, sizeof(want), "%.*s", (int)(i < 20 ? i : 20),
+		    line);
+		assert_true(seq == strtoull(want, NULL, 10));
+	}
+	/* Over size: 70 zeros then 5 is not read as 0. */
+	f = fopen(path, "w");
+	assert_non_null(f);
+	for (i = 0; i < 70; i++)
+		fputc('0', f);
+	fputs("5\n", f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(cli_state_read(path, &seq), -1);
+	assert_int_equal(seq, 0);
+	/* A directory that does not exist: an error, reported. */
+	assert_int_equal(cli_state_write("/nonexistent-dir/x", 1), -1);
+
+	assert_int_equal(cli_parse_u64("123", &seq), 0);
+	assert_int_equal(seq, 123);
+	assert_int_equal(cli_parse_u64("-1", &seq), -1);
+	assert_int_equal(cli_parse_u64("", &seq), -1);
+	assert_int_equal(cli_parse_u64("99999999999999999999", &seq), -1);
+	assert_int_equal(cli_parse_u64("1 ", &seq), -1);
+
+	now = alert_now_ms();
+	assert_int_equal(cli_parse_time("+6h", '+', &ms), 0);
+	assert_true(ms >= now + 6 * 3600000LL &&
+	    ms < now + 6 * 3600000LL + 60000);
+	assert_int_equal(cli_parse_time("+1h30m", '+', &ms), 0);
+	assert_true(ms >= now + 90 * 60000LL);
+	assert_int_equal(cli_parse_time("-2d", '-', &ms), 0);
+	assert_true(ms <= now - 2 * 86400000LL);
+	assert_int_equal(cli_parse_time("+6", '+', &ms), -1);
+	assert_int_equal(cli_parse_time("+h", '+', &ms), -1);
+	assert_int_equal(cli_parse_time("+0h", '+', &ms), -1);
+	assert_int_equal(cli_parse_time("+6h", '-', &ms), -1);
+	assert_int_equal(cli_parse_time("2026-11-25T17:30:00Z", '+', &ms), 0);
+	assert_true(ms == 1795627800000LL);
+}
+
+static void
+test_sanitize(void **state)
+{
+	char out[16];
+
+	(void)state;
+	assert_string_equal(cli_sanitize("a\x1b[2Jb\n\xc3\xa9", out,
+	    sizeof(out)), "a?[2Jb???");
+	assert_string_equal(cli_sanitize("0123456789abcdefXYZ", out,
+	    sizeof(out)), "0123456789abcde");
+	assert_string_equal(cli_sanitize(NULL, out, sizeof(out)), "");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_help, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_publish_flags, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_publish_file, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_publish_refused, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_publish_usage, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_unreachable, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_subscribe_live, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_subscribe_signal, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_subscribe_state_file,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_whoami, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_subscribe_reconnect,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_file_unit, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_sanitize, setup,
+		    teardown),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
