@@ -120,11 +120,8 @@ struct audit_cursor {
 	int		 started;	/* from_time reached */
 };
 
-static void seterr(char *, size_t, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
+void
+audit_seterr(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list	ap;
 
@@ -388,32 +385,32 @@ frame_why(enum frame st, const uint8_t *p, size_t avail, uint64_t seq,
 
 	switch (st) {
 	case FRAME_SHORT:
-		seterr(why, whylen, "record cut short (%zu bytes left)",
+		audit_seterr(why, whylen, "record cut short (%zu bytes left)",
 		    avail);
 		break;
 	case FRAME_MAGIC:
-		seterr(why, whylen, "bad record magic");
+		audit_seterr(why, whylen, "bad record magic");
 		break;
 	case FRAME_LEN:
 		len = get_be32(p + 4);
-		seterr(why, whylen, "record length %" PRIu32 " over the "
+		audit_seterr(why, whylen, "record length %" PRIu32 " over the "
 		    "limit %u", len, AUDIT_MAX_RECORD);
 		break;
 	case FRAME_HASH:
-		seterr(why, whylen, "chain hash mismatch");
+		audit_seterr(why, whylen, "chain hash mismatch");
 		break;
 	case FRAME_DECODE:
-		seterr(why, whylen, "record does not decode");
+		audit_seterr(why, whylen, "record does not decode");
 		break;
 	case FRAME_SEQ:
 		len = get_be32(p + 4);
 		rec = cpx__audit_record__unpack(NULL, len, p + FRAME_HDR);
-		seterr(why, whylen, "sequence %" PRIu64 " where %" PRIu64
+		audit_seterr(why, whylen, "sequence %" PRIu64 " where %" PRIu64
 		    " expected", rec != NULL ? rec->seq : 0, seq);
 		cpx__audit_record__free_unpacked(rec, NULL);
 		break;
 	default:
-		seterr(why, whylen, "out of memory");
+		audit_seterr(why, whylen, "out of memory");
 		break;
 	}
 }
@@ -491,7 +488,7 @@ audit_scan_segment(struct audit_rd *r, struct audit_scan *s, EVP_MD_CTX *md,
 		if (s->fn != NULL && s->fn(s->arg, rec, s->hash, why,
 		    sizeof(why)) == -1) {
 			cpx__audit_record__free_unpacked(rec, NULL);
-			seterr(err, errlen, "%s offset %" PRIu64 ": record %"
+			audit_seterr(err, errlen, "%s offset %" PRIu64 ": record %"
 			    PRIu64 ": %s", s->name, r->off, s->next_seq, why);
 			return -1;
 		}
@@ -524,11 +521,11 @@ audit_scan_segment(struct audit_rd *r, struct audit_scan *s, EVP_MD_CTX *md,
 		}
 	}
 	frame_why(st, r->p + r->pos, avail, s->next_seq, why, sizeof(why));
-	seterr(err, errlen, "%s offset %" PRIu64 ": record %" PRIu64 ": %s",
+	audit_seterr(err, errlen, "%s offset %" PRIu64 ": record %" PRIu64 ": %s",
 	    s->name, r->off, s->next_seq, why);
 	return -1;
 readerr:
-	seterr(err, errlen, "%s offset %" PRIu64 ": read: %s", s->name,
+	audit_seterr(err, errlen, "%s offset %" PRIu64 ": read: %s", s->name,
 	    r->off, strerror(errno));
 	return -2;
 }
@@ -554,7 +551,7 @@ audit_scan_buffer(const uint8_t *buf, size_t len, uint64_t first_seq,
 	if (prev != NULL)
 		memcpy(s.hash, prev, AUDIT_HASH_LEN);
 	if ((md = audit_sha256_ctx(&sha)) == NULL) {
-		seterr(err, errlen, "audit: SHA-256 unavailable");
+		audit_seterr(err, errlen, "audit: SHA-256 unavailable");
 		goto done;
 	}
 	rd_init_mem(&r, buf, len);
@@ -618,7 +615,7 @@ audit_list_segments(int dirfd, const char *dir, uint64_t **out, size_t *n,
 	*out = NULL;
 	*n = 0;
 	if ((fd = dup(dirfd)) == -1 || (d = fdopendir(fd)) == NULL) {
-		seterr(err, errlen, "audit: %s: %s", dir, strerror(errno));
+		audit_seterr(err, errlen, "audit: %s: %s", dir, strerror(errno));
 		if (fd != -1)
 			close(fd);
 		goto done;
@@ -634,7 +631,7 @@ audit_list_segments(int dirfd, const char *dir, uint64_t **out, size_t *n,
 		if (cnt == cap) {
 			cap = cap ? cap * 2 : 16;
 			if ((nv = reallocarray(v, cap, sizeof(*v))) == NULL) {
-				seterr(err, errlen, "audit: out of memory");
+				audit_seterr(err, errlen, "audit: out of memory");
 				goto done;
 			}
 			v = nv;
@@ -642,7 +639,7 @@ audit_list_segments(int dirfd, const char *dir, uint64_t **out, size_t *n,
 		v[cnt++] = first;
 	}
 	if (errno != 0) {
-		seterr(err, errlen, "audit: %s: readdir: %s", dir,
+		audit_seterr(err, errlen, "audit: %s: readdir: %s", dir,
 		    strerror(errno));
 		goto done;
 	}
@@ -705,7 +702,7 @@ recover_segment(struct audit *a, struct audit_rd *r, struct audit_scan *s,
 	audit_seg_name(name, first);
 	s->name = name;
 	if (first != s->next_seq) {
-		seterr(err, errlen, "audit: %s: starts at record %" PRIu64
+		audit_seterr(err, errlen, "audit: %s: starts at record %" PRIu64
 		    " but record %" PRIu64 " expected (a segment is missing "
 		    "or misnamed)" REFUSE_TEXT, name, first, s->next_seq);
 		goto fail;
@@ -714,12 +711,12 @@ recover_segment(struct audit *a, struct audit_rd *r, struct audit_scan *s,
 	fd = openat(a->dirfd, name, (s->last ? O_RDWR : O_RDONLY) |
 	    O_CLOEXEC | O_NOFOLLOW);
 	if (fd == -1 || fstat(fd, &sb) == -1) {
-		seterr(err, errlen, "audit: %s/%s: open: %s", a->dir, name,
+		audit_seterr(err, errlen, "audit: %s/%s: open: %s", a->dir, name,
 		    strerror(errno));
 		goto fail;
 	}
 	if (!S_ISREG(sb.st_mode)) {
-		seterr(err, errlen, "audit: %s/%s: not a regular file",
+		audit_seterr(err, errlen, "audit: %s/%s: not a regular file",
 		    a->dir, name);
 		goto fail;
 	}
@@ -730,13 +727,13 @@ recover_segment(struct audit *a, struct audit_rd *r, struct audit_scan *s,
 		/* Damage, unlike an I/O error, means the log was altered. */
 		snprintf(tmp, sizeof(tmp), "audit: %s%s", err,
 		    rc == -1 ? REFUSE_TEXT : "");
-		seterr(err, errlen, "%s", tmp);
+		audit_seterr(err, errlen, "%s", tmp);
 		goto fail;
 	}
 	if (s->torn > 0) {
 		if (ftruncate(fd, (off_t)s->good_off) == -1 ||
 		    fsync(fd) == -1) {
-			seterr(err, errlen, "audit: %s/%s: cutting torn tail: "
+			audit_seterr(err, errlen, "audit: %s/%s: cutting torn tail: "
 			    "%s", a->dir, name, strerror(errno));
 			goto fail;
 		}
@@ -746,7 +743,7 @@ recover_segment(struct audit *a, struct audit_rd *r, struct audit_scan *s,
 		    s->good_off, s->next_seq);
 	}
 	if (add_seg(a, first, prev) == -1) {
-		seterr(err, errlen, "audit: out of memory");
+		audit_seterr(err, errlen, "audit: out of memory");
 		goto fail;
 	}
 	if (s->last) {
@@ -778,7 +775,7 @@ recover(struct audit *a, char *err, size_t errlen)
 	    errlen) == -1)
 		goto done;
 	if (n > 0 && audit_rd_init(&r, -1, READ_BUF, 0) == -1) {
-		seterr(err, errlen, "audit: out of memory");
+		audit_seterr(err, errlen, "audit: out of memory");
 		goto done;
 	}
 	for (i = 0; i < n; i++) {
@@ -820,7 +817,7 @@ audit_open(const char *dir, EVP_PKEY *key, X509 *cert, char *err,
 
 	clearerr_buf(err, errlen);
 	if ((a = calloc(1, sizeof(*a))) == NULL) {
-		seterr(err, errlen, "audit: out of memory");
+		audit_seterr(err, errlen, "audit: out of memory");
 		goto fail;
 	}
 	a->dirfd = -1;
@@ -829,13 +826,13 @@ audit_open(const char *dir, EVP_PKEY *key, X509 *cert, char *err,
 	a->seg_bytes = AUDIT_SEGMENT_BYTES;
 	if ((a->dir = strdup(dir)) == NULL ||
 	    (a->md = audit_sha256_ctx(&a->sha256)) == NULL) {
-		seterr(err, errlen, "audit: out of memory");
+		audit_seterr(err, errlen, "audit: out of memory");
 		goto fail;
 	}
 	if (key != NULL) {
 		if (cert == NULL || (len = i2d_X509(cert, NULL)) <= 0 ||
 		    (a->cert_der = malloc((size_t)len)) == NULL) {
-			seterr(err, errlen, "audit: broker certificate "
+			audit_seterr(err, errlen, "audit: broker certificate "
 			    "unusable for checkpoints");
 			goto fail;
 		}
@@ -843,19 +840,19 @@ audit_open(const char *dir, EVP_PKEY *key, X509 *cert, char *err,
 		a->cert_len = (size_t)i2d_X509(cert, &p);
 	}
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
-		seterr(err, errlen, "audit: %s: mkdir: %s (check audit_dir)",
+		audit_seterr(err, errlen, "audit: %s: mkdir: %s (check audit_dir)",
 		    dir, strerror(errno));
 		goto fail;
 	}
 	a->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (a->dirfd == -1) {
-		seterr(err, errlen, "audit: %s: %s (check audit_dir)", dir,
+		audit_seterr(err, errlen, "audit: %s: %s (check audit_dir)", dir,
 		    strerror(errno));
 		goto fail;
 	}
 	/* Two writers would each extend the chain from their own state. */
 	if (flock(a->dirfd, LOCK_EX | LOCK_NB) == -1) {
-		seterr(err, errlen, "audit: %s: %s", dir,
+		audit_seterr(err, errlen, "audit: %s: %s", dir,
 		    errno == EWOULDBLOCK ? "in use by another broker" :
 		    strerror(errno));
 		goto fail;
@@ -1053,7 +1050,7 @@ audit_commit(struct audit *a, char *err, size_t errlen)
 		return 0;
 	audit_seg_name(name, a->tail_first);
 	if (a->broken) {
-		seterr(err, errlen, "audit: %s/%s: log unusable since a "
+		audit_seterr(err, errlen, "audit: %s/%s: log unusable since a "
 		    "failed rollback", a->dir, name);
 		reset_pending(a);
 		return -1;
@@ -1113,7 +1110,7 @@ audit_commit(struct audit *a, char *err, size_t errlen)
 	return 0;
 fail:
 	saved = errno;
-	seterr(err, errlen, "audit: %s/%s: %s: %s", a->dir, name, op,
+	audit_seterr(err, errlen, "audit: %s/%s: %s: %s", a->dir, name, op,
 	    strerror(saved));
 	if (fd != -1 && fd != a->fd)
 		close(fd);
@@ -1240,7 +1237,7 @@ audit_cursor_new(struct audit *a, uint64_t from_seq, int64_t from_time,
 
 	clearerr_buf(err, errlen);
 	if ((c = cursor_alloc(from_seq, from_time)) == NULL) {
-		seterr(err, errlen, "audit: out of memory");
+		audit_seterr(err, errlen, "audit: out of memory");
 		return NULL;
 	}
 	c->a = a;
@@ -1260,12 +1257,12 @@ audit_cursor_open_dir(const char *dir, uint64_t from_seq, int64_t from_time,
 
 	clearerr_buf(err, errlen);
 	if ((c = cursor_alloc(from_seq, from_time)) == NULL) {
-		seterr(err, errlen, "audit: out of memory");
+		audit_seterr(err, errlen, "audit: out of memory");
 		return NULL;
 	}
 	c->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (c->dirfd == -1) {
-		seterr(err, errlen, "audit: %s: %s", dir, strerror(errno));
+		audit_seterr(err, errlen, "audit: %s: %s", dir, strerror(errno));
 		audit_cursor_free(&c);
 	}
 	return c;
@@ -1315,7 +1312,7 @@ audit_cursor_next(struct audit_cursor *c, Cpx__AuditRecord **recp,
 			if (fd == -1) {
 				if (errno == ENOENT && c->a == NULL)
 					return 0;
-				seterr(err, errlen, "audit: %s: open: %s",
+				audit_seterr(err, errlen, "audit: %s: open: %s",
 				    name, strerror(errno));
 				return -1;
 			}
@@ -1348,7 +1345,7 @@ audit_cursor_next(struct audit_cursor *c, Cpx__AuditRecord **recp,
 		if (st != FRAME_OK) {
 			frame_why(st, c->rd.p + c->rd.pos, avail, c->next_seq,
 			    why, sizeof(why));
-			seterr(err, errlen, "audit: %s offset %" PRIu64
+			audit_seterr(err, errlen, "audit: %s offset %" PRIu64
 			    ": record %" PRIu64 ": %s", name, c->rd.off,
 			    c->next_seq, why);
 			return -1;
@@ -1367,11 +1364,11 @@ audit_cursor_next(struct audit_cursor *c, Cpx__AuditRecord **recp,
 		return 1;
 	}
 missing:
-	seterr(err, errlen, "audit: %s offset %" PRIu64 ": record %" PRIu64
+	audit_seterr(err, errlen, "audit: %s offset %" PRIu64 ": record %" PRIu64
 	    " missing", name, c->rd.off, c->next_seq);
 	return -1;
 readerr:
-	seterr(err, errlen, "audit: %s offset %" PRIu64 ": read: %s", name,
+	audit_seterr(err, errlen, "audit: %s offset %" PRIu64 ": read: %s", name,
 	    c->rd.off, strerror(errno));
 	return -1;
 }

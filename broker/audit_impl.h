@@ -76,4 +76,8 @@ int	audit_list_segments(int dirfd, const char *dir, uint64_t **out,
 void	audit_checkpoint_msg(uint8_t out[CKPT_MSG_LEN], uint64_t seq,
 	    const uint8_t hash[AUDIT_HASH_LEN], int64_t time);
 
+/* snprintf into err (if any), for every error path of the audit code. */
+void	audit_seterr(char *err, size_t errlen, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+
 #endif

@@ -59,19 +59,6 @@ kind_name(int k)
 	return names[k];
 }
 
-static void
-hex(const uint8_t *p, size_t n, char *out)
-{
-	static const char	digits[] = "0123456789abcdef";
-	size_t			i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 0xf];
-	}
-	out[2 * n] = '\0';
-}
-
 /* ISO 8601 UTC with milliseconds, e.g. 2024-05-01T12:00:00.250Z. */
 static void
 iso_time(int64_t ms, char out[40])
@@ -173,7 +160,7 @@ record_json(const Cpx__AuditRecord *rec)
 		put(o, "checkpoint_seq",
 		    json_integer((json_int_t)rec->checkpoint_seq));
 		if (rec->checkpoint_hash.len == AUDIT_HASH_LEN) {
-			hex(rec->checkpoint_hash.data, AUDIT_HASH_LEN, h);
+			sign_hex(rec->checkpoint_hash.data, AUDIT_HASH_LEN, h);
 			put(o, "checkpoint_hash", json_string(h));
 		}
 		put(o, "checkpoint_signature_bytes",
@@ -313,7 +300,7 @@ cmd_verify(int argc, char **argv)
 	}
 	ok = audit_verify_dir_stats(argv[optind], t, &st, err,
 	    sizeof(err)) == 0;
-	hex(st.last_hash, AUDIT_HASH_LEN, h);
+	sign_hex(st.last_hash, AUDIT_HASH_LEN, h);
 	printf("segments: %" PRIu64 "\n", st.segments);
 	printf("records: %" PRIu64 "%s\n", st.records,
 	    ok ? "" : " (valid before the bad one)");

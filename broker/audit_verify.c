@@ -27,38 +27,11 @@
 #include "identity.h"
 #include "sign.h"
 
-static void seterr(char *, size_t, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 struct verify {
 	struct trust			*t;
 	struct audit_verify_stats	*st;
 };
-
-static void
-hex(const uint8_t *p, size_t n, char *out)
-{
-	static const char	digits[] = "0123456789abcdef";
-	size_t			i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 0xf];
-	}
-	out[2 * n] = '\0';
-}
 
 /*
  * A checkpoint must cover the record before it with the chain hash the
@@ -80,14 +53,14 @@ verify_checkpoint(struct verify *v, const Cpx__AuditRecord *rec,
 	int		 reason, ret = -1;
 
 	if (rec->checkpoint_seq != rec->seq - 1) {
-		seterr(why, whylen, "checkpoint covers record %" PRIu64
+		audit_seterr(why, whylen, "checkpoint covers record %" PRIu64
 		    ", not the one before it", rec->checkpoint_seq);
 		goto done;
 	}
 	if (rec->checkpoint_hash.len != AUDIT_HASH_LEN ||
 	    CRYPTO_memcmp(rec->checkpoint_hash.data, prev,
 	    AUDIT_HASH_LEN) != 0) {
-		seterr(why, whylen, "checkpoint hash differs from the chain "
+		audit_seterr(why, whylen, "checkpoint hash differs from the chain "
 		    "hash at record %" PRIu64, rec->checkpoint_seq);
 		goto done;
 	}
@@ -96,19 +69,19 @@ verify_checkpoint(struct verify *v, const Cpx__AuditRecord *rec,
 	    rec->checkpoint_cert.len > CPX_MAX_CERT ||
 	    (x = d2i_X509(NULL, &p, (long)rec->checkpoint_cert.len)) == NULL ||
 	    p != rec->checkpoint_cert.data + rec->checkpoint_cert.len) {
-		seterr(why, whylen, "checkpoint certificate does not decode");
+		audit_seterr(why, whylen, "checkpoint certificate does not decode");
 		goto done;
 	}
 	if (v->t != NULL && trust_verify_cert(v->t, x, &reason, w,
 	    sizeof(w)) == -1) {
-		seterr(why, whylen, "checkpoint certificate: %s", w);
+		audit_seterr(why, whylen, "checkpoint certificate: %s", w);
 		goto done;
 	}
 	pub = X509_get0_pubkey(x);
 	if (pub == NULL || !EVP_PKEY_is_a(pub, "EC") ||
 	    EVP_PKEY_get_group_name(pub, group, sizeof(group), &glen) != 1 ||
 	    strcmp(group, "prime256v1") != 0) {
-		seterr(why, whylen, "checkpoint key is not ECDSA P-256");
+		audit_seterr(why, whylen, "checkpoint key is not ECDSA P-256");
 		goto done;
 	}
 	audit_checkpoint_msg(msg, rec->checkpoint_seq, prev, rec->time);
@@ -118,12 +91,12 @@ verify_checkpoint(struct verify *v, const Cpx__AuditRecord *rec,
 	    EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pub) != 1 ||
 	    EVP_DigestVerify(ctx, rec->checkpoint_signature.data,
 	    rec->checkpoint_signature.len, msg, sizeof(msg)) != 1) {
-		seterr(why, whylen, "checkpoint signature does not verify");
+		audit_seterr(why, whylen, "checkpoint signature does not verify");
 		goto done;
 	}
 	if (EVP_Digest(rec->checkpoint_cert.data, rec->checkpoint_cert.len,
 	    fpr, NULL, EVP_sha256(), NULL) == 1)
-		hex(fpr, sizeof(fpr), v->st->checkpoint_cert);
+		sign_hex(fpr, sizeof(fpr), v->st->checkpoint_cert);
 	ret = 0;
 done:
 	ERR_clear_error();
@@ -148,7 +121,7 @@ verify_alert(struct verify *v, const Cpx__AuditRecord *rec, char *why,
 	int		 reason, ret = -1;
 
 	if (rec->alert == NULL) {
-		seterr(why, whylen, "accepted-alert record without the alert");
+		audit_seterr(why, whylen, "accepted-alert record without the alert");
 		goto done;
 	}
 	if (v->t == NULL) {
@@ -158,23 +131,23 @@ verify_alert(struct verify *v, const Cpx__AuditRecord *rec, char *why,
 	}
 	if (sign_verify_alert(v->t, rec->alert, &al, &signer, &reason, w,
 	    sizeof(w)) == -1) {
-		seterr(why, whylen, "alert: %s", w);
+		audit_seterr(why, whylen, "alert: %s", w);
 		goto done;
 	}
 	if (sign_verify_alert_origin(al, &signer, &reason, w,
 	    sizeof(w)) == -1) {
-		seterr(why, whylen, "alert: %s", w);
+		audit_seterr(why, whylen, "alert: %s", w);
 		goto done;
 	}
 	if (rec->peer_country != NULL && rec->peer_country[0] != '\0' &&
 	    strcmp(rec->peer_country, signer.country) != 0) {
-		seterr(why, whylen, "alert from %s accepted from a peer of %s",
+		audit_seterr(why, whylen, "alert from %s accepted from a peer of %s",
 		    signer.country, rec->peer_country);
 		goto done;
 	}
 	if (rec->alert_id != NULL && rec->alert_id[0] != '\0' &&
 	    (al->id == NULL || strcmp(rec->alert_id, al->id) != 0)) {
-		seterr(why, whylen, "record names alert_id other than the "
+		audit_seterr(why, whylen, "record names alert_id other than the "
 		    "alert's");
 		goto done;
 	}
@@ -205,7 +178,7 @@ verify_record(void *arg, const Cpx__AuditRecord *rec, const uint8_t *prev,
 	case CPX__RECORD_KIND__RECORD_REPLAY_REQUESTED:
 		return 0;
 	default:
-		seterr(why, whylen, "unknown record kind %d", (int)rec->kind);
+		audit_seterr(why, whylen, "unknown record kind %d", (int)rec->kind);
 		return -1;
 	}
 }
@@ -237,11 +210,11 @@ audit_verify_dir_stats(const char *dir, struct trust *t,
 	s.arg = &v;
 	if ((md = audit_sha256_ctx(&sha)) == NULL ||
 	    audit_rd_init(&r, -1, READ_BUF, 0) == -1) {
-		seterr(err, errlen, "audit: out of memory");
+		audit_seterr(err, errlen, "audit: out of memory");
 		goto done;
 	}
 	if ((dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-		seterr(err, errlen, "audit: %s: %s", dir, strerror(errno));
+		audit_seterr(err, errlen, "audit: %s: %s", dir, strerror(errno));
 		goto done;
 	}
 	if (audit_list_segments(dirfd, dir, &firsts, &n, err, errlen) == -1)
@@ -251,7 +224,7 @@ audit_verify_dir_stats(const char *dir, struct trust *t,
 		s.name = name;
 		s.last = (i == n - 1);
 		if (firsts[i] != s.next_seq) {
-			seterr(err, errlen, "audit: %s: starts at record %"
+			audit_seterr(err, errlen, "audit: %s: starts at record %"
 			    PRIu64 " but record %" PRIu64 " expected (a "
 			    "segment is missing or misnamed)", name,
 			    firsts[i], s.next_seq);
@@ -259,7 +232,7 @@ audit_verify_dir_stats(const char *dir, struct trust *t,
 		}
 		fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (fd == -1 || fstat(fd, &sb) == -1) {
-			seterr(err, errlen, "audit: %s/%s: %s", dir, name,
+			audit_seterr(err, errlen, "audit: %s/%s: %s", dir, name,
 			    strerror(errno));
 			goto done;
 		}
@@ -267,7 +240,7 @@ audit_verify_dir_stats(const char *dir, struct trust *t,
 		r.limit = (uint64_t)sb.st_size;
 		if (audit_scan_segment(&r, &s, md, err, errlen) < 0) {
 			snprintf(tmp, sizeof(tmp), "audit: %s", err);
-			seterr(err, errlen, "%s", tmp);
+			audit_seterr(err, errlen, "%s", tmp);
 			goto done;
 		}
 		close(fd);

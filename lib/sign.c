@@ -546,17 +546,25 @@ sign_verify_alert_origin(const Cpx__Alert *a, const struct identity *signer,
 void
 sign_fingerprint(const uint8_t *der, size_t len, char hex[65])
 {
-	static const char	digits[] = "0123456789abcdef";
 	unsigned char		md[32];
 	unsigned int		mdlen = 0;
-	size_t			i;
 
 	memset(hex, 0, 65);
 	if (EVP_Digest(der, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
 	    mdlen != sizeof(md))
 		return;
-	for (i = 0; i < sizeof(md); i++) {
-		hex[2 * i] = digits[md[i] >> 4];
-		hex[2 * i + 1] = digits[md[i] & 0x0f];
+	sign_hex(md, sizeof(md), hex);
+}
+
+void
+sign_hex(const uint8_t *p, size_t n, char *out)
+{
+	static const char	digits[] = "0123456789abcdef";
+	size_t			i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 0x0f];
 	}
+	out[2 * n] = '\0';
 }

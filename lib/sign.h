@@ -76,6 +76,9 @@ int	sign_verify_alert_origin(const Cpx__Alert *a,
 	    const struct identity *signer, int *reason, char *why,
 	    size_t whylen) __attribute__((warn_unused_result));
 
+/* Lower-case hex of p[0..n) into out, which holds 2 * n + 1 bytes. */
+void	sign_hex(const uint8_t *p, size_t n, char *out);
+
 /* SHA-256 fingerprint of a DER certificate (for logs), as hex[65]. */
 void	sign_fingerprint(const uint8_t *der, size_t len, char hex[65]);
 
