@@ -462,7 +462,12 @@ welcome(struct broker *b, struct session *s, int64_t now)
 	w.may_audit = s->rights.audit;
 	w.last_seq = audit_last_seq(b->audit);
 	w.max_frame = b->cfg->max_frame;
-	w.ping_interval = b->cfg->ping_interval_ms / 1000;
+	/*
+	 * Whole seconds on the wire: round up, never to 0, which a client
+	 * takes as "use your default" (30 s) and then misses a sub-second
+	 * idle timeout. edge_tick() allows three rounded intervals.
+	 */
+	w.ping_interval = (b->cfg->ping_interval_ms + 999) / 1000;
 	env.body_case = CPX__ENVELOPE__BODY_WELCOME;
 	env.welcome = &w;
 	send_env(b, s, &env);

@@ -29,11 +29,13 @@
 #define EDGE_CLOSED_TTL_MS	60000
 #define EDGE_CLOSE_LINGER_MS	2000
 #define EDGE_CHUNK		(64 * 1024)
+#define EDGE_SNDHWM		16	/* chunks held by ZeroMQ per peer */
 
 struct closed_id {
 	uint8_t	rid[SESSION_RID_MAX];
 	size_t	rid_len;
 	int64_t	expires_ms;
+	int	kill;		/* disconnect not yet taken by ZeroMQ */
 };
 
 struct edge {
@@ -48,6 +50,7 @@ struct edge {
 	struct session		*taken;		/* taken, not yet reaped */
 	struct closed_id	*closed;	/* ring of closed ids */
 	size_t			 closed_next;
+	size_t			 nkill;		/* entries with kill set */
 	int64_t			 now_ms;
 };
 
@@ -97,15 +100,23 @@ recently_closed(struct edge *e, const uint8_t *rid, size_t len)
 	return 0;
 }
 
-static void
+static struct closed_id *
 remember_closed(struct edge *e, const uint8_t *rid, size_t len)
 {
 	struct closed_id *c = &e->closed[e->closed_next];
 
 	e->closed_next = (e->closed_next + 1) % EDGE_CLOSED_IDS;
+	if (c->kill) {
+		log_warnx("edge: %d closed connections still waiting; one "
+		    "stays open until its peer reads or leaves",
+		    EDGE_CLOSED_IDS);
+		c->kill = 0;
+		e->nkill--;
+	}
 	memcpy(c->rid, rid, len);
 	c->rid_len = len;
 	c->expires_ms = e->now_ms + EDGE_CLOSED_TTL_MS;
+	return c;
 }
 
 struct edge *
@@ -114,6 +125,7 @@ edge_new(void *zctx, SSL_CTX *ctx, const struct config *cfg, char *err,
 {
 	struct edge *e = NULL;
 	int one = 1, hwm = 100000, linger = 0, backlog = 1024, idle = 60;
+	int sndhwm = EDGE_SNDHWM;
 	int ipv6 = 1;
 
 	if ((e = calloc(1, sizeof(*e))) == NULL ||
@@ -133,10 +145,13 @@ edge_new(void *zctx, SSL_CTX *ctx, const struct config *cfg, char *err,
 	/*
 	 * Connect and disconnect notifications ([id][""]) tell us when to
 	 * create and drop TLS state. TCP keepalive finds dead hosts, which
-	 * ZMQ_STREAM has no heartbeat for.
+	 * ZMQ_STREAM has no heartbeat for. A small send high-water mark: what
+	 * a peer does not read must stay in its session's queue, where the
+	 * outbound_queue bound sees it, not pile up inside ZeroMQ (a
+	 * subscriber that stops reading would grow the broker without end).
 	 */
 	if (zmq_setsockopt(e->sock, ZMQ_STREAM_NOTIFY, &one, sizeof(one)) ||
-	    zmq_setsockopt(e->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm)) ||
+	    zmq_setsockopt(e->sock, ZMQ_SNDHWM, &sndhwm, sizeof(sndhwm)) ||
 	    zmq_setsockopt(e->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm)) ||
 	    zmq_setsockopt(e->sock, ZMQ_LINGER, &linger, sizeof(linger)) ||
 	    zmq_setsockopt(e->sock, ZMQ_BACKLOG, &backlog, sizeof(backlog)) ||
@@ -213,14 +228,56 @@ edge_count(const struct edge *e)
 	return e->count;
 }
 
-/* Ask ZeroMQ to drop the TCP connection: [id][""]. */
+/*
+ * Ask ZeroMQ to drop the TCP connection: [id][""]. 0 once taken (or the
+ * peer is gone), -1 if its pipe is full (EAGAIN): try again later.
+ */
+static int
+send_disconnect(struct edge *e, const uint8_t *rid, size_t len)
+{
+	if (zmq_send(e->sock, rid, len, ZMQ_SNDMORE | ZMQ_DONTWAIT) ==
+	    (int)len) {
+		(void)zmq_send(e->sock, "", 0, ZMQ_DONTWAIT);
+		return 0;
+	}
+	return errno == EAGAIN ? -1 : 0;
+}
+
+/*
+ * Drop the connection. A peer that stopped reading has a full pipe and
+ * ZeroMQ refuses even the disconnect request: it is retried every tick
+ * (edge_tick), or the connection would stay open for good.
+ */
 static void
 peer_disconnect(struct edge *e, const uint8_t *rid, size_t len)
 {
-	if (zmq_send(e->sock, rid, len, ZMQ_SNDMORE | ZMQ_DONTWAIT) ==
-	    (int)len)
-		(void)zmq_send(e->sock, "", 0, ZMQ_DONTWAIT);
-	remember_closed(e, rid, len);
+	struct closed_id *c;
+
+	c = remember_closed(e, rid, len);
+	if (send_disconnect(e, rid, len) == -1) {
+		log_debug("edge: peer not reading; disconnect deferred");
+		c->kill = 1;
+		e->nkill++;
+	}
+}
+
+static void
+retry_disconnects(struct edge *e)
+{
+	struct closed_id *c;
+	size_t i;
+
+	for (i = 0; i < EDGE_CLOSED_IDS && e->nkill > 0; i++) {
+		c = &e->closed[i];
+		if (!c->kill)
+			continue;
+		/* Late bytes from it stay ignored while it lingers. */
+		c->expires_ms = e->now_ms + EDGE_CLOSED_TTL_MS;
+		if (send_disconnect(e, c->rid, c->rid_len) == 0) {
+			c->kill = 0;
+			e->nkill--;
+		}
+	}
 }
 
 /* Unlink s from the table and the live list; it goes on the ended list. */
@@ -429,8 +486,14 @@ session_send_raw(struct edge *e, struct session *s, const uint8_t *buf,
 	if (s->dead || (s->phase != SESSION_OPEN &&
 	    s->phase != SESSION_VERIFIED))
 		return -1;
-	/* The bound that keeps a slow subscriber from growing the broker. */
-	if (tlsconn_out_pending(s->tls) > e->cfg->outbound_queue)
+	/*
+	 * The bound that keeps a slow subscriber from growing the broker.
+	 * Offer the queue to ZeroMQ first: many deliveries queued in one
+	 * loop turn must not cut off a subscriber that reads fast.
+	 */
+	if (tlsconn_out_pending(s->tls) > e->cfg->outbound_queue &&
+	    (flush(e, s) == -1 ||
+	    tlsconn_out_pending(s->tls) > e->cfg->outbound_queue))
 		return -1;
 	return tlsconn_write(s->tls, buf, len);
 }
@@ -505,8 +568,19 @@ edge_tick(struct edge *e, int64_t now_ms)
 {
 	struct session *s, *n;
 	const struct config *cfg = e->cfg;
+	int64_t idle_ms, floor_ms;
 
 	e->now_ms = now_ms;
+	/*
+	 * The Welcome announces the ping interval in whole seconds, rounded
+	 * up (broker.c): never close a node that pings as told.
+	 */
+	floor_ms = 3000 * (((int64_t)cfg->ping_interval_ms + 999) / 1000);
+	idle_ms = cfg->idle_timeout_ms;
+	if (idle_ms < floor_ms)
+		idle_ms = floor_ms;
+	if (e->nkill > 0)
+		retry_disconnects(e);
 	for (s = e->head; s != NULL; s = n) {
 		n = s->next;
 		if (flush(e, s) == -1) {
@@ -526,11 +600,10 @@ edge_tick(struct edge *e, int64_t now_ms)
 			}
 			break;
 		case SESSION_OPEN:
-			if (now_ms - s->last_rx_ms >
-			    (int64_t)cfg->idle_timeout_ms)
+			if (now_ms - s->last_rx_ms > idle_ms)
 				session_refuse(e, s, CPX__REASON__REASON_IDLE_TIMEOUT,
-				    "nothing received for %u ms",
-				    cfg->idle_timeout_ms);
+				    "nothing received for %lld ms",
+				    (long long)idle_ms);
 			break;
 		case SESSION_CLOSING:
 			if (tlsconn_out_pending(s->tls) == 0 ||
