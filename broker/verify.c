@@ -12,12 +12,11 @@
 #include "verify.h"
 
 int
-verify_publish(struct trust *t, const struct policy *p,
-    const struct identity *peer, const Cpx__SignedAlert *sa, int64_t now_ms,
-    int64_t max_skew_ms, Cpx__Alert **alert, int *reason, char *why,
+verify_signed(struct trust *t, const struct identity *peer,
+    const Cpx__SignedAlert *sa, int64_t now_ms, int64_t max_skew_ms,
+    Cpx__Alert **alert, struct identity *signer, int *reason, char *why,
     size_t whylen)
 {
-	struct identity signer;
 	Cpx__Alert *a = NULL;
 
 	*alert = NULL;
@@ -26,28 +25,46 @@ verify_publish(struct trust *t, const struct policy *p,
 		snprintf(why, whylen, "publish without an alert");
 		return -1;
 	}
-	if (sign_verify_alert(t, sa, &a, &signer, reason, why, whylen) == -1)
+	if (sign_verify_alert(t, sa, &a, signer, reason, why, whylen) == -1)
 		return -1;
 	/*
 	 * The signer must be of the same country as the session: a node
 	 * may relay nothing signed by another country's key.
 	 */
-	if (strcmp(signer.country, peer->country) != 0) {
+	if (strcmp(signer->country, peer->country) != 0) {
 		*reason = CPX__REASON__REASON_ORIGIN_MISMATCH;
 		snprintf(why, whylen, "alert signed by %s/%s but published by "
-		    "a node of %s", signer.country, signer.node,
+		    "a node of %s", signer->country, signer->node,
 		    peer->country);
 		goto fail;
 	}
-	if (sign_verify_alert_origin(a, &signer, reason, why, whylen) == -1)
+	if (sign_verify_alert_origin(a, signer, reason, why, whylen) == -1)
 		goto fail;
 	if (alert_validate(a, now_ms, max_skew_ms, reason, why, whylen) == -1)
-		goto fail;
-	if (policy_check_publish(p, peer, a, reason, why, whylen) == -1)
 		goto fail;
 	*alert = a;
 	return 0;
 fail:
 	cpx__alert__free_unpacked(a, NULL);
+	memset(signer, 0, sizeof(*signer));
 	return -1;
+}
+
+int
+verify_publish(struct trust *t, const struct policy *p,
+    const struct identity *peer, const Cpx__SignedAlert *sa, int64_t now_ms,
+    int64_t max_skew_ms, Cpx__Alert **alert, int *reason, char *why,
+    size_t whylen)
+{
+	struct identity signer;
+
+	if (verify_signed(t, peer, sa, now_ms, max_skew_ms, alert, &signer,
+	    reason, why, whylen) == -1)
+		return -1;
+	if (policy_check_publish(p, peer, *alert, reason, why, whylen) == -1) {
+		cpx__alert__free_unpacked(*alert, NULL);
+		*alert = NULL;
+		return -1;
+	}
+	return 0;
 }

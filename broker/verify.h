@@ -15,9 +15,20 @@
 #include "sign.h"
 
 /*
- * Verify sa published by peer. On success returns 0 and *alert (owned by
- * the caller, cpx__alert__free_unpacked). On refusal returns -1 with
- * *reason (CPX__REASON__*), why[] and *alert NULL.
+ * The checks that need no broker state (run on a verifier thread with its
+ * own trust): signature and signer chain, signer country = peer country,
+ * origin = signer country, form and clock skew. On success returns 0,
+ * *alert (owned by the caller, cpx__alert__free_unpacked) and *signer. On
+ * refusal returns -1 with *reason (CPX__REASON__*), why[] and *alert NULL.
+ */
+int	verify_signed(struct trust *t, const struct identity *peer,
+	    const Cpx__SignedAlert *sa, int64_t now_ms, int64_t max_skew_ms,
+	    Cpx__Alert **alert, struct identity *signer, int *reason, char *why,
+	    size_t whylen) __attribute__((warn_unused_result));
+
+/*
+ * verify_signed, then the policy (rights, recipients, handling). Same
+ * returns.
  */
 int	verify_publish(struct trust *t, const struct policy *p,
 	    const struct identity *peer, const Cpx__SignedAlert *sa,
