@@ -23,6 +23,7 @@
 #include "replay.h"
 #include "route.h"
 #include "tlsctx.h"
+#include "verifier.h"
 #include "verify.h"
 #include "wire.h"
 
@@ -169,40 +170,29 @@ rate_ok(struct broker *b, struct session *s, int64_t now)
 	return 1;
 }
 
+/*
+ * The second half of a publish, once signature, origin and form hold:
+ * policy, duplicates, the audit append. Takes over *envp and *ap.
+ */
 static void
-handle_publish(struct broker *b, struct session *s, Cpx__Envelope **envp,
-    int64_t now)
+accept_verified(struct broker *b, struct session *s, Cpx__Envelope **envp,
+    Cpx__Alert **ap)
 {
 	Cpx__Envelope *env = *envp;
 	Cpx__Publish *pub = env->publish;
+	Cpx__Alert *a = *ap;
 	Cpx__AuditRecord rec = CPX__AUDIT_RECORD__INIT;
 	uint8_t hash[DEDUP_HASH_LEN];
 	struct dedup_entry *de;
-	Cpx__Alert *a = NULL;
 	struct pending *p;
 	char why[256];
 	int reason;
 
-	if (!s->rights.publish) {
-		snprintf(why, sizeof(why), "node %s/%s has no publish right "
-		    "in the policy", s->peer.country, s->peer.node);
-		refuse_publish(b, s, pub->request_id, NULL,
-		    CPX__REASON__REASON_NOT_AUTHORIZED, why);
-		return;
-	}
-	if (!rate_ok(b, s, now)) {
-		snprintf(why, sizeof(why), "more than %u alerts/s (burst %u; "
-		    "config keys publish_rate, publish_burst)",
-		    b->cfg->publish_rate, b->cfg->publish_burst);
-		refuse_publish(b, s, pub->request_id, NULL,
-		    CPX__REASON__REASON_RATE_LIMITED, why);
-		return;
-	}
-	if (verify_publish(b->trust, b->policy, &s->peer, pub->alert,
-	    wall_ms(), b->cfg->clock_skew_ms, &a, &reason, why,
+	*ap = NULL;
+	if (policy_check_publish(b->policy, &s->peer, a, &reason, why,
 	    sizeof(why)) == -1) {
-		refuse_publish(b, s, pub->request_id, NULL, reason, why);
-		return;
+		refuse_publish(b, s, pub->request_id, a->id, reason, why);
+		goto done;
 	}
 	dedup_hash(pub->alert->alert.data, pub->alert->alert.len, hash);
 	if ((de = dedup_find(b->dedup, a->id)) != NULL) {
@@ -243,7 +233,8 @@ handle_publish(struct broker *b, struct session *s, Cpx__Envelope **envp,
 	if (audit_append(b->audit, &rec, &p->seq) == -1) {
 		b->npending--;
 		refuse_publish(b, s, pub->request_id, a->id,
-		    CPX__REASON__REASON_TOO_LARGE, "alert too large for the audit log");
+		    CPX__REASON__REASON_TOO_LARGE,
+		    "alert too large for the audit log");
 		goto done;
 	}
 	b->since_checkpoint++;
@@ -256,13 +247,96 @@ handle_publish(struct broker *b, struct session *s, Cpx__Envelope **envp,
 	p->env = env;
 	p->alert = a;
 	snprintf(p->alert_id, sizeof(p->alert_id), "%s", a->id);
-	*envp = NULL;		/* the pending entry owns it now */
+	*envp = NULL;		/* the pending entry owns both now */
 	return;
 oom:
-	refuse_publish(b, s, pub->request_id, a->id, CPX__REASON__REASON_INTERNAL,
-	    "broker out of memory");
+	refuse_publish(b, s, pub->request_id, a->id,
+	    CPX__REASON__REASON_INTERNAL, "broker out of memory");
 done:
 	cpx__alert__free_unpacked(a, NULL);
+}
+
+/* Hand the signature check to a verifier thread; 0 if it took it. */
+static int
+submit_verify(struct broker *b, struct session *s, Cpx__Envelope **envp)
+{
+	struct verify_job *job;
+
+	if (b->verifier == NULL || (job = calloc(1, sizeof(*job))) == NULL)
+		return -1;
+	job->session = s;
+	job->session_id = s->id;
+	job->env = *envp;
+	job->peer = s->peer;
+	job->now_ms = wall_ms();
+	job->max_skew_ms = b->cfg->clock_skew_ms;
+	if (verifier_submit(b->verifier, &job) == -1) {
+		job->env = NULL;	/* still the caller's */
+		verify_job_free(&job);
+		return -1;
+	}
+	s->jobs++;		/* keeps s allocated until the job is back */
+	*envp = NULL;
+	return 0;
+}
+
+static void
+handle_publish(struct broker *b, struct session *s, Cpx__Envelope **envp,
+    int64_t now)
+{
+	Cpx__Publish *pub = (*envp)->publish;
+	struct identity signer;
+	Cpx__Alert *a = NULL;
+	char why[256];
+	int reason;
+
+	if (!s->rights.publish) {
+		snprintf(why, sizeof(why), "node %s/%s has no publish right "
+		    "in the policy", s->peer.country, s->peer.node);
+		refuse_publish(b, s, pub->request_id, NULL,
+		    CPX__REASON__REASON_NOT_AUTHORIZED, why);
+		return;
+	}
+	if (!rate_ok(b, s, now)) {
+		snprintf(why, sizeof(why), "more than %u alerts/s (burst %u; "
+		    "config keys publish_rate, publish_burst)",
+		    b->cfg->publish_rate, b->cfg->publish_burst);
+		refuse_publish(b, s, pub->request_id, NULL,
+		    CPX__REASON__REASON_RATE_LIMITED, why);
+		return;
+	}
+	if (submit_verify(b, s, envp) == 0)
+		return;
+	if (verify_signed(b->trust, &s->peer, pub->alert, wall_ms(),
+	    b->cfg->clock_skew_ms, &a, &signer, &reason, why,
+	    sizeof(why)) == -1) {
+		refuse_publish(b, s, pub->request_id, NULL, reason, why);
+		return;
+	}
+	accept_verified(b, s, envp, &a);
+}
+
+/* Results from the verifier threads, in per-session order. */
+static void
+take_verified(struct broker *b)
+{
+	struct verify_job *j;
+	struct session *s;
+
+	if (b->verifier == NULL)
+		return;
+	while ((j = verifier_take(b->verifier)) != NULL) {
+		s = j->session;
+		s->jobs--;
+		if (s->dead || s->phase != SESSION_OPEN)
+			;	/* gone or refused meanwhile: nothing to answer */
+		else if (j->rc == -1)
+			refuse_publish(b, s, j->env->publish->request_id, NULL,
+			    j->reason, j->why);
+		else
+			accept_verified(b, s, &j->env, &j->alert);
+		verify_job_free(&j);
+	}
 }
 
 static void
@@ -709,6 +783,7 @@ turn(struct broker *b)
 		dispatch(b, &ev, now);
 	}
 	busy = i == TURN_MAX_MESSAGES;
+	take_verified(b);
 	take_closed(b);
 	maybe_checkpoint(b, now);
 	commit_turn(b);
@@ -719,32 +794,54 @@ turn(struct broker *b)
 	return busy || edge_has_backlog(b->edge);
 }
 
+/* Wait for the edge socket or verifier results, at most timeout_ms. */
+static int
+wait_input(struct broker *b, long timeout_ms)
+{
+	zmq_pollitem_t items[2];
+	int n = 1;
+
+	memset(items, 0, sizeof(items));
+	items[0].socket = edge_socket(b->edge);
+	items[0].events = ZMQ_POLLIN;
+	if (b->verifier != NULL) {
+		items[1].socket = verifier_socket(b->verifier);
+		items[1].events = ZMQ_POLLIN;
+		n = 2;
+	}
+	if (zmq_poll(items, n, timeout_ms) == -1 && errno != EINTR) {
+		log_warnx("zmq_poll: %s", zmq_strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int
 broker_run(struct broker *b)
 {
-	zmq_pollitem_t item;
 	struct session *s;
 	int64_t until;
 	int busy = 0;
 
 	log_info("listening on %s as %s (policy %s, audit %s, last seq %"
-	    PRIu64 ")", b->cfg->listen, b->name, b->cfg->policy,
-	    b->cfg->audit_dir, audit_last_seq(b->audit));
+	    PRIu64 ", %u verifier thread(s))", b->cfg->listen, b->name,
+	    b->cfg->policy, b->cfg->audit_dir, audit_last_seq(b->audit),
+	    b->cfg->verify_threads);
 	while (!*b->stop) {
-		item.socket = edge_socket(b->edge);
-		item.fd = 0;
-		item.events = ZMQ_POLLIN;
-		item.revents = 0;
-		if (zmq_poll(&item, 1, busy ? 1 : 100) == -1 &&
-		    errno != EINTR) {
-			log_warnx("zmq_poll: %s", zmq_strerror(errno));
+		if (wait_input(b, busy ? 1 : 100) == -1)
 			return -1;
-		}
 		if (*b->reload) {
 			*b->reload = 0;
 			broker_reload(b);
 		}
 		busy = turn(b);
+	}
+	/* Publishes being verified are answered before anyone is closed. */
+	until = edge_now_ms() + DRAIN_MS;
+	while (b->verifier != NULL && verifier_inflight(b->verifier) > 0 &&
+	    edge_now_ms() < until) {
+		(void)wait_input(b, 10);
+		(void)turn(b);
 	}
 	log_info("shutting down: closing %zu session(s)", edge_count(b->edge));
 	for (s = edge_sessions(b->edge); s != NULL; s = s->next)
@@ -752,9 +849,7 @@ broker_run(struct broker *b)
 		    "broker shutting down; reconnect later");
 	until = edge_now_ms() + DRAIN_MS;
 	while (edge_count(b->edge) > 0 && edge_now_ms() < until) {
-		item.socket = edge_socket(b->edge);
-		item.events = ZMQ_POLLIN;
-		(void)zmq_poll(&item, 1, 10);
+		(void)wait_input(b, 10);
 		(void)turn(b);
 	}
 	take_closed(b);
@@ -839,6 +934,9 @@ broker_init(struct broker *b, struct config *cfg, char *err, size_t errlen)
 	if ((b->edge = edge_new(b->zctx, b->ssl_ctx, cfg, err, errlen)) ==
 	    NULL)
 		return -1;
+	if (cfg->verify_threads > 0 && (b->verifier = verifier_new(b->zctx,
+	    cfg->verify_threads, cfg->ca, cfg->crl, err, errlen)) == NULL)
+		return -1;
 	b->last_checkpoint_ms = edge_now_ms();
 	return 0;
 }
@@ -860,6 +958,9 @@ broker_reload(struct broker *b)
 	    sizeof(err)) == -1 ||
 	    trust_reload_crl(b->trust, b->cfg->crl, err, sizeof(err)) == -1)
 		log_warnx("reload: %s; the previous CRL stays in force", err);
+	else if (b->verifier != NULL &&
+	    verifier_reload_crl(b->verifier, b->cfg->crl) == -1)
+		log_warnx("reload: the verifier threads could not be told");
 	if ((np = policy_load(b->cfg->policy, err, sizeof(err))) == NULL)
 		log_warnx("reload: %s; the previous policy stays in force",
 		    err);
@@ -899,6 +1000,8 @@ broker_free(struct broker *b)
 
 	pending_clear(b);
 	free(b->pending);
+	/* Before the sessions go: returned jobs only point at them. */
+	verifier_free(&b->verifier);
 	if (b->edge != NULL)
 		for (s = edge_sessions(b->edge); s != NULL; s = s->next)
 			replay_free(&s->replay);

@@ -22,6 +22,7 @@
 #include "sign.h"
 
 struct pending;
+struct verifier;
 
 struct broker_stats {
 	uint64_t	accepted;
@@ -44,6 +45,7 @@ struct broker {
 	char			 name[CPX_MAX_NODE_NAME + 1];
 	struct edge		*edge;
 	struct dedup		*dedup;
+	struct verifier		*verifier;	/* NULL: verify inline */
 	struct pending		*pending;	/* this turn's appends */
 	size_t			 npending;
 	size_t			 pending_cap;

@@ -360,6 +360,7 @@ static const struct key config_keys[] = {
 	U32(clock_skew_ms, 1000, 86400000),
 	U32(checkpoint_interval_ms, 1000, 86400000),
 	U32(checkpoint_records, 1, 100000000),
+	U32(verify_threads, 0, 64),
 };
 #define NKEYS	(sizeof(config_keys) / sizeof(config_keys[0]))
 
@@ -541,6 +542,7 @@ config_defaults(struct config *c)
 	c->clock_skew_ms = 300000;
 	c->checkpoint_interval_ms = 60000;
 	c->checkpoint_records = 10000;
+	c->verify_threads = 1;
 }
 
 void

@@ -30,6 +30,7 @@ struct config {
 	uint32_t clock_skew_ms;		/* |issued_at - now| bound; 300000 */
 	uint32_t checkpoint_interval_ms;/* signed checkpoint period; 60000 */
 	uint32_t checkpoint_records;	/* or every N records; 10000 */
+	uint32_t verify_threads;	/* signature threads, 0 = inline; 1 */
 };
 
 /* Largest configuration or policy file read, bytes. */

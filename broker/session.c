@@ -196,6 +196,10 @@ edge_free(struct edge **ep)
 	if (ep == NULL || (e = *ep) == NULL)
 		return;
 	edge_reap(e);
+	for (s = e->taken; s != NULL; s = n) {	/* jobs never coming back */
+		n = s->next;
+		session_free(s);
+	}
 	for (s = e->head; s != NULL; s = n) {
 		n = s->next;
 		session_free(s);
@@ -644,11 +648,17 @@ edge_take_closed(struct edge *e, struct edge_event *ev)
 void
 edge_reap(struct edge *e)
 {
-	struct session *s, *n;
+	struct session *s, *n, *keep = NULL;
 
 	for (s = e->taken; s != NULL; s = n) {
 		n = s->next;
+		if (s->jobs > 0) {
+			/* A verifier thread still holds a job of s. */
+			s->next = keep;
+			keep = s;
+			continue;
+		}
 		session_free(s);
 	}
-	e->taken = NULL;
+	e->taken = keep;
 }

@@ -45,6 +45,7 @@ struct session {
 	int			 close_reason;
 	int			 welcomed;	/* session_open() was called */
 	int			 dead;		/* ended: send nothing more */
+	unsigned int		 jobs;		/* at the verifier: keep s */
 
 	/* Set by the dispatcher once verified. */
 	struct identity		 peer;

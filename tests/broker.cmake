@@ -7,6 +7,10 @@ cpx_add_test(NAME test_route
 	SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_route.c
 	LIBS cpx Threads::Threads TIMEOUT 180)
 add_dependencies(test_route cpx-broker)
+# The same routing tests with signatures verified on the network thread.
+add_test(NAME test_route_inline COMMAND test_route)
+set_tests_properties(test_route_inline PROPERTIES TIMEOUT 180
+	ENVIRONMENT "CPX_SOURCE_DIR=${CMAKE_SOURCE_DIR};CPX_BINARY_DIR=${CMAKE_BINARY_DIR};CPX_TEST_BROKER_CONFIG=verify_threads = 0")
 cpx_add_test(NAME test_forged
 	SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_forged.c
 	LIBS cpx Threads::Threads TIMEOUT 60)

@@ -100,6 +100,7 @@ assert_defaults(const struct config *c)
 	assert_int_equal(c->ping_interval_ms, 30000);
 	assert_int_equal(c->publish_rate, 2000);
 	assert_int_equal(c->publish_burst, 4000);
+	assert_int_equal(c->verify_threads, 1);
 	assert_int_equal(c->outbound_queue, 8 * 1024 * 1024);
 	assert_int_equal(c->clock_skew_ms, 300000);
 	assert_int_equal(c->checkpoint_interval_ms, 60000);
@@ -258,6 +259,7 @@ static const struct bad bad_lines[] = {
 	{ "ping_interval_ms = 3600001", "ping_interval_ms: 3600001 is over" },
 	{ "publish_rate = 1000001", "publish_rate: 1000001 is over" },
 	{ "publish_burst = 0", "publish_burst: 0 is under the minimum 1" },
+	{ "verify_threads = 65", "verify_threads: 65 is over" },
 	{ "publish_burst = 10000001", "publish_burst: 10000001 is over" },
 	{ "outbound_queue = 65535", "outbound_queue: 65535 is under" },
 	{ "outbound_queue = 1073741825", "outbound_queue: 1073741825 is over" },

@@ -40,11 +40,17 @@ static const char policy[] =
 
 static struct testbroker tb;
 
+/* CPX_TEST_BROKER_CONFIG adds config lines (test_route_inline: no threads). */
 static int
 setup(void **state)
 {
+	const char *more = getenv("CPX_TEST_BROKER_CONFIG");
+	char extra[256];
+
 	(void)state;
-	return testbroker_start(&tb, "publish_rate = 0\n", policy);
+	snprintf(extra, sizeof(extra), "publish_rate = 0\n%s\n",
+	    more ? more : "");
+	return testbroker_start(&tb, extra, policy);
 }
 
 static int
