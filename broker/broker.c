@@ -20,6 +20,7 @@
 #include "broker.h"
 #include "cpx_limits.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "replay.h"
 #include "route.h"
 #include "tlsctx.h"
@@ -146,28 +147,6 @@ pending_push(struct broker *b)
 	p = &b->pending[b->npending++];
 	memset(p, 0, sizeof(*p));
 	return p;
-}
-
-/* Token bucket per session: publish_rate per second, publish_burst deep. */
-static int
-rate_ok(struct broker *b, struct session *s, int64_t now)
-{
-	double rate = b->cfg->publish_rate;
-
-	if (rate == 0)
-		return 1;
-	if (s->tokens_ms == 0) {
-		s->tokens = b->cfg->publish_burst;
-		s->tokens_ms = now;
-	}
-	s->tokens += (double)(now - s->tokens_ms) * rate / 1000.0;
-	if (s->tokens > b->cfg->publish_burst)
-		s->tokens = b->cfg->publish_burst;
-	s->tokens_ms = now;
-	if (s->tokens < 1.0)
-		return 0;
-	s->tokens -= 1.0;
-	return 1;
 }
 
 /*
@@ -297,7 +276,7 @@ handle_publish(struct broker *b, struct session *s, Cpx__Envelope **envp,
 		    CPX__REASON__REASON_NOT_AUTHORIZED, why);
 		return;
 	}
-	if (!rate_ok(b, s, now)) {
+	if (!ratelimit_take(b->ratelimit, &s->peer, now)) {
 		snprintf(why, sizeof(why), "more than %u alerts/s (burst %u; "
 		    "config keys publish_rate, publish_burst)",
 		    b->cfg->publish_rate, b->cfg->publish_burst);
@@ -934,6 +913,11 @@ broker_init(struct broker *b, struct config *cfg, char *err, size_t errlen)
 	if ((b->edge = edge_new(b->zctx, b->ssl_ctx, cfg, err, errlen)) ==
 	    NULL)
 		return -1;
+	if ((b->ratelimit = ratelimit_new(cfg->publish_rate,
+	    cfg->publish_burst)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	if (cfg->verify_threads > 0 && (b->verifier = verifier_new(b->zctx,
 	    cfg->verify_threads, cfg->ca, cfg->crl, err, errlen)) == NULL)
 		return -1;
@@ -1010,6 +994,7 @@ broker_free(struct broker *b)
 		zmq_ctx_term(b->zctx);
 	audit_close(&b->audit);
 	dedup_free(&b->dedup);
+	ratelimit_free(&b->ratelimit);
 	policy_free(&b->policy);
 	trust_free(&b->trust);
 	SSL_CTX_free(b->ssl_ctx);

@@ -23,6 +23,7 @@
 
 struct pending;
 struct verifier;
+struct ratelimit;
 
 struct broker_stats {
 	uint64_t	accepted;
@@ -46,6 +47,7 @@ struct broker {
 	struct edge		*edge;
 	struct dedup		*dedup;
 	struct verifier		*verifier;	/* NULL: verify inline */
+	struct ratelimit	*ratelimit;	/* per-node publish rate */
 	struct pending		*pending;	/* this turn's appends */
 	size_t			 npending;
 	size_t			 pending_cap;

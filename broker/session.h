@@ -56,8 +56,6 @@ struct session {
 	Cpx__Envelope		*subscription;	/* the Subscribe, or NULL */
 	int			 catching_up;	/* resume replay under way */
 	struct replay		*replay;	/* replay or catch-up cursor */
-	double			 tokens;	/* publish rate bucket */
-	int64_t			 tokens_ms;
 
 	struct session		*hnext;		/* routing-id hash chain */
 	struct session		*prev, *next;	/* all sessions */

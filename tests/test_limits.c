@@ -320,6 +320,66 @@ test_publish_rate(void **state)
 	testbroker_cleanup(&tb);
 }
 
+/*
+ * The bucket is the node's, not the session's: a second session of the
+ * same node (or a reconnect) gets only what the rate refilled.
+ */
+static void
+publish_n_tally(struct cpx_client *c, struct tally *t, const char *prefix,
+    int n)
+{
+	struct testalert ta;
+	char err[400], id[32];
+	uint64_t req;
+	int64_t until;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "%s-%d", prefix, i);
+		testalert_init(&ta, id, CPX__CATEGORY__CATEGORY_ROUTE,
+		    CPX__SEVERITY__SEVERITY_LOW,
+		    CPX__HANDLING__HANDLING_NETWORK, "", "per node");
+		assert_int_equal(cpx_publish_send(c, &ta.alert, &req, err,
+		    sizeof(err)), 0);
+	}
+	until = testutil_now_ms() + 10000;
+	while (t->acks + t->errors < n && testutil_now_ms() < until)
+		assert_true(cpx_client_run(c, 10) >= 0);
+	assert_int_equal(t->acks + t->errors, n);
+}
+
+static void
+test_publish_rate_per_node(void **state)
+{
+	struct testbroker tb;
+	struct tally a_t, b_t;
+	struct cpx_client *a, *b;
+	char err[400];
+	int64_t t0;
+
+	(void)state;
+	memset(&a_t, 0, sizeof(a_t));
+	memset(&b_t, 0, sizeof(b_t));
+	assert_int_equal(testbroker_start(&tb, "publish_rate = 1\n"
+	    "publish_burst = 5\n", NULL), 0);
+	a = testbroker_connect(&tb, "si-ncp", 0, err, sizeof(err));
+	b = testbroker_connect(&tb, "si-ncp", 0, err, sizeof(err));
+	assert_non_null(a);
+	assert_non_null(b);
+	cpx_client_on_event(a, tally_cb, &a_t);
+	cpx_client_on_event(b, tally_cb, &b_t);
+	t0 = testutil_now_ms();
+	publish_n_tally(a, &a_t, "node-a", 5);
+	assert_int_equal(a_t.acks, 5);
+	publish_n_tally(b, &b_t, "node-b", 5);
+	/* One token a second refilled, not a second burst of five. */
+	assert_true(b_t.acks <= 1 + (int)((testutil_now_ms() - t0) / 1000));
+	assert_true(b_t.rate_limited >= 3);
+	cpx_client_free(&a);
+	cpx_client_free(&b);
+	testbroker_cleanup(&tb);
+}
+
 /* ---- outbound queue ---------------------------------------------- */
 
 #define BIG_ALERTS	1200
@@ -688,6 +748,7 @@ main(void)
 		cmocka_unit_test(test_max_sessions),
 		cmocka_unit_test(test_idle_keepalive),
 		cmocka_unit_test(test_publish_rate),
+		cmocka_unit_test(test_publish_rate_per_node),
 		cmocka_unit_test(test_outbound_queue),
 		cmocka_unit_test(test_client_key_mode),
 		cmocka_unit_test(test_broker_key_mode),
