@@ -938,9 +938,14 @@ broker_reload(struct broker *b)
 
 	log_info("SIGHUP: reloading CRL %s and policy %s", b->cfg->crl,
 	    b->cfg->policy);
-	if (tlsctx_reload_crl(b->ssl_ctx, b->cfg->ca, b->cfg->crl, err,
-	    sizeof(err)) == -1 ||
-	    trust_reload_crl(b->trust, b->cfg->crl, err, sizeof(err)) == -1)
+	/*
+	 * The trust store checks the new CRL is the CA's before anything
+	 * uses it, so the TLS context and the signature checks never end
+	 * up on different CRLs.
+	 */
+	if (trust_reload_crl(b->trust, b->cfg->crl, err, sizeof(err)) == -1 ||
+	    tlsctx_reload_crl(b->ssl_ctx, b->cfg->ca, b->cfg->crl, err,
+	    sizeof(err)) == -1)
 		log_warnx("reload: %s; the previous CRL stays in force", err);
 	else if (b->verifier != NULL &&
 	    verifier_reload_crl(b->verifier, b->cfg->crl) == -1)
