@@ -29,6 +29,7 @@
 #define EDGE_CLOSED_TTL_MS	60000
 #define EDGE_CLOSE_LINGER_MS	2000
 #define EDGE_CHUNK		(64 * 1024)
+#define EDGE_TRIM_MS		1000	/* idle this long: free buffers */
 #define EDGE_SNDHWM		16	/* chunks held by ZeroMQ per peer */
 
 struct closed_id {
@@ -349,6 +350,7 @@ flush(struct edge *e, struct session *s)
 		if (zmq_send(e->sock, p, chunk, ZMQ_DONTWAIT) != (int)chunk)
 			return -1;
 		tlsconn_consume(s->tls, chunk);
+		s->last_tx_ms = e->now_ms;
 	}
 	return 0;
 }
@@ -608,6 +610,9 @@ edge_tick(struct edge *e, int64_t now_ms)
 				session_refuse(e, s, CPX__REASON__REASON_IDLE_TIMEOUT,
 				    "nothing received for %lld ms",
 				    (long long)idle_ms);
+			else if (now_ms - s->last_rx_ms > EDGE_TRIM_MS &&
+			    now_ms - s->last_tx_ms > EDGE_TRIM_MS)
+				tlsconn_trim(s->tls);	/* idle: small */
 			break;
 		case SESSION_CLOSING:
 			if (tlsconn_out_pending(s->tls) == 0 ||

@@ -40,6 +40,7 @@ struct session {
 	struct tlsconn		*tls;
 	int64_t			 created_ms;	/* monotonic */
 	int64_t			 last_rx_ms;	/* monotonic */
+	int64_t			 last_tx_ms;	/* monotonic */
 	int64_t			 closing_ms;	/* monotonic, CLOSING */
 	char			 close_why[160];
 	int			 close_reason;

@@ -404,6 +404,15 @@ tlsconn_consume(struct tlsconn *c, size_t n)
 		c->out.off = c->out.len = 0;
 }
 
+void
+tlsconn_trim(struct tlsconn *c)
+{
+	if (c->in.off == c->in.len)
+		buf_clear(&c->in);
+	if (c->out.off == c->out.len)
+		buf_clear(&c->out);
+}
+
 size_t
 tlsconn_out_pending(const struct tlsconn *c)
 {

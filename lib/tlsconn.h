@@ -70,6 +70,8 @@ void	tlsconn_shutdown(struct tlsconn *c);
 void	tlsconn_out(struct tlsconn *c, const uint8_t **p, size_t *len);
 void	tlsconn_consume(struct tlsconn *c, size_t n);
 size_t	tlsconn_out_pending(const struct tlsconn *c);
+/* Free the plaintext and ciphertext buffers if they are empty (idle). */
+void	tlsconn_trim(struct tlsconn *c);
 
 enum tlsconn_state tlsconn_state(const struct tlsconn *c);
 /* Peer identity once OPEN (NULL before). */

@@ -212,6 +212,11 @@ tlsctx_new(const struct tls_files *f, int is_server, char *err,
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET |
 	    SSL_OP_NO_RENEGOTIATION);
+	/*
+	 * Give record buffers back while a connection is idle: a broker
+	 * holds a thousand mostly silent sessions.
+	 */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_verify_depth(ctx, 4);
 	return ctx;
 fail:
