@@ -1,0 +1,1800 @@
+/*
+ * cpx_bench.c: the load generator and meter behind bench/run.sh. One
+ * program drives the cpx broker through the client library (every alert
+ * signed by its publisher, every delivery verified by its subscriber) and,
+ * for comparison, Mosquitto through libmosquitto with the same signed
+ * 1 KiB alerts, the same subscriber layout and the same verification.
+ *
+ *	cpx-bench w1 -t cpx|mosq -P npub -S 0|10 -d sec   throughput
+ *	cpx-bench w2 -t cpx|mosq -r rate -d sec            latency
+ *	cpx-bench w3gen -a audit_dir -n records            offline audit log
+ *	cpx-bench w3                                       replay everything
+ *	cpx-bench w3raw                                    the same, unverified
+ *	cpx-bench w4 -c sessions                           session setup
+ *	cpx-bench mosqconf -o dir -m port                  mosquitto config
+ *
+ * Results go to stdout as "R key value" lines for run.sh's table; notes
+ * and errors go to stderr. Every run is bounded in time.
+ *
+ * Threads: each publisher and subscriber has its own connection in its own
+ * thread (the client library is single-threaded per client); they share
+ * only atomic counters. Publishers stop sending while any subscriber lags
+ * more than LAG alerts behind what it should have received, so W1 measures
+ * the rate the whole system sustains with every subscriber keeping up,
+ * not how fast a broker can fill queues that it must later drop.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <mosquitto.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "alert.h"
+#include "log.h"
+#include "audit.h"
+#include "cpx_client.h"
+#include "cpx_limits.h"
+#include "sign.h"
+#include "tlsctx.h"
+#include "wire.h"
+
+#define NSUB		10
+#define MAXPUB		4
+#define ALERT_BYTES	1024	/* serialized Alert, what is signed */
+#define WINDOW		256	/* publishes in flight per publisher */
+#define LAG		2000	/* alerts a subscriber may be behind */
+#define RING		65536
+#define DRAIN_NS	(20LL * 1000000000LL)
+
+struct subspec {
+	const char	*node;
+	const char	*origins[4];
+	const char	*region;
+	int		 cats[4];
+	int		 min_sev;
+};
+
+/*
+ * Ten subscribing nodes with per-country and regional feeds, some
+ * narrowed by category or severity. Regions are those of
+ * broker/policy.example.ini.
+ */
+static const struct subspec subs[NSUB] = {
+	{ "hr-ncp", { "SI" }, NULL, { 0 }, 0 },
+	{ "at-ncp", { NULL }, "eu-neighbours", { 0 }, 0 },
+	{ "hu-ncp", { NULL }, NULL, { 0 }, 0 },
+	{ "it-ncp", { "SI", "AT" }, NULL, { 0 }, 3 },
+	{ "ba-ncp", { NULL }, "western-balkans", { 0 }, 0 },
+	{ "rs-ncp", { "SI", "RS" }, NULL, { 1, 3, 6 }, 0 },
+	{ "me-ncp", { "SI", "HR", "RS" }, NULL, { 0 }, 0 },
+	{ "mk-ncp", { NULL }, NULL, { 0 }, 0 },
+	{ "al-ncp", { NULL }, "eu-neighbours", { 4, 5 }, 0 },
+	{ "xk-ncp", { "RS", "HR" }, NULL, { 0 }, 0 },
+};
+
+static const char *const pubs[MAXPUB][2] = {
+	{ "si-ncp", "SI" }, { "hr-ncp", "HR" }, { "at-ncp", "AT" },
+	{ "rs-ncp", "RS" }
+};
+
+static const char *const regions[][7] = {
+	{ "western-balkans", "AL", "BA", "ME", "MK", "RS", "XK" },
+	{ "eu-neighbours", "AT", "HR", "HU", "IT", "SI", NULL },
+};
+
+struct bench {
+	const char	*mode;
+	const char	*target;
+	const char	*endpoint;
+	const char	*pki;
+	const char	*audit_dir;
+	const char	*outdir;
+	char		 host[64];
+	int		 port;
+	pid_t		 broker_pid;
+	int		 npub;
+	int		 nsub;
+	int		 duration;
+	int		 rate;
+	int		 sessions;
+	uint64_t	 nrecords;
+	char		 tag[16];
+	size_t		 pad;		/* summary length for ALERT_BYTES */
+	int64_t		 t0;
+	_Atomic int	 ready;
+	_Atomic int	 failed;
+	_Atomic int	 go;
+	_Atomic int	 stop_pub;
+	_Atomic int	 stop_all;
+	_Atomic int64_t	 expected[NSUB];
+	_Atomic int64_t	 received[NSUB];
+	_Atomic int64_t	 bad[NSUB];
+	_Atomic int64_t	 last_rx;
+	_Atomic int64_t	 last_ack;
+	_Atomic int64_t	 sent;
+	_Atomic int64_t	 acked;
+	_Atomic int64_t	 refused;
+	int64_t		*dlat[NSUB];	/* W2: publish to delivery, ns */
+	size_t		 ndlat[NSUB];
+	int64_t		*alat;		/* W2: publish to ack, ns */
+	_Atomic size_t	 nalat;
+	size_t		 latcap;
+};
+
+struct worker {
+	struct bench	*b;
+	int		 idx;
+	void		*client;	/* cpx_client or mosquitto */
+	struct trust	*trust;		/* mosq subscribers */
+	int64_t		*ring;		/* send time by request id / mid */
+	int		 subscribed;
+	int		 connected;
+	int		 nsubscribed;
+	int		 ntopics;
+	int		 inflight;	/* mosq publisher */
+};
+
+static int64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+/* CPU seconds (user + system) a process has used so far; -1 if gone. */
+static double
+proc_cpu(pid_t pid)
+{
+	char path[64], buf[2048], *p;
+	unsigned long ut, st;
+	FILE *f;
+	size_t n;
+
+	if (pid <= 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* The command name may hold spaces: count fields after its ')'. */
+	if ((p = strrchr(buf, ')')) == NULL)
+		return -1;
+	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+	    &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Resident memory of a process in KiB; -1 if unknown. */
+static long
+proc_rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+static double
+self_cpu(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+static void
+node_paths(const struct bench *b, const char *node, char *cert, char *key,
+    size_t len)
+{
+	snprintf(cert, len, "%s/nodes/%s.pem", b->pki, node);
+	snprintf(key, len, "%s/nodes/%s.key", b->pki, node);
+}
+
+static int
+region_has(const char *region, const char *cc)
+{
+	size_t r;
+	int i;
+
+	for (r = 0; r < sizeof(regions) / sizeof(regions[0]); r++) {
+		if (strcmp(regions[r][0], region) != 0)
+			continue;
+		for (i = 1; i < 7 && regions[r][i] != NULL; i++)
+			if (strcmp(regions[r][i], cc) == 0)
+				return 1;
+	}
+	return 0;
+}
+
+/* Whether subscriber s should receive an alert (as the broker decides). */
+static int
+sub_matches(const struct subspec *s, const char *origin, int cat, int sev)
+{
+	int i, ok;
+
+	if (s->origins[0] != NULL) {
+		for (ok = 0, i = 0; i < 4 && s->origins[i] != NULL; i++)
+			if (strcmp(s->origins[i], origin) == 0)
+				ok = 1;
+		if (!ok)
+			return 0;
+	}
+	if (s->region != NULL && !region_has(s->region, origin))
+		return 0;
+	if (s->cats[0] != 0) {
+		for (ok = 0, i = 0; i < 4 && s->cats[i] != 0; i++)
+			if (s->cats[i] == cat)
+				ok = 1;
+		if (!ok)
+			return 0;
+	}
+	return s->min_sev == 0 || sev >= s->min_sev;
+}
+
+/* Category and severity of alert i: every combination, evenly. */
+static int
+alert_cat(uint64_t i)
+{
+	return (int)(i % 7) + 1;
+}
+
+static int
+alert_sev(uint64_t i)
+{
+	return (int)(i % 4) + 1;
+}
+
+struct alertbuf {
+	Cpx__Alert	a;
+	char		id[64];
+	char		origin[3];
+	char		summary[CPX_MAX_SUMMARY + 1];
+};
+
+/*
+ * Alert i of publisher p, sent at t (ns, monotonic, carried in the summary
+ * for the latency meter), padded so that its serialized form is exactly
+ * ALERT_BYTES.
+ */
+static void
+alert_fill(const struct bench *b, struct alertbuf *ab, int p, uint64_t i,
+    int64_t t, size_t pad)
+{
+	int n;
+
+	cpx__alert__init(&ab->a);
+	snprintf(ab->id, sizeof(ab->id), "%s-%d-%012" PRIu64, b->tag, p, i);
+	snprintf(ab->origin, sizeof(ab->origin), "%s", pubs[p][1]);
+	n = snprintf(ab->summary, sizeof(ab->summary), "t=%019" PRId64 " ", t);
+	memset(ab->summary + n, 'x', pad - (size_t)n);
+	ab->summary[pad] = '\0';
+	ab->a.id = ab->id;
+	ab->a.origin = ab->origin;
+	ab->a.issued_at = alert_now_ms();
+	ab->a.category = (Cpx__Category)alert_cat(i);
+	ab->a.severity = (Cpx__Severity)alert_sev(i);
+	ab->a.handling = CPX__HANDLING__HANDLING_NETWORK;
+	ab->a.summary = ab->summary;
+}
+
+static void
+calibrate(struct bench *b)
+{
+	struct alertbuf ab;
+	size_t pad = 900, len = 0;
+	int k;
+
+	for (k = 0; k < 8; k++) {
+		alert_fill(b, &ab, 0, 0, now_ns(), pad);
+		len = cpx__alert__get_packed_size(&ab.a);
+		if (len == ALERT_BYTES)
+			break;
+		pad = pad + ALERT_BYTES - len;
+	}
+	if (len != ALERT_BYTES) {
+		fprintf(stderr, "cannot pad an alert to %d bytes\n",
+		    ALERT_BYTES);
+		exit(1);
+	}
+	b->pad = pad;
+}
+
+/* Publishers hold back while a subscriber is more than LAG behind. */
+static int
+backlog_ok(struct bench *b)
+{
+	int s;
+
+	for (s = 0; s < b->nsub; s++)
+		if (atomic_load(&b->expected[s]) -
+		    atomic_load(&b->received[s]) > LAG)
+			return 0;
+	return 1;
+}
+
+static void
+expect(struct bench *b, int p, uint64_t i)
+{
+	int s;
+
+	for (s = 0; s < b->nsub; s++)
+		if (sub_matches(&subs[s], pubs[p][1], alert_cat(i),
+		    alert_sev(i)))
+			atomic_fetch_add(&b->expected[s], 1);
+}
+
+/* A delivery reached subscriber s; summary carries the send time. */
+static void
+delivered(struct bench *b, int s, const Cpx__Alert *a)
+{
+	int64_t t = now_ns(), sent;
+
+	if (a == NULL || strncmp(a->id, b->tag, strlen(b->tag)) != 0) {
+		atomic_fetch_add(&b->bad[s], 1);
+		return;
+	}
+	atomic_fetch_add(&b->received[s], 1);
+	atomic_store(&b->last_rx, t);
+	if (b->dlat[s] != NULL && b->ndlat[s] < b->latcap &&
+	    a->summary != NULL && strncmp(a->summary, "t=", 2) == 0) {
+		sent = strtoll(a->summary + 2, NULL, 10);
+		b->dlat[s][b->ndlat[s]++] = t - sent;
+	}
+}
+
+static void
+acked(struct bench *b, struct worker *w, uint64_t key)
+{
+	int64_t t = now_ns();
+	size_t n;
+
+	atomic_fetch_add(&b->acked, 1);
+	atomic_store(&b->last_ack, t);
+	if (b->alat != NULL && w->ring != NULL &&
+	    (n = atomic_fetch_add(&b->nalat, 1)) < b->latcap)
+		b->alat[n] = t - w->ring[key % RING];
+}
+
+/* Wait until all n workers are ready (or one failed); 0 or -1. */
+static int
+wait_ready(struct bench *b, int n, int timeout_ms)
+{
+	int64_t until = now_ns() + (int64_t)timeout_ms * 1000000LL;
+
+	while (atomic_load(&b->ready) < n) {
+		if (atomic_load(&b->failed) || now_ns() > until)
+			return -1;
+		sleep_ms(5);
+	}
+	return 0;
+}
+
+/* ---- cpx clients ---------------------------------------------------- */
+
+static struct cpx_client *
+cpx_open(struct bench *b, const char *node)
+{
+	struct cpx_client_config cfg;
+	struct cpx_client *c;
+	char cert[512], key[512], ca[512], crl[512], err[512];
+
+	node_paths(b, node, cert, key, sizeof(cert));
+	snprintf(ca, sizeof(ca), "%s/ca.pem", b->pki);
+	snprintf(crl, sizeof(crl), "%s/crl.pem", b->pki);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.endpoint = b->endpoint;
+	cfg.ca = ca;
+	cfg.cert = cert;
+	cfg.key = key;
+	cfg.crl = crl;
+	if ((c = cpx_client_new(&cfg, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "%s: %s\n", node, err);
+		return NULL;
+	}
+	if (cpx_client_connect(c, 30000, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s: connect: %s\n", node, err);
+		cpx_client_free(&c);
+		return NULL;
+	}
+	return c;
+}
+
+static void
+cpx_sub_event(const struct cpx_event *ev, void *arg)
+{
+	struct worker *w = arg;
+
+	switch (ev->kind) {
+	case CPX_EV_SUBSCRIBED:
+		w->subscribed = 1;
+		break;
+	case CPX_EV_DELIVERY:
+		if (!ev->verified) {
+			fprintf(stderr, "%s: delivery not verified: %s\n",
+			    subs[w->idx].node, ev->verify_error);
+			atomic_fetch_add(&w->b->bad[w->idx], 1);
+			break;
+		}
+		delivered(w->b, w->idx, ev->alert);
+		break;
+	case CPX_EV_ERROR:
+	case CPX_EV_DISCONNECTED:
+		fprintf(stderr, "%s: %s\n", subs[w->idx].node,
+		    ev->text ? ev->text : "error");
+		break;
+	default:
+		break;
+	}
+}
+
+static void *
+cpx_sub_thread(void *arg)
+{
+	struct worker *w = arg;
+	struct bench *b = w->b;
+	const struct subspec *s = &subs[w->idx];
+	Cpx__Filter f = CPX__FILTER__INIT, *fp = &f;
+	char *origins[4], *regs[1];
+	Cpx__Category cats[4];
+	struct cpx_client *c;
+	uint64_t rid;
+	int64_t until;
+	size_t n;
+
+	if ((c = cpx_open(b, s->node)) == NULL)
+		goto fail;
+	cpx_client_on_event(c, cpx_sub_event, w);
+	for (n = 0; n < 4 && s->origins[n] != NULL; n++)
+		origins[n] = (char *)s->origins[n];
+	f.n_origins = n;
+	f.origins = origins;
+	if (s->region != NULL) {
+		regs[0] = (char *)s->region;
+		f.n_regions = 1;
+		f.regions = regs;
+	}
+	for (n = 0; n < 4 && s->cats[n] != 0; n++)
+		cats[n] = (Cpx__Category)s->cats[n];
+	f.n_categories = n;
+	f.categories = cats;
+	f.min_severity = (Cpx__Severity)s->min_sev;
+	if (cpx_subscribe(c, &fp, 1, 0, 0, &rid) == -1)
+		goto fail;
+	until = now_ns() + 10000000000LL;
+	while (!w->subscribed && now_ns() < until)
+		if (cpx_client_run(c, 10) == -1)
+			goto fail;
+	if (!w->subscribed)
+		goto fail;
+	atomic_fetch_add(&b->ready, 1);
+	while (!atomic_load(&b->stop_all))
+		if (cpx_client_run(c, 20) == -1) {
+			fprintf(stderr, "%s: %s\n", s->node,
+			    cpx_client_error(c));
+			break;
+		}
+	cpx_client_free(&c);
+	return NULL;
+fail:
+	fprintf(stderr, "%s: subscriber failed\n", s->node);
+	atomic_store(&b->failed, 1);
+	cpx_client_free(&c);
+	return NULL;
+}
+
+static void
+cpx_pub_event(const struct cpx_event *ev, void *arg)
+{
+	struct worker *w = arg;
+
+	if (ev->kind == CPX_EV_ACK)
+		acked(w->b, w, ev->request_id);
+	else if (ev->kind == CPX_EV_ERROR) {
+		if (atomic_fetch_add(&w->b->refused, 1) < 5)
+			fprintf(stderr, "%s: refused: %s\n", pubs[w->idx][0],
+			    ev->text);
+	}
+}
+
+static int
+cpx_send_one(struct bench *b, struct worker *w, struct cpx_client *c,
+    uint64_t i)
+{
+	struct alertbuf ab;
+	uint64_t rid;
+	int64_t t = now_ns();
+	char err[256];
+
+	alert_fill(b, &ab, w->idx, i, t, b->pad);
+	if (cpx_publish_send(c, &ab.a, &rid, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s: publish: %s\n", pubs[w->idx][0], err);
+		return -1;
+	}
+	if (w->ring != NULL)
+		w->ring[rid % RING] = t;
+	atomic_fetch_add(&b->sent, 1);
+	expect(b, w->idx, i);
+	return 0;
+}
+
+static void *
+cpx_pub_thread(void *arg)
+{
+	struct worker *w = arg;
+	struct bench *b = w->b;
+	struct cpx_client *c;
+	uint64_t i = 0, total;
+	int64_t next, step, until;
+
+	if ((c = cpx_open(b, pubs[w->idx][0])) == NULL)
+		goto fail;
+	cpx_client_on_event(c, cpx_pub_event, w);
+	atomic_fetch_add(&b->ready, 1);
+	while (!atomic_load(&b->go))
+		sleep_ms(1);
+	if (strcmp(b->mode, "w2") == 0) {
+		/* Open loop: alert k is due at t0 + k / rate. */
+		total = (uint64_t)b->rate * (uint64_t)b->duration /
+		    (uint64_t)b->npub;
+		step = 1000000000LL * b->npub / b->rate;
+		next = b->t0 + (int64_t)w->idx * step / b->npub;
+		while (i < total) {
+			if (now_ns() >= next) {
+				if (cpx_send_one(b, w, c, i++) == -1)
+					goto fail;
+				next += step;
+				if (cpx_client_run(c, 0) == -1)
+					goto fail;
+				continue;
+			}
+			if (cpx_client_run(c, 1) == -1)
+				goto fail;
+		}
+	} else {
+		while (!atomic_load(&b->stop_pub)) {
+			while (cpx_publish_inflight(c) < WINDOW &&
+			    backlog_ok(b) && !atomic_load(&b->stop_pub))
+				if (cpx_send_one(b, w, c, i++) == -1)
+					goto fail;
+			if (cpx_client_run(c, 1) == -1)
+				goto fail;
+		}
+	}
+	until = now_ns() + DRAIN_NS;
+	while (cpx_publish_inflight(c) > 0 && now_ns() < until)
+		if (cpx_client_run(c, 5) == -1)
+			goto fail;
+	cpx_client_free(&c);
+	return NULL;
+fail:
+	fprintf(stderr, "%s: publisher failed: %s\n", pubs[w->idx][0],
+	    c ? cpx_client_error(c) : "no connection");
+	atomic_store(&b->failed, 1);
+	cpx_client_free(&c);
+	return NULL;
+}
+
+/* ---- Mosquitto clients ---------------------------------------------- */
+
+/*
+ * MQTT has no regions and no filters but topic levels: an alert is
+ * published on alerts/<CC>/<category>/<severity>, and a cpx filter becomes
+ * the topic filters for the same (country, category, severity) set, the
+ * region expanded to its members. The sets are disjoint, so no message is
+ * delivered twice to one subscriber.
+ */
+static int
+mosq_topics(const struct subspec *s, char topics[][96], int max)
+{
+	const char *cc[8], *cat[8], *sev[5];
+	int ncc = 0, ncat = 0, nsev = 0, i, j, k, n = 0;
+	size_t r;
+
+	if (s->origins[0] != NULL)
+		for (i = 0; i < 4 && s->origins[i] != NULL; i++)
+			cc[ncc++] = s->origins[i];
+	else if (s->region != NULL) {
+		for (r = 0; r < sizeof(regions) / sizeof(regions[0]); r++)
+			if (strcmp(regions[r][0], s->region) == 0)
+				for (i = 1; i < 7 && regions[r][i]; i++)
+					cc[ncc++] = regions[r][i];
+	} else
+		cc[ncc++] = "+";
+	if (s->cats[0] != 0)
+		for (i = 0; i < 4 && s->cats[i] != 0; i++)
+			cat[ncat++] = alert_category_name(s->cats[i]);
+	else
+		cat[ncat++] = "+";
+	if (s->min_sev != 0)
+		for (i = s->min_sev; i <= 4; i++)
+			sev[nsev++] = alert_severity_name(i);
+	else
+		sev[nsev++] = "+";
+	for (i = 0; i < ncc; i++)
+		for (j = 0; j < ncat; j++)
+			for (k = 0; k < nsev && n < max; k++) {
+				if (cat[j][0] == '+' && sev[k][0] == '+')
+					snprintf(topics[n++], 96,
+					    "alerts/%s/#", cc[i]);
+				else
+					snprintf(topics[n++], 96,
+					    "alerts/%s/%s/%s", cc[i], cat[j],
+					    sev[k]);
+			}
+	return n;
+}
+
+static struct mosquitto *
+mosq_open(struct bench *b, const char *node, const char *role, void *w)
+{
+	struct mosquitto *m;
+	char cert[512], key[512], ca[512], id[96];
+	int rc;
+
+	node_paths(b, node, cert, key, sizeof(cert));
+	snprintf(ca, sizeof(ca), "%s/ca.pem", b->pki);
+	snprintf(id, sizeof(id), "%s-%s-%s", node, role, b->tag);
+	if ((m = mosquitto_new(id, true, w)) == NULL)
+		return NULL;
+	mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION,
+	    MQTT_PROTOCOL_V311);
+	if ((rc = mosquitto_tls_set(m, ca, NULL, cert, key, NULL)) != 0 ||
+	    (rc = mosquitto_tls_opts_set(m, 1, "tlsv1.3", NULL)) != 0 ||
+	    (rc = mosquitto_max_inflight_messages_set(m, WINDOW)) != 0) {
+		fprintf(stderr, "%s: mosquitto TLS: %s\n", node,
+		    mosquitto_strerror(rc));
+		mosquitto_destroy(m);
+		return NULL;
+	}
+	return m;
+}
+
+static int
+mosq_connect(struct bench *b, struct mosquitto *m, struct worker *w,
+    const char *node)
+{
+	int64_t until;
+	int rc;
+
+	if ((rc = mosquitto_connect(m, b->host, b->port, 60)) != 0) {
+		fprintf(stderr, "%s: mosquitto connect: %s\n", node,
+		    mosquitto_strerror(rc));
+		return -1;
+	}
+	until = now_ns() + 10000000000LL;
+	while (!w->connected && now_ns() < until)
+		if ((rc = mosquitto_loop(m, 10, 1)) != 0) {
+			fprintf(stderr, "%s: mosquitto: %s\n", node,
+			    mosquitto_strerror(rc));
+			return -1;
+		}
+	return w->connected ? 0 : -1;
+}
+
+static void
+mosq_on_connect(struct mosquitto *m, void *arg, int rc)
+{
+	struct worker *w = arg;
+
+	(void)m;
+	if (rc == 0)
+		w->connected = 1;
+	else
+		fprintf(stderr, "mosquitto CONNACK refused: %s\n",
+		    mosquitto_connack_string(rc));
+}
+
+static void
+mosq_on_subscribe(struct mosquitto *m, void *arg, int mid, int qos_count,
+    const int *granted)
+{
+	struct worker *w = arg;
+	int i;
+
+	(void)m;
+	(void)mid;
+	for (i = 0; i < qos_count; i++)
+		if (granted[i] > 2)
+			fprintf(stderr, "%s: subscription refused\n",
+			    subs[w->idx].node);
+	w->nsubscribed++;
+}
+
+/* What a cpx subscriber does to each delivery: verify it end to end. */
+static void
+mosq_on_message(struct mosquitto *m, void *arg,
+    const struct mosquitto_message *msg)
+{
+	struct worker *w = arg;
+	Cpx__SignedAlert *sa;
+	Cpx__Alert *a = NULL;
+	struct identity signer;
+	char why[256];
+	int reason;
+
+	(void)m;
+	sa = cpx__signed_alert__unpack(NULL, (size_t)msg->payloadlen,
+	    msg->payload);
+	if (sa == NULL || sign_verify_alert(w->trust, sa, &a, &signer,
+	    &reason, why, sizeof(why)) == -1 ||
+	    sign_verify_alert_origin(a, &signer, &reason, why,
+	    sizeof(why)) == -1) {
+		atomic_fetch_add(&w->b->bad[w->idx], 1);
+		goto done;
+	}
+	delivered(w->b, w->idx, a);
+done:
+	if (a != NULL)
+		cpx__alert__free_unpacked(a, NULL);
+	if (sa != NULL)
+		cpx__signed_alert__free_unpacked(sa, NULL);
+}
+
+static void *
+mosq_sub_thread(void *arg)
+{
+	struct worker *w = arg;
+	struct bench *b = w->b;
+	const struct subspec *s = &subs[w->idx];
+	struct mosquitto *m = NULL;
+	char topics[64][96], ca[512], crl[512], err[256];
+	int64_t until;
+	int n, i;
+
+	snprintf(ca, sizeof(ca), "%s/ca.pem", b->pki);
+	snprintf(crl, sizeof(crl), "%s/crl.pem", b->pki);
+	if ((w->trust = trust_new(ca, crl, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "%s\n", err);
+		goto fail;
+	}
+	if ((m = mosq_open(b, s->node, "sub", w)) == NULL)
+		goto fail;
+	mosquitto_connect_callback_set(m, mosq_on_connect);
+	mosquitto_subscribe_callback_set(m, mosq_on_subscribe);
+	mosquitto_message_callback_set(m, mosq_on_message);
+	if (mosq_connect(b, m, w, s->node) == -1)
+		goto fail;
+	n = mosq_topics(s, topics, 64);
+	for (i = 0; i < n; i++)
+		if (mosquitto_subscribe(m, NULL, topics[i], 1) != 0)
+			goto fail;
+	until = now_ns() + 10000000000LL;
+	while (w->nsubscribed < n && now_ns() < until)
+		if (mosquitto_loop(m, 10, 1) != 0)
+			goto fail;
+	if (w->nsubscribed < n)
+		goto fail;
+	atomic_fetch_add(&b->ready, 1);
+	while (!atomic_load(&b->stop_all))
+		if (mosquitto_loop(m, 20, 1) != 0) {
+			fprintf(stderr, "%s: mosquitto connection lost\n",
+			    s->node);
+			break;
+		}
+	mosquitto_disconnect(m);
+	mosquitto_destroy(m);
+	trust_free(&w->trust);
+	return NULL;
+fail:
+	fprintf(stderr, "%s: mosquitto subscriber failed\n", s->node);
+	atomic_store(&b->failed, 1);
+	if (m != NULL)
+		mosquitto_destroy(m);
+	trust_free(&w->trust);
+	return NULL;
+}
+
+static void
+mosq_on_publish(struct mosquitto *m, void *arg, int mid)
+{
+	struct worker *w = arg;
+
+	(void)m;
+	w->inflight--;
+	acked(w->b, w, (uint64_t)mid);
+}
+
+/* Sign as cpx_publish_send does, publish the SignedAlert at QoS 1. */
+static int
+mosq_send_one(struct bench *b, struct worker *w, struct mosquitto *m,
+    EVP_PKEY *key, X509 *cert, uint64_t i)
+{
+	Cpx__SignedAlert sa = CPX__SIGNED_ALERT__INIT;
+	struct alertbuf ab;
+	uint8_t abytes[ALERT_BYTES], *buf = NULL;
+	char topic[96];
+	size_t len;
+	int64_t t = now_ns();
+	int mid, rc = -1;
+
+	alert_fill(b, &ab, w->idx, i, t, b->pad);
+	cpx__alert__pack(&ab.a, abytes);
+	if (sign_alert(key, cert, abytes, ALERT_BYTES, &sa) == -1)
+		return -1;
+	len = cpx__signed_alert__get_packed_size(&sa);
+	if ((buf = malloc(len)) == NULL)
+		goto done;
+	cpx__signed_alert__pack(&sa, buf);
+	snprintf(topic, sizeof(topic), "alerts/%s/%s/%s", pubs[w->idx][1],
+	    alert_category_name(alert_cat(i)), alert_severity_name(alert_sev(i)));
+	if (mosquitto_publish(m, &mid, topic, (int)len, buf, 1, false) != 0)
+		goto done;
+	w->inflight++;
+	if (w->ring != NULL)
+		w->ring[(uint64_t)mid % RING] = t;
+	atomic_fetch_add(&b->sent, 1);
+	expect(b, w->idx, i);
+	rc = 0;
+done:
+	free(buf);
+	sign_signed_alert_clear(&sa);
+	return rc;
+}
+
+static void *
+mosq_pub_thread(void *arg)
+{
+	struct worker *w = arg;
+	struct bench *b = w->b;
+	const char *node = pubs[w->idx][0];
+	struct mosquitto *m = NULL;
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	char cpath[512], kpath[512], err[256];
+	uint64_t i = 0, total;
+	int64_t next, step, until;
+
+	node_paths(b, node, cpath, kpath, sizeof(cpath));
+	if ((key = tlsctx_load_key(kpath, err, sizeof(err))) == NULL ||
+	    (cert = tlsctx_load_cert(cpath, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "%s\n", err);
+		goto fail;
+	}
+	if ((m = mosq_open(b, node, "pub", w)) == NULL)
+		goto fail;
+	mosquitto_connect_callback_set(m, mosq_on_connect);
+	mosquitto_publish_callback_set(m, mosq_on_publish);
+	if (mosq_connect(b, m, w, node) == -1)
+		goto fail;
+	atomic_fetch_add(&b->ready, 1);
+	while (!atomic_load(&b->go))
+		sleep_ms(1);
+	if (strcmp(b->mode, "w2") == 0) {
+		total = (uint64_t)b->rate * (uint64_t)b->duration /
+		    (uint64_t)b->npub;
+		step = 1000000000LL * b->npub / b->rate;
+		next = b->t0 + (int64_t)w->idx * step / b->npub;
+		while (i < total) {
+			if (now_ns() >= next) {
+				if (mosq_send_one(b, w, m, key, cert,
+				    i++) == -1)
+					goto fail;
+				next += step;
+			}
+			if (mosquitto_loop(m, now_ns() >= next ? 0 : 1,
+			    1) != 0)
+				goto fail;
+		}
+	} else {
+		while (!atomic_load(&b->stop_pub)) {
+			while (w->inflight < WINDOW && backlog_ok(b) &&
+			    !atomic_load(&b->stop_pub))
+				if (mosq_send_one(b, w, m, key, cert,
+				    i++) == -1)
+					goto fail;
+			if (mosquitto_loop(m, 1, 1) != 0)
+				goto fail;
+		}
+	}
+	until = now_ns() + DRAIN_NS;
+	while (w->inflight > 0 && now_ns() < until)
+		if (mosquitto_loop(m, 5, 1) != 0)
+			goto fail;
+	mosquitto_disconnect(m);
+	mosquitto_destroy(m);
+	EVP_PKEY_free(key);
+	X509_free(cert);
+	return NULL;
+fail:
+	fprintf(stderr, "%s: mosquitto publisher failed\n", node);
+	atomic_store(&b->failed, 1);
+	if (m != NULL)
+		mosquitto_destroy(m);
+	EVP_PKEY_free(key);
+	X509_free(cert);
+	return NULL;
+}
+
+/* ---- W1, W2: orchestration ------------------------------------------ */
+
+static int
+cmp_i64(const void *x, const void *y)
+{
+	int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+
+	return (a > b) - (a < b);
+}
+
+/* Print p50, p99, p99.9 and max of v[0..n) in ms. */
+static void
+percentiles(const char *key, int64_t *v, size_t n)
+{
+	static const struct { const char *name; double q; } qs[] = {
+		{ "p50", 0.50 }, { "p99", 0.99 }, { "p999", 0.999 },
+		{ "max", 1.0 }
+	};
+	size_t i, k;
+
+	if (n == 0) {
+		printf("R %s.n 0\n", key);
+		return;
+	}
+	qsort(v, n, sizeof(*v), cmp_i64);
+	printf("R %s.n %zu\n", key, n);
+	for (i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
+		k = (size_t)(qs[i].q * (double)n + 0.999999);
+		k = k == 0 ? 0 : k - 1;
+		if (k >= n)
+			k = n - 1;
+		printf("R %s.%s %.3f\n", key, qs[i].name, (double)v[k] / 1e6);
+	}
+}
+
+static int
+run_pubsub(struct bench *b)
+{
+	struct worker wp[MAXPUB], ws[NSUB];
+	pthread_t tp[MAXPUB], ts[NSUB];
+	int mosq = strcmp(b->target, "mosq") == 0;
+	int w2 = strcmp(b->mode, "w2") == 0;
+	int64_t exp_total = 0, rx_total = 0, bad_total = 0, t_end, until;
+	double bcpu0, bcpu1, scpu0, scpu1, wall, ack_wall, rx_wall;
+	size_t nd = 0;
+	int64_t *all = NULL;
+	int i, done, rc = 0;
+
+	memset(wp, 0, sizeof(wp));
+	memset(ws, 0, sizeof(ws));
+	if (w2) {
+		b->latcap = (size_t)b->rate * (size_t)b->duration + 1000;
+		for (i = 0; i < b->nsub; i++)
+			if ((b->dlat[i] = calloc(b->latcap,
+			    sizeof(int64_t))) == NULL)
+				return -1;
+		if ((b->alat = calloc(b->latcap, sizeof(int64_t))) == NULL)
+			return -1;
+	}
+	for (i = 0; i < b->nsub; i++) {
+		ws[i].b = b;
+		ws[i].idx = i;
+		pthread_create(&ts[i], NULL, mosq ? mosq_sub_thread :
+		    cpx_sub_thread, &ws[i]);
+	}
+	if (wait_ready(b, b->nsub, 60000) == -1) {
+		fprintf(stderr, "subscribers not ready\n");
+		rc = -1;
+		goto join;
+	}
+	for (i = 0; i < b->npub; i++) {
+		wp[i].b = b;
+		wp[i].idx = i;
+		if ((wp[i].ring = calloc(RING, sizeof(int64_t))) == NULL)
+			abort();
+		pthread_create(&tp[i], NULL, mosq ? mosq_pub_thread :
+		    cpx_pub_thread, &wp[i]);
+	}
+	if (wait_ready(b, b->nsub + b->npub, 60000) == -1) {
+		fprintf(stderr, "publishers not ready\n");
+		atomic_store(&b->stop_pub, 1);
+		rc = -1;
+	}
+	bcpu0 = proc_cpu(b->broker_pid);
+	scpu0 = self_cpu();
+	b->t0 = now_ns();
+	atomic_store(&b->go, 1);
+	if (!w2 && rc == 0) {
+		until = b->t0 + (int64_t)b->duration * 1000000000LL;
+		while (now_ns() < until && !atomic_load(&b->failed))
+			sleep_ms(10);
+		atomic_store(&b->stop_pub, 1);
+	}
+	for (i = 0; i < b->npub; i++)
+		pthread_join(tp[i], NULL);
+	/* Let every subscriber receive what it should, within DRAIN_NS. */
+	until = now_ns() + DRAIN_NS;
+	do {
+		for (done = 1, i = 0; i < b->nsub; i++)
+			if (atomic_load(&b->received[i]) <
+			    atomic_load(&b->expected[i]))
+				done = 0;
+		if (!done)
+			sleep_ms(5);
+	} while (!done && now_ns() < until && !atomic_load(&b->failed));
+	t_end = now_ns();
+	bcpu1 = proc_cpu(b->broker_pid);
+	scpu1 = self_cpu();
+join:
+	atomic_store(&b->stop_all, 1);
+	for (i = 0; i < b->nsub; i++)
+		pthread_join(ts[i], NULL);
+	if (rc == -1)
+		goto out;
+	for (i = 0; i < b->nsub; i++) {
+		exp_total += b->expected[i];
+		rx_total += b->received[i];
+		bad_total += b->bad[i];
+	}
+	wall = (double)(t_end - b->t0) / 1e9;
+	ack_wall = (double)(b->last_ack - b->t0) / 1e9;
+	rx_wall = (double)(b->last_rx - b->t0) / 1e9;
+	printf("R sent %" PRId64 "\n", (int64_t)b->sent);
+	printf("R accepted %" PRId64 "\n", (int64_t)b->acked);
+	printf("R refused %" PRId64 "\n", (int64_t)b->refused);
+	printf("R expected_deliveries %" PRId64 "\n", exp_total);
+	printf("R deliveries %" PRId64 "\n", rx_total);
+	printf("R bad_deliveries %" PRId64 "\n", bad_total);
+	printf("R missing_deliveries %" PRId64 "\n", exp_total - rx_total);
+	printf("R wall_s %.3f\n", wall);
+	printf("R accepted_per_s %.1f\n", ack_wall > 0 ?
+	    (double)b->acked / ack_wall : 0.0);
+	printf("R deliveries_per_s %.1f\n", rx_wall > 0 && rx_total > 0 ?
+	    (double)rx_total / rx_wall : 0.0);
+	printf("R broker_cpu_s %.2f\n", bcpu1 - bcpu0);
+	printf("R broker_cpu_util %.2f\n", (bcpu1 - bcpu0) / wall);
+	printf("R broker_cpu_s_per_1000 %.4f\n", b->acked ?
+	    (bcpu1 - bcpu0) * 1000.0 / (double)b->acked : 0.0);
+	printf("R bench_cpu_s %.2f\n", scpu1 - scpu0);
+	if (w2) {
+		for (i = 0; i < b->nsub; i++)
+			nd += b->ndlat[i];
+		if ((all = calloc(nd + 1, sizeof(int64_t))) == NULL)
+			abort();
+		for (nd = 0, i = 0; i < b->nsub; i++) {
+			memcpy(all + nd, b->dlat[i],
+			    b->ndlat[i] * sizeof(int64_t));
+			nd += b->ndlat[i];
+		}
+		percentiles("delivery_ms", all, nd);
+		percentiles("ack_ms", b->alat, b->nalat < b->latcap ?
+		    b->nalat : b->latcap);
+		printf("R offered_per_s %d\n", b->rate);
+	}
+	if (b->refused > 0 || bad_total > 0 || exp_total != rx_total ||
+	    b->acked != b->sent)
+		fprintf(stderr, "WARNING: %" PRId64 " refused, %" PRId64
+		    " bad, %" PRId64 " missing deliveries, %" PRId64
+		    " unacknowledged\n", (int64_t)b->refused, bad_total,
+		    exp_total - rx_total, (int64_t)(b->sent - b->acked));
+out:
+	free(all);
+	for (i = 0; i < b->npub; i++)
+		free(wp[i].ring);
+	for (i = 0; i < NSUB; i++)
+		free(b->dlat[i]);
+	free(b->alat);
+	return rc;
+}
+
+/* ---- W3: an audit log written offline, and its replay ---------------- */
+
+/*
+ * Write nrecords accepted alerts, signed by si-ncp, into a fresh audit
+ * log through the broker's own audit API (hash chain, group commit every
+ * 1000 records with fsync, signed checkpoint every 10000 as the broker's
+ * default checkpoint_records): the same bytes the broker would have
+ * written had they been published through it.
+ */
+static int
+run_w3gen(struct bench *b)
+{
+	Cpx__AuditRecord rec;
+	Cpx__SignedAlert sa;
+	struct audit *a = NULL;
+	struct alertbuf ab;
+	EVP_PKEY *bkey = NULL, *nkey = NULL;
+	X509 *bcert = NULL, *ncert = NULL;
+	uint8_t abytes[ALERT_BYTES];
+	char p1[512], p2[512], err[512];
+	uint64_t i, seq;
+	int64_t t0;
+	int rc = -1;
+
+	snprintf(p1, sizeof(p1), "%s/broker.key", b->pki);
+	snprintf(p2, sizeof(p2), "%s/broker.pem", b->pki);
+	if ((bkey = tlsctx_load_key(p1, err, sizeof(err))) == NULL ||
+	    (bcert = tlsctx_load_cert(p2, err, sizeof(err))) == NULL)
+		goto fail;
+	node_paths(b, "si-ncp", p2, p1, sizeof(p1));
+	if ((nkey = tlsctx_load_key(p1, err, sizeof(err))) == NULL ||
+	    (ncert = tlsctx_load_cert(p2, err, sizeof(err))) == NULL)
+		goto fail;
+	if ((a = audit_open(b->audit_dir, bkey, bcert, err,
+	    sizeof(err))) == NULL)
+		goto fail;
+	t0 = now_ns();
+	for (i = 0; i < b->nrecords; i++) {
+		alert_fill(b, &ab, 0, i, 0, b->pad);
+		cpx__alert__pack(&ab.a, abytes);
+		cpx__signed_alert__init(&sa);
+		if (sign_alert(nkey, ncert, abytes, ALERT_BYTES, &sa) == -1) {
+			snprintf(err, sizeof(err), "sign_alert failed");
+			goto fail;
+		}
+		cpx__audit_record__init(&rec);
+		rec.kind = CPX__RECORD_KIND__RECORD_ALERT_ACCEPTED;
+		rec.peer_country = "SI";
+		rec.peer_node = "si-ncp";
+		rec.peer_address = "127.0.0.1";
+		rec.session_id = 1;
+		rec.alert = &sa;
+		rec.alert_id = ab.id;
+		rec.text = "";
+		if (audit_append(a, &rec, &seq) == -1) {
+			snprintf(err, sizeof(err), "audit_append failed");
+			sign_signed_alert_clear(&sa);
+			goto fail;
+		}
+		sign_signed_alert_clear(&sa);
+		if ((i + 1) % 10000 == 0 && audit_checkpoint(a) == -1) {
+			snprintf(err, sizeof(err), "audit_checkpoint failed");
+			goto fail;
+		}
+		if (((i + 1) % 1000 == 0 || i + 1 == b->nrecords) &&
+		    audit_commit(a, err, sizeof(err)) == -1)
+			goto fail;
+	}
+	printf("R records %" PRIu64 "\n", b->nrecords);
+	printf("R gen_s %.2f\n", (double)(now_ns() - t0) / 1e9);
+	printf("R last_seq %" PRIu64 "\n", audit_last_seq(a));
+	rc = 0;
+fail:
+	if (rc == -1)
+		fprintf(stderr, "w3gen: %s\n", err);
+	audit_close(&a);
+	EVP_PKEY_free(bkey);
+	EVP_PKEY_free(nkey);
+	X509_free(bcert);
+	X509_free(ncert);
+	return rc;
+}
+
+struct replay_state {
+	uint64_t	count;
+	uint64_t	bad;
+	uint64_t	end_count;
+	int		done;
+};
+
+static void
+replay_event(const struct cpx_event *ev, void *arg)
+{
+	struct replay_state *st = arg;
+
+	if (ev->kind == CPX_EV_DELIVERY) {
+		if (ev->verified)
+			st->count++;
+		else
+			st->bad++;
+	} else if (ev->kind == CPX_EV_REPLAY_END) {
+		st->end_count = ev->count;
+		st->done = 1;
+	} else if (ev->kind == CPX_EV_ERROR) {
+		fprintf(stderr, "replay: %s\n", ev->text);
+		st->done = 1;
+	}
+}
+
+static int
+run_w3(struct bench *b)
+{
+	Cpx__ReplayRequest rq = CPX__REPLAY_REQUEST__INIT;
+	struct replay_state st;
+	struct cpx_client *c;
+	uint64_t rid;
+	int64_t t0, until;
+	double bcpu0, bcpu1, scpu0, scpu1, wall;
+
+	memset(&st, 0, sizeof(st));
+	if ((c = cpx_open(b, "hu-ncp")) == NULL)
+		return -1;
+	cpx_client_on_event(c, replay_event, &st);
+	bcpu0 = proc_cpu(b->broker_pid);
+	scpu0 = self_cpu();
+	t0 = now_ns();
+	until = t0 + (int64_t)b->duration * 1000000000LL;
+	if (cpx_replay(c, &rq, &rid) == -1) {
+		cpx_client_free(&c);
+		return -1;
+	}
+	while (!st.done && now_ns() < until)
+		if (cpx_client_run(c, 20) == -1) {
+			fprintf(stderr, "replay: %s\n", cpx_client_error(c));
+			break;
+		}
+	wall = (double)(now_ns() - t0) / 1e9;
+	bcpu1 = proc_cpu(b->broker_pid);
+	scpu1 = self_cpu();
+	cpx_client_free(&c);
+	printf("R replayed %" PRIu64 "\n", st.count);
+	printf("R replay_bad %" PRIu64 "\n", st.bad);
+	printf("R replay_end_count %" PRIu64 "\n", st.end_count);
+	printf("R replay_complete %d\n", st.done);
+	printf("R replay_s %.2f\n", wall);
+	printf("R replay_per_s %.1f\n", (double)st.count / wall);
+	printf("R broker_cpu_s %.2f\n", bcpu1 - bcpu0);
+	printf("R broker_cpu_util %.2f\n", (bcpu1 - bcpu0) / wall);
+	printf("R bench_cpu_s %.2f\n", scpu1 - scpu0);
+	return st.done && st.bad == 0 ? 0 : -1;
+}
+
+/*
+ * W3 raw: the broker's own replay rate. The reader is a plain TLS 1.3
+ * client that decodes every frame but verifies no signature, so what it
+ * measures is the broker streaming the log, not the node checking it (w3
+ * measures that, with the client library, which always verifies).
+ */
+static int
+ssl_read_full(SSL *ssl, uint8_t *p, size_t len)
+{
+	size_t got;
+
+	while (len > 0) {
+		if (SSL_read_ex(ssl, p, len, &got) != 1)
+			return -1;
+		p += got;
+		len -= got;
+	}
+	return 0;
+}
+
+/* One frame body into buf (at most cap bytes); its length, or -1. */
+static ssize_t
+ssl_read_frame(SSL *ssl, uint8_t *buf, size_t cap)
+{
+	uint8_t hdr[4];
+	size_t len;
+
+	if (ssl_read_full(ssl, hdr, 4) == -1)
+		return -1;
+	len = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 |
+	    (size_t)hdr[2] << 8 | hdr[3];
+	if (len > cap || ssl_read_full(ssl, buf, len) == -1)
+		return -1;
+	return (ssize_t)len;
+}
+
+static int
+run_w3raw(struct bench *b)
+{
+	Cpx__ReplayRequest rq = CPX__REPLAY_REQUEST__INIT;
+	Cpx__Envelope env = CPX__ENVELOPE__INIT, *in;
+	struct tls_files files;
+	struct sockaddr_in sin;
+	char cert[512], key[512], ca[512], crl[512], err[512], why[128];
+	static uint8_t buf[CPX_MAX_FRAME];
+	uint64_t count = 0;
+	uint8_t *out = NULL;
+	size_t outlen;
+	ssize_t n;
+	SSL_CTX *ctx;
+	SSL *ssl = NULL;
+	int fd = -1, done = 0, reason, rc = -1;
+	int64_t t0;
+	double bcpu0, bcpu1, wall;
+
+	node_paths(b, "hu-ncp", cert, key, sizeof(cert));
+	snprintf(ca, sizeof(ca), "%s/ca.pem", b->pki);
+	snprintf(crl, sizeof(crl), "%s/crl.pem", b->pki);
+	files.ca = ca;
+	files.cert = cert;
+	files.key = key;
+	files.crl = crl;
+	if ((ctx = tlsctx_new(&files, 0, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "w3raw: %s\n", err);
+		return -1;
+	}
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)b->port);
+	inet_pton(AF_INET, b->host, &sin.sin_addr);
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1 ||
+	    connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    (ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, fd) != 1 ||
+	    SSL_connect(ssl) != 1) {
+		fprintf(stderr, "w3raw: cannot connect\n");
+		goto out;
+	}
+	if ((n = ssl_read_frame(ssl, buf, sizeof(buf))) < 0 ||
+	    (in = wire_decode(buf, (size_t)n, &reason, why,
+	    sizeof(why))) == NULL) {
+		fprintf(stderr, "w3raw: no welcome\n");
+		goto out;
+	}
+	cpx__envelope__free_unpacked(in, NULL);
+	rq.request_id = 1;
+	env.body_case = CPX__ENVELOPE__BODY_REPLAY;
+	env.replay = &rq;
+	bcpu0 = proc_cpu(b->broker_pid);
+	t0 = now_ns();
+	if (wire_encode(&env, &out, &outlen) == -1 ||
+	    SSL_write(ssl, out, (int)outlen) != (int)outlen)
+		goto out;
+	while (!done && (n = ssl_read_frame(ssl, buf, sizeof(buf))) >= 0) {
+		if ((in = wire_decode(buf, (size_t)n, &reason, why,
+		    sizeof(why))) == NULL)
+			break;
+		if (in->body_case == CPX__ENVELOPE__BODY_DELIVERY)
+			count++;
+		else if (in->body_case == CPX__ENVELOPE__BODY_REPLAY_END)
+			done = 1;
+		cpx__envelope__free_unpacked(in, NULL);
+	}
+	wall = (double)(now_ns() - t0) / 1e9;
+	bcpu1 = proc_cpu(b->broker_pid);
+	printf("R raw_replayed %" PRIu64 "\n", count);
+	printf("R raw_replay_complete %d\n", done);
+	printf("R raw_replay_s %.2f\n", wall);
+	printf("R raw_replay_per_s %.1f\n", (double)count / wall);
+	printf("R raw_broker_cpu_s %.2f\n", bcpu1 - bcpu0);
+	rc = done ? 0 : -1;
+out:
+	free(out);
+	if (ssl != NULL)
+		SSL_free(ssl);
+	if (fd != -1)
+		close(fd);
+	SSL_CTX_free(ctx);
+	return rc;
+}
+
+/* ---- W4: many sessions, raw TLS ------------------------------------- */
+
+enum conn_state { C_CONNECTING, C_HANDSHAKE, C_WELCOME, C_DONE, C_FAILED };
+
+struct conn {
+	int		 fd;
+	SSL		*ssl;
+	enum conn_state	 st;
+	uint8_t		 buf[4096];
+	size_t		 len;
+};
+
+/*
+ * Drive one connection as far as it goes without blocking: TCP connect,
+ * TLS 1.3 handshake with the node certificate, then the broker's Welcome,
+ * the only proof that the broker accepted the certificate.
+ */
+static void
+conn_step(struct conn *c, short *events)
+{
+	Cpx__Envelope *env;
+	const uint8_t *body;
+	size_t blen, used;
+	int r, e, reason, soerr;
+	socklen_t sl = sizeof(soerr);
+	char why[128];
+
+	*events = 0;
+	if (c->st == C_CONNECTING) {
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) ==
+		    -1 || soerr != 0) {
+			c->st = C_FAILED;
+			return;
+		}
+		c->st = C_HANDSHAKE;
+	}
+	if (c->st == C_HANDSHAKE) {
+		if ((r = SSL_do_handshake(c->ssl)) != 1) {
+			e = SSL_get_error(c->ssl, r);
+			if (e == SSL_ERROR_WANT_READ)
+				*events = POLLIN;
+			else if (e == SSL_ERROR_WANT_WRITE)
+				*events = POLLOUT;
+			else
+				c->st = C_FAILED;
+			return;
+		}
+		c->st = C_WELCOME;
+	}
+	while (c->st == C_WELCOME) {
+		r = SSL_read(c->ssl, c->buf + c->len, sizeof(c->buf) - c->len);
+		if (r <= 0) {
+			e = SSL_get_error(c->ssl, r);
+			if (e == SSL_ERROR_WANT_READ)
+				*events = POLLIN;
+			else if (e == SSL_ERROR_WANT_WRITE)
+				*events = POLLOUT;
+			else
+				c->st = C_FAILED;
+			return;
+		}
+		c->len += (size_t)r;
+		if (wire_frame_next(c->buf, c->len, sizeof(c->buf), &body,
+		    &blen, &used) != WIRE_FRAME) {
+			if (c->len == sizeof(c->buf))
+				c->st = C_FAILED;
+			continue;
+		}
+		env = wire_decode(body, blen, &reason, why, sizeof(why));
+		c->st = env != NULL &&
+		    env->body_case == CPX__ENVELOPE__BODY_WELCOME ? C_DONE :
+		    C_FAILED;
+		if (env != NULL)
+			cpx__envelope__free_unpacked(env, NULL);
+	}
+}
+
+static int
+conn_start(struct conn *c, SSL_CTX *ctx, const struct sockaddr_in *sin)
+{
+	int one = 1;
+
+	memset(c, 0, sizeof(*c));
+	if ((c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)) == -1)
+		return -1;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(c->fd, (const struct sockaddr *)sin, sizeof(*sin)) == -1 &&
+	    errno != EINPROGRESS)
+		return -1;
+	if ((c->ssl = SSL_new(ctx)) == NULL ||
+	    SSL_set_fd(c->ssl, c->fd) != 1)
+		return -1;
+	SSL_set_connect_state(c->ssl);
+	c->st = C_CONNECTING;
+	return 0;
+}
+
+static int
+run_w4(struct bench *b)
+{
+	static const char *nodes[] = { "si-ncp", "hr-ncp", "at-ncp", "hu-ncp",
+	    "it-ncp", "ba-ncp", "rs-ncp", "me-ncp", "mk-ncp", "al-ncp",
+	    "xk-ncp" };
+	enum { NNODES = 11, CONCURRENT = 100 };
+	SSL_CTX *ctx[NNODES] = { NULL };
+	struct tls_files files;
+	struct sockaddr_in sin;
+	struct conn *cs = NULL;
+	struct pollfd *pfd = NULL;
+	int *pidx = NULL;
+	struct rlimit rl;
+	char cert[512], key[512], ca[512], err[512];
+	int i, n = b->sessions, next = 0, active, ok = 0, failed = 0, np;
+	int rc = -1;
+	short ev;
+	int64_t t0, t1, until;
+	long rss0, rss1, rss2;
+	double bcpu0, bcpu1;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur < (rlim_t)n + 100) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	snprintf(ca, sizeof(ca), "%s/ca.pem", b->pki);
+	for (i = 0; i < NNODES; i++) {
+		node_paths(b, nodes[i], cert, key, sizeof(cert));
+		files.ca = ca;
+		files.cert = cert;
+		files.key = key;
+		files.crl = NULL;
+		if ((ctx[i] = tlsctx_new(&files, 0, err, sizeof(err))) ==
+		    NULL) {
+			fprintf(stderr, "%s\n", err);
+			goto out;
+		}
+	}
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)b->port);
+	inet_pton(AF_INET, b->host, &sin.sin_addr);
+	if ((cs = calloc((size_t)n, sizeof(*cs))) == NULL ||
+	    (pfd = calloc((size_t)n, sizeof(*pfd))) == NULL ||
+	    (pidx = calloc((size_t)n, sizeof(*pidx))) == NULL)
+		goto out;
+	for (i = 0; i < n; i++)
+		cs[i].fd = -1;
+	rss0 = proc_rss_kib(b->broker_pid);
+	bcpu0 = proc_cpu(b->broker_pid);
+	t0 = now_ns();
+	until = t0 + 120000000000LL;
+	/*
+	 * At most CONCURRENT handshakes in progress at once, like nodes
+	 * coming back after a broker restart without overflowing the
+	 * listen backlog (which would add TCP's 1 s SYN retry).
+	 */
+	while (ok + failed < n && now_ns() < until) {
+		for (active = 0, i = 0; i < next; i++)
+			if (cs[i].st < C_DONE)
+				active++;
+		while (active < CONCURRENT && next < n) {
+			if (conn_start(&cs[next], ctx[next % NNODES],
+			    &sin) == -1)
+				cs[next].st = C_FAILED, failed++;
+			else {
+				conn_step(&cs[next], &ev);
+				if (cs[next].st == C_DONE)
+					ok++;
+				else if (cs[next].st == C_FAILED)
+					failed++;
+				else
+					active++;
+			}
+			next++;
+		}
+		for (np = 0, i = 0; i < next; i++) {
+			if (cs[i].st >= C_DONE)
+				continue;
+			pfd[np].fd = cs[i].fd;
+			pfd[np].events = cs[i].st == C_CONNECTING ? POLLOUT :
+			    POLLIN;
+			if (cs[i].st == C_HANDSHAKE || cs[i].st == C_WELCOME) {
+				conn_step(&cs[i], &ev);
+				if (cs[i].st == C_DONE) {
+					ok++;
+					continue;
+				}
+				if (cs[i].st == C_FAILED) {
+					failed++;
+					continue;
+				}
+				pfd[np].events = ev ? ev : POLLIN;
+			}
+			pidx[np++] = i;
+		}
+		if (np == 0)
+			continue;
+		if (poll(pfd, (nfds_t)np, 100) <= 0)
+			continue;
+		for (i = 0; i < np; i++) {
+			if (pfd[i].revents == 0)
+				continue;
+			conn_step(&cs[pidx[i]], &ev);
+			if (cs[pidx[i]].st == C_DONE)
+				ok++;
+			else if (cs[pidx[i]].st == C_FAILED)
+				failed++;
+		}
+	}
+	t1 = now_ns();
+	bcpu1 = proc_cpu(b->broker_pid);
+	/* Idle for a while: what the broker keeps per session. */
+	sleep_ms(2000);
+	rss1 = proc_rss_kib(b->broker_pid);
+	printf("R sessions_ok %d\n", ok);
+	printf("R sessions_failed %d\n", failed);
+	printf("R connect_s %.3f\n", (double)(t1 - t0) / 1e9);
+	printf("R connect_per_s %.1f\n", ok / ((double)(t1 - t0) / 1e9));
+	printf("R broker_cpu_s %.2f\n", bcpu1 - bcpu0);
+	printf("R broker_cpu_ms_per_session %.3f\n", ok ?
+	    (bcpu1 - bcpu0) * 1000.0 / ok : 0.0);
+	printf("R rss_before_kib %ld\n", rss0);
+	printf("R rss_idle_kib %ld\n", rss1);
+	printf("R rss_per_session_kib %.1f\n", ok ?
+	    (double)(rss1 - rss0) / ok : 0.0);
+	for (i = 0; i < n; i++) {
+		if (cs[i].ssl != NULL)
+			SSL_free(cs[i].ssl);
+		if (cs[i].fd != -1)
+			close(cs[i].fd);
+	}
+	sleep_ms(1000);
+	rss2 = proc_rss_kib(b->broker_pid);
+	printf("R rss_after_close_kib %ld\n", rss2);
+	rc = ok == n ? 0 : -1;
+out:
+	for (i = 0; i < NNODES; i++)
+		SSL_CTX_free(ctx[i]);
+	free(cs);
+	free(pfd);
+	free(pidx);
+	return rc;
+}
+
+/* ---- Mosquitto configuration ---------------------------------------- */
+
+/*
+ * mosquitto.conf and its ACL from the same subscriber table: each node
+ * writes its own country's topics and reads the topics of its feed.
+ */
+static int
+run_mosqconf(struct bench *b)
+{
+	char path[600], topics[64][96];
+	FILE *f;
+	int i, j, n;
+
+	snprintf(path, sizeof(path), "%s/acl", b->outdir);
+	if ((f = fopen(path, "w")) == NULL)
+		return -1;
+	/* One block per user: a node may both publish and subscribe. */
+	for (i = 0; i < NSUB; i++) {
+		fprintf(f, "user %s\n", subs[i].node);
+		for (j = 0; j < MAXPUB; j++)
+			if (strcmp(pubs[j][0], subs[i].node) == 0)
+				fprintf(f, "topic write alerts/%s/#\n",
+				    pubs[j][1]);
+		n = mosq_topics(&subs[i], topics, 64);
+		for (j = 0; j < n; j++)
+			fprintf(f, "topic read %s\n", topics[j]);
+		fprintf(f, "\n");
+	}
+	for (i = 0; i < MAXPUB; i++) {
+		for (j = 0; j < NSUB; j++)
+			if (strcmp(pubs[i][0], subs[j].node) == 0)
+				break;
+		if (j == NSUB)
+			fprintf(f, "user %s\ntopic write alerts/%s/#\n\n",
+			    pubs[i][0], pubs[i][1]);
+	}
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/mosquitto.conf", b->outdir);
+	if ((f = fopen(path, "w")) == NULL)
+		return -1;
+	fprintf(f,
+	    "# Written by cpx-bench mosqconf.\n"
+	    "per_listener_settings false\n"
+	    "user root\n"
+	    "listener %d %s\n"
+	    "cafile %s/ca.pem\n"
+	    "certfile %s/broker.pem\n"
+	    "keyfile %s/broker.key\n"
+	    "crlfile %s/crl.pem\n"
+	    "tls_version tlsv1.3\n"
+	    "require_certificate true\n"
+	    "use_identity_as_username true\n"
+	    "allow_anonymous false\n"
+	    "acl_file %s/acl\n"
+	    "persistence true\n"
+	    "persistence_location %s/data/\n"
+	    "max_inflight_messages %d\n"
+	    "max_queued_messages 100000\n"
+	    "set_tcp_nodelay true\n"
+	    "log_dest stderr\n"
+	    "log_type error\n"
+	    "log_type warning\n",
+	    b->port, b->host, b->pki, b->pki, b->pki, b->pki, b->outdir,
+	    b->outdir, WINDOW);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/data", b->outdir);
+	mkdir(path, 0700);
+	return 0;
+}
+
+/* ---- main ----------------------------------------------------------- */
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+"usage: cpx-bench MODE [-t cpx|mosq] [-e tcp://127.0.0.1:PORT] [-m PORT]\n"
+"           -k PKI [-b BROKER_PID] [-P npub] [-S 0|10] [-d seconds]\n"
+"           [-r rate] [-n records] [-a audit_dir] [-c sessions] [-o dir]\n"
+"MODE: w1 (throughput), w2 (latency), w3gen (offline audit log),\n"
+"      w3 (replay), w3raw (replay, no verification), w4 (sessions),\n"
+"      mosqconf (write mosquitto config)\n"
+"See bench/run.sh and BENCHMARKS.md.\n");
+	exit(2);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct bench *b;
+	const char *p;
+	int ch, rc = -1;
+	uint8_t r[4];
+	FILE *f;
+
+	if (argc < 2)
+		usage();
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		return 1;
+	b->mode = argv[1];
+	b->target = "cpx";
+	b->endpoint = "tcp://127.0.0.1:7443";
+	b->npub = 1;
+	b->nsub = NSUB;
+	b->duration = 15;
+	b->rate = 1000;
+	b->sessions = 1000;
+	b->nrecords = 1000000;
+	b->outdir = ".";
+	b->port = 0;
+	optind = 2;
+	while ((ch = getopt(argc, argv, "t:e:m:k:b:P:S:d:r:n:a:c:o:")) != -1) {
+		switch (ch) {
+		case 't': b->target = optarg; break;
+		case 'e': b->endpoint = optarg; break;
+		case 'm': b->port = atoi(optarg); break;
+		case 'k': b->pki = optarg; break;
+		case 'b': b->broker_pid = (pid_t)atoi(optarg); break;
+		case 'P': b->npub = atoi(optarg); break;
+		case 'S': b->nsub = atoi(optarg); break;
+		case 'd': b->duration = atoi(optarg); break;
+		case 'r': b->rate = atoi(optarg); break;
+		case 'n': b->nrecords = strtoull(optarg, NULL, 10); break;
+		case 'a': b->audit_dir = optarg; break;
+		case 'c': b->sessions = atoi(optarg); break;
+		case 'o': b->outdir = optarg; break;
+		default: usage();
+		}
+	}
+	if (b->pki == NULL || b->npub < 1 || b->npub > MAXPUB ||
+	    (b->nsub != 0 && b->nsub != NSUB) || b->duration < 1 ||
+	    b->rate < 1 || b->sessions < 1)
+		usage();
+	/* host and port from the endpoint, for MQTT and raw TLS. */
+	snprintf(b->host, sizeof(b->host), "127.0.0.1");
+	if (b->port == 0 && (p = strrchr(b->endpoint, ':')) != NULL)
+		b->port = atoi(p + 1);
+	/* A tag per run: alert ids never repeat across runs. */
+	if ((f = fopen("/dev/urandom", "r")) == NULL ||
+	    fread(r, 1, sizeof(r), f) != sizeof(r))
+		return 1;
+	fclose(f);
+	snprintf(b->tag, sizeof(b->tag), "b%02x%02x%02x%02x", r[0], r[1],
+	    r[2], r[3]);
+	calibrate(b);
+	log_init("cpx-bench", LOG_LEVEL_WARN);
+	mosquitto_lib_init();
+	if (strcmp(b->mode, "w1") == 0 || strcmp(b->mode, "w2") == 0)
+		rc = run_pubsub(b);
+	else if (strcmp(b->mode, "w3gen") == 0 && b->audit_dir != NULL)
+		rc = run_w3gen(b);
+	else if (strcmp(b->mode, "w3") == 0)
+		rc = run_w3(b);
+	else if (strcmp(b->mode, "w3raw") == 0)
+		rc = run_w3raw(b);
+	else if (strcmp(b->mode, "w4") == 0)
+		rc = run_w4(b);
+	else if (strcmp(b->mode, "mosqconf") == 0)
+		rc = run_mosqconf(b);
+	else
+		usage();
+	mosquitto_lib_cleanup();
+	fflush(stdout);
+	free(b);
+	return rc == 0 ? 0 : 1;
+}
