@@ -74,7 +74,7 @@ group_teardown(void **state)
 {
 	(void)state;
 	if (g != NULL) {
-		testbroker_cleanup(&g->tb);
+		assert_int_equal(testbroker_cleanup(&g->tb), 0);
 		free(g);
 		g = NULL;
 	}

@@ -170,7 +170,7 @@ test_kill9_storm(void **state)
 	free(rep);
 	free(live);
 	free(st);
-	testbroker_cleanup(&tb);
+	assert_int_equal(testbroker_cleanup(&tb), 0);
 }
 
 static void
@@ -230,7 +230,7 @@ test_resume_across_restart(void **state)
 	assert_int_equal(live->connected, 2);
 	cpx_client_free(&sub);
 	free(live);
-	testbroker_cleanup(&tb);
+	assert_int_equal(testbroker_cleanup(&tb), 0);
 }
 
 static void
@@ -322,7 +322,7 @@ test_replay_entitlement(void **state)
 	testsink_has(s, "e-net", &count);
 	cpx_client_free(&c);
 	free(s);
-	testbroker_cleanup(&tb);
+	assert_int_equal(testbroker_cleanup(&tb), 0);
 }
 
 static void
@@ -374,7 +374,7 @@ test_disk_full(void **state)
 	assert_int_equal(cpx_publish(si, &ta.alert, 10000, &res), 0);
 	assert_false(res.duplicate);
 	cpx_client_free(&si);
-	testbroker_cleanup(&tb);
+	assert_int_equal(testbroker_cleanup(&tb), 0);
 	(void)umount(fs);
 	if (testutil_rmrf(fs) == -1)
 		print_error("cannot remove %s\n", fs);

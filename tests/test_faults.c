@@ -243,7 +243,7 @@ test_revoke_and_reload(void **state)
 
 	cpx_client_free(&si);
 	cpx_client_free(&at);
-	testbroker_cleanup(&tb);
+	assert_int_equal(testbroker_cleanup(&tb), 0);
 	assert_int_equal(testutil_rmrf(pki), 0);
 }
 
@@ -289,7 +289,7 @@ test_sigterm_drain(void **state)
 	assert_int_equal(system(cmd), 0);
 	cpx_client_free(&si);
 	cpx_client_free(&hr);
-	testbroker_cleanup(&tb);
+	assert_int_equal(testbroker_cleanup(&tb), 0);
 }
 
 /* ---- subscriber killed mid-stream --------------------------------- */
@@ -409,7 +409,7 @@ test_subscriber_killed(void **state)
 	close(p[0]);
 	cpx_client_free(&pub);
 	cpx_client_free(&watch);
-	testbroker_cleanup(&tb);
+	assert_int_equal(testbroker_cleanup(&tb), 0);
 	free(w);
 }
 
@@ -581,7 +581,7 @@ test_restart_20_clients(void **state)
 	for (i = 0; i < NCLIENTS; i++)
 		cpx_client_free(&c[i]);
 	cpx_client_free(&pub);
-	testbroker_cleanup(&tb);
+	assert_int_equal(testbroker_cleanup(&tb), 0);
 	free(s);
 	free(a);
 }
@@ -627,7 +627,7 @@ test_half_record(void **state)
 	publish_ok(good, "after-half");
 	rawtls_close(&raw);
 	cpx_client_free(&good);
-	testbroker_cleanup(&tb);
+	assert_int_equal(testbroker_cleanup(&tb), 0);
 }
 
 /* ---- 1,000 connections that never handshake ----------------------- */
@@ -740,7 +740,7 @@ test_unhandshaken_flood(void **state)
 	assert_int_equal(sink.disconnected, 0);
 	assert_served(good, &sink);
 	cpx_client_free(&good);
-	testbroker_cleanup(&tb);
+	assert_int_equal(testbroker_cleanup(&tb), 0);
 }
 
 /* ---- a flood of badly signed publishes ---------------------------- */
@@ -866,7 +866,7 @@ test_bad_signature_flood(void **state)
 	X509_free(cert);
 	cpx_client_free(&si);
 	cpx_client_free(&hr);
-	testbroker_cleanup(&tb);
+	assert_int_equal(testbroker_cleanup(&tb), 0);
 }
 
 int

@@ -137,7 +137,7 @@ test_max_frame(void **state)
 	free(der);
 	X509_free(cert);
 	cpx_client_free(&good);
-	testbroker_cleanup(&tb);
+	assert_int_equal(testbroker_cleanup(&tb), 0);
 }
 
 /* ---- max_sessions ------------------------------------------------ */
@@ -173,7 +173,7 @@ test_max_sessions(void **state)
 	cpx_client_free(&extra);
 	cpx_client_free(&c[0]);
 	cpx_client_free(&c[1]);
-	testbroker_cleanup(&tb);
+	assert_int_equal(testbroker_cleanup(&tb), 0);
 }
 
 /* ---- idle timeout and keepalive ----------------------------------- */
@@ -220,7 +220,7 @@ test_idle_keepalive(void **state)
 	assert_served(c, &sink);
 	rawtls_close(&raw);
 	cpx_client_free(&c);
-	testbroker_cleanup(&tb);
+	assert_int_equal(testbroker_cleanup(&tb), 0);
 }
 
 /* ---- publish rate ------------------------------------------------ */
@@ -317,7 +317,7 @@ test_publish_rate(void **state)
 	assert_int_equal(audited, si_t.rate_limited);
 	cpx_client_free(&si);
 	cpx_client_free(&hr);
-	testbroker_cleanup(&tb);
+	assert_int_equal(testbroker_cleanup(&tb), 0);
 }
 
 /*
@@ -377,7 +377,7 @@ test_publish_rate_per_node(void **state)
 	assert_true(b_t.rate_limited >= 3);
 	cpx_client_free(&a);
 	cpx_client_free(&b);
-	testbroker_cleanup(&tb);
+	assert_int_equal(testbroker_cleanup(&tb), 0);
 }
 
 /* ---- outbound queue ---------------------------------------------- */
@@ -598,7 +598,7 @@ test_outbound_queue(void **state)
 	cpx_client_free(&rc);
 	cpx_client_free(&pub);
 	cpx_client_free(&fc);
-	testbroker_cleanup(&tb);
+	assert_int_equal(testbroker_cleanup(&tb), 0);
 	free(fast);
 	free(resumed);
 	free(big);
@@ -689,7 +689,7 @@ test_broker_key_mode(void **state)
 	/* Fixed as told, it starts. */
 	assert_int_equal(chmod(copy, 0600), 0);
 	assert_int_equal(testbroker_restart(&tb), 0);
-	testbroker_cleanup(&tb);
+	assert_int_equal(testbroker_cleanup(&tb), 0);
 }
 
 /* ---- dropping root ----------------------------------------------- */
@@ -736,7 +736,7 @@ test_drop_root(void **state)
 	c = connect_sink(&tb, "si-ncp", 0, &sink);
 	publish_ok(c, "as-nobody");
 	cpx_client_free(&c);
-	testbroker_cleanup(&tb);
+	assert_int_equal(testbroker_cleanup(&tb), 0);
 	assert_int_equal(testutil_rmrf(base), 0);
 }
 

@@ -32,14 +32,22 @@ struct testbroker {
  */
 int	testbroker_start(struct testbroker *tb, const char *extra,
 	    const char *policy) __attribute__((warn_unused_result));
-/* Start again on the same directory, port and audit log. */
+/*
+ * Stop (SIGTERM; -1 unless it exits with status 0) and start again on the
+ * same directory, port and audit log.
+ */
 int	testbroker_restart(struct testbroker *tb)
 	    __attribute__((warn_unused_result));
 /* Send sig and reap the process (SIGKILL after 10 s). Returns exit status
  * as from waitpid, or -1. */
 int	testbroker_stop(struct testbroker *tb, int sig);
-/* Stop (SIGTERM) and remove the directory. */
-void	testbroker_cleanup(struct testbroker *tb);
+/*
+ * Stop (SIGTERM) and remove the directory. Returns -1 (after printing the
+ * broker log) if the broker did not exit with status 0: a failed drain,
+ * a crash, or a leak reported by LeakSanitizer in the sanitizer build.
+ */
+int	testbroker_cleanup(struct testbroker *tb)
+	    __attribute__((warn_unused_result));
 /* Wait until the broker log contains needle; 1 if it did, else 0. */
 int	testbroker_wait_log(struct testbroker *tb, const char *needle,
 	    int timeout_ms);
