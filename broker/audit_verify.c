@@ -129,7 +129,7 @@ verify_alert(struct verify *v, const Cpx__AuditRecord *rec, char *why,
 		ret = 0;
 		goto done;
 	}
-	if (sign_verify_alert(v->t, rec->alert, &al, &signer, &reason, w,
+	if (sign_verify_alert_history(v->t, rec->alert, &al, &signer, &reason, w,
 	    sizeof(w)) == -1) {
 		audit_seterr(why, whylen, "alert: %s", w);
 		goto done;

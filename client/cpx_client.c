@@ -341,8 +341,9 @@ on_delivery(struct cpx_client *c, const Cpx__Delivery *d)
 	/* End to end: trust the network CA, not the broker. */
 	if (d->alert == NULL)
 		snprintf(why, sizeof(why), "delivery without an alert");
-	else if (sign_verify_alert(c->trust, d->alert, &a, &ev.signer,
-	    &reason, why, sizeof(why)) == 0 &&
+	else if ((d->replayed ? sign_verify_alert_history :
+	    sign_verify_alert)(c->trust, d->alert, &a, &ev.signer, &reason,
+	    why, sizeof(why)) == 0 &&
 	    sign_verify_alert_origin(a, &ev.signer, &reason, why,
 	    sizeof(why)) == 0 &&
 	    alert_validate(a, 0, 0, &reason, why, sizeof(why)) == 0)

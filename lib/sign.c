@@ -266,14 +266,19 @@ trust_store(struct trust *t)
 	return t->store;
 }
 
-int
-trust_verify_cert(struct trust *t, X509 *cert, int *reason, char *why,
-    size_t whylen)
+/*
+ * Verify cert against the store as of at (0: now). *x509err gets
+ * OpenSSL's verdict. Returns 0 or -1 with *reason and why[].
+ */
+static int
+verify_chain(struct trust *t, X509 *cert, time_t at, int *x509err,
+    int *reason, char *why, size_t whylen)
 {
 	X509_STORE_CTX	*ctx = NULL;
 	int		 err, rc = -1;
 
 	*reason = CPX__REASON__REASON_BAD_SIGNER;
+	*x509err = X509_V_ERR_UNSPECIFIED;
 	if (whylen > 0)
 		why[0] = '\0';
 	if (t == NULL || cert == NULL) {
@@ -294,20 +299,72 @@ trust_verify_cert(struct trust *t, X509 *cert, int *reason, char *why,
 		snprintf(why, whylen, "cannot set verification purpose");
 		goto done;
 	}
+	/*
+	 * At a past time: the chain and CRL are checked as they stand, the
+	 * signer's validity period against that time (a CRL published later
+	 * would otherwise count as "not yet valid").
+	 */
+	if (at != 0) {
+		X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_NO_CHECK_TIME);
+		if (X509_cmp_time(X509_get0_notBefore(cert), &at) > 0 ||
+		    X509_cmp_time(X509_get0_notAfter(cert), &at) < 0) {
+			*x509err = X509_V_ERR_CERT_HAS_EXPIRED;
+			snprintf(why, whylen, "signer certificate was not valid "
+			    "when the alert says it was issued");
+			goto done;
+		}
+	}
 	if (X509_verify_cert(ctx) != 1) {
 		err = X509_STORE_CTX_get_error(ctx);
+		*x509err = err;
 		if (err == X509_V_ERR_CERT_REVOKED)
 			*reason = CPX__REASON__REASON_SIGNER_REVOKED;
 		snprintf(why, whylen, "signer certificate: %s",
 		    X509_verify_cert_error_string(err));
 		goto done;
 	}
+	*x509err = X509_V_OK;
 	*reason = CPX__REASON__REASON_NONE;
 	rc = 0;
 done:
 	ERR_clear_error();
 	X509_STORE_CTX_free(ctx);
 	return rc;
+}
+
+int
+trust_verify_cert(struct trust *t, X509 *cert, int *reason, char *why,
+    size_t whylen)
+{
+	int x509err;
+
+	return verify_chain(t, cert, 0, &x509err, reason, why, whylen);
+}
+
+/*
+ * For an alert from history whose signer certificate has expired since:
+ * was the chain valid when the alert says it was issued? Revocation still
+ * counts whenever it happened. The issue time comes from the alert bytes,
+ * read before the signature is checked; the signature check that follows
+ * covers them.
+ */
+static int
+verify_chain_at_issue(struct trust *t, X509 *cert,
+    const Cpx__SignedAlert *sa, int *reason, char *why, size_t whylen)
+{
+	Cpx__Alert *a;
+	time_t at;
+	int x509err;
+
+	a = cpx__alert__unpack(NULL, sa->alert.len, sa->alert.data);
+	if (a == NULL || a->issued_at <= 0) {
+		if (a != NULL)
+			cpx__alert__free_unpacked(a, NULL);
+		return -1;
+	}
+	at = (time_t)(a->issued_at / 1000);
+	cpx__alert__free_unpacked(a, NULL);
+	return verify_chain(t, cert, at, &x509err, reason, why, whylen);
 }
 
 /* 1 if key is an EC key on P-256, the only signature key of the network. */
@@ -420,8 +477,8 @@ alert_canonical(const Cpx__Alert *a, const uint8_t *bytes, size_t len)
 	return ok;
 }
 
-int
-sign_verify_alert(struct trust *t, const Cpx__SignedAlert *sa,
+static int
+verify_alert(struct trust *t, const Cpx__SignedAlert *sa, int history,
     Cpx__Alert **alert_out, struct identity *signer, int *reason, char *why,
     size_t whylen)
 {
@@ -433,7 +490,7 @@ sign_verify_alert(struct trust *t, const Cpx__SignedAlert *sa,
 	const uint8_t		*p;
 	uint8_t			 cert_hash[32];
 	time_t			 now;
-	int			 rc = -1;
+	int			 rc = -1, x509err, cacheable = 0;
 
 	*alert_out = NULL;
 	memset(signer, 0, sizeof(*signer));
@@ -476,8 +533,13 @@ sign_verify_alert(struct trust *t, const Cpx__SignedAlert *sa,
 			    "DER certificate");
 			goto done;
 		}
-		if (trust_verify_cert(t, cert, reason, why, whylen) == -1)
+		if (verify_chain(t, cert, 0, &x509err, reason, why,
+		    whylen) == -1 && (!history ||
+		    x509err != X509_V_ERR_CERT_HAS_EXPIRED ||
+		    verify_chain_at_issue(t, cert, sa, reason, why,
+		    whylen) == -1))
 			goto done;
+		cacheable = x509err == X509_V_OK;
 		*reason = CPX__REASON__REASON_BAD_SIGNER;
 		if ((pub = X509_get0_pubkey(cert)) == NULL ||
 		    !key_is_p256(pub)) {
@@ -486,7 +548,8 @@ sign_verify_alert(struct trust *t, const Cpx__SignedAlert *sa,
 		}
 		if (identity_from_cert(cert, signer, why, whylen) == -1)
 			goto done;
-		cache_put(t, cert_hash, pub, signer, now);
+		if (cacheable)
+			cache_put(t, cert_hash, pub, signer, now);
 	}
 
 	*reason = CPX__REASON__REASON_BAD_SIGNATURE;
@@ -525,6 +588,22 @@ done:
 	X509_free(cert);
 	ERR_clear_error();
 	return rc;
+}
+
+int
+sign_verify_alert(struct trust *t, const Cpx__SignedAlert *sa,
+    Cpx__Alert **alert_out, struct identity *signer, int *reason, char *why,
+    size_t whylen)
+{
+	return verify_alert(t, sa, 0, alert_out, signer, reason, why, whylen);
+}
+
+int
+sign_verify_alert_history(struct trust *t, const Cpx__SignedAlert *sa,
+    Cpx__Alert **alert_out, struct identity *signer, int *reason, char *why,
+    size_t whylen)
+{
+	return verify_alert(t, sa, 1, alert_out, signer, reason, why, whylen);
 }
 
 int

@@ -71,6 +71,19 @@ int	sign_verify_alert(struct trust *t, const Cpx__SignedAlert *sa,
 	    Cpx__Alert **alert_out, struct identity *signer, int *reason,
 	    char *why, size_t whylen) __attribute__((warn_unused_result));
 
+/*
+ * sign_verify_alert for an alert from history (replay, offline audit):
+ * if the signer certificate has expired since, the chain is checked as of
+ * the alert's issue time instead, so old alerts stay verifiable once a
+ * node's certificate is renewed. A revoked certificate is refused
+ * whenever it was revoked. The trade-off: whoever holds an expired
+ * node key could sign a backdated alert; the broker never accepts one
+ * live (it checks now), and cpx-audit shows where each was recorded.
+ */
+int	sign_verify_alert_history(struct trust *t, const Cpx__SignedAlert *sa,
+	    Cpx__Alert **alert_out, struct identity *signer, int *reason,
+	    char *why, size_t whylen) __attribute__((warn_unused_result));
+
 /* 0 if a->origin equals signer->country, else -1 with reason and why. */
 int	sign_verify_alert_origin(const Cpx__Alert *a,
 	    const struct identity *signer, int *reason, char *why,

@@ -425,6 +425,67 @@ test_cached_signer(void **state)
 	trust_free(&t);
 }
 
+/*
+ * History: an alert signed while its signer's certificate was valid stays
+ * verifiable after the certificate expires, but only as history, and only
+ * if it was issued within the validity period.
+ */
+static void
+test_history_expired_signer(void **state)
+{
+	Cpx__Alert		 a = CPX__ALERT__INIT, *out = NULL;
+	Cpx__SignedAlert	 sa;
+	struct identity		 id;
+	struct trust		*t;
+	uint8_t			 buf[512];
+	size_t			 len;
+	char			 why[256];
+	int			 reason;
+
+	(void)state;
+	t = trust_with_crl();
+	a.id = "hist-1";
+	a.origin = "SI";
+	/* pk.expired was valid from 30 days ago until yesterday. */
+	a.issued_at = alert_now_ms() - 10 * DAY * 1000;
+	a.category = CPX__CATEGORY__CATEGORY_ROUTE;
+	a.severity = CPX__SEVERITY__SEVERITY_LOW;
+	a.handling = CPX__HANDLING__HANDLING_NETWORK;
+	a.summary = "issued while the certificate was valid";
+	len = cpx__alert__get_packed_size(&a);
+	assert_true(len <= sizeof(buf));
+	cpx__alert__pack(&a, buf);
+	must_sign(pk.si_key, pk.expired, buf, len, &sa);
+	expect_verify(t, &sa, CPX__REASON__REASON_BAD_SIGNER, "expired");
+	if (sign_verify_alert_history(t, &sa, &out, &id, &reason, why,
+	    sizeof(why)) != 0)
+		fail_msg("history: %s", why);
+	assert_string_equal(id.country, "SI");
+	cpx__alert__free_unpacked(out, NULL);
+	/* Not when the alert claims a time after the expiry. */
+	sign_signed_alert_clear(&sa);
+	a.issued_at = alert_now_ms();
+	len = cpx__alert__get_packed_size(&a);
+	cpx__alert__pack(&a, buf);
+	must_sign(pk.si_key, pk.expired, buf, len, &sa);
+	assert_int_equal(sign_verify_alert_history(t, &sa, &out, &id,
+	    &reason, why, sizeof(why)), -1);
+	assert_int_equal(reason, CPX__REASON__REASON_BAD_SIGNER);
+	assert_null(out);
+	/* A tampered history alert still fails on its signature. */
+	sign_signed_alert_clear(&sa);
+	a.issued_at = alert_now_ms() - 10 * DAY * 1000;
+	len = cpx__alert__get_packed_size(&a);
+	cpx__alert__pack(&a, buf);
+	must_sign(pk.si_key, pk.expired, buf, len, &sa);
+	sa.alert.data[len - 2] ^= 0x01;
+	assert_int_equal(sign_verify_alert_history(t, &sa, &out, &id,
+	    &reason, why, sizeof(why)), -1);
+	assert_null(out);
+	sign_signed_alert_clear(&sa);
+	trust_free(&t);
+}
+
 static void
 test_flipped_bytes(void **state)
 {
@@ -814,6 +875,7 @@ main(void)
 		cmocka_unit_test(test_sign_verify_ok),
 		cmocka_unit_test(test_flipped_bytes),
 		cmocka_unit_test(test_cached_signer),
+		cmocka_unit_test(test_history_expired_signer),
 		cmocka_unit_test(test_cert_trailing_bytes),
 		cmocka_unit_test(test_bad_signers),
 		cmocka_unit_test(test_revoked),
