@@ -910,8 +910,13 @@ broker_init(struct broker *b, struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "zmq_ctx_new: %s", zmq_strerror(errno));
 		return -1;
 	}
-	if ((b->edge = edge_new(b->zctx, b->ssl_ctx, cfg, err, errlen)) ==
-	    NULL)
+	/*
+	 * Session ids start past the log's last sequence: every session
+	 * leaves at least one record, so ids never repeat across restarts
+	 * and an audit record's session id names one session.
+	 */
+	if ((b->edge = edge_new(b->zctx, b->ssl_ctx, cfg,
+	    audit_last_seq(b->audit) + 1, err, errlen)) == NULL)
 		return -1;
 	if ((b->ratelimit = ratelimit_new(cfg->publish_rate,
 	    cfg->publish_burst)) == NULL) {

@@ -121,8 +121,8 @@ remember_closed(struct edge *e, const uint8_t *rid, size_t len)
 }
 
 struct edge *
-edge_new(void *zctx, SSL_CTX *ctx, const struct config *cfg, char *err,
-    size_t errlen)
+edge_new(void *zctx, SSL_CTX *ctx, const struct config *cfg,
+    uint64_t first_id, char *err, size_t errlen)
 {
 	struct edge *e = NULL;
 	int one = 1, hwm = 100000, linger = 0, backlog = 1024, idle = 60;
@@ -137,7 +137,7 @@ edge_new(void *zctx, SSL_CTX *ctx, const struct config *cfg, char *err,
 	}
 	e->ssl_ctx = ctx;
 	e->cfg = cfg;
-	e->next_id = 1;
+	e->next_id = first_id > 0 ? first_id : 1;
 	if ((e->sock = zmq_socket(zctx, ZMQ_STREAM)) == NULL) {
 		snprintf(err, errlen, "zmq_socket(ZMQ_STREAM): %s",
 		    zmq_strerror(errno));

@@ -79,10 +79,11 @@ struct edge;
 
 /*
  * Bind a ZMQ_STREAM socket at cfg->listen in zctx. ctx is borrowed.
- * Returns an owned edge (edge_free) or NULL with err[].
+ * Session ids start at first_id. Returns an owned edge (edge_free) or
+ * NULL with err[].
  */
 struct edge *edge_new(void *zctx, SSL_CTX *ctx, const struct config *cfg,
-	    char *err, size_t errlen);
+	    uint64_t first_id, char *err, size_t errlen);
 void	edge_free(struct edge **e);
 /* The ZeroMQ socket, for zmq_poll. */
 void	*edge_socket(struct edge *e);
