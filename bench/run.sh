@@ -55,6 +55,7 @@ trap cleanup EXIT
 
 # --- dependencies and build --------------------------------------------
 
+"$ROOT/scripts/install-deps.sh" >&2
 need=
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] ||
     need="$need mosquitto"
