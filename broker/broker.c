@@ -31,6 +31,7 @@
 #define TURN_MAX_MESSAGES	2048
 #define REPLAY_BATCH		512
 #define DRAIN_MS		2000
+#define STATS_MS		60000
 
 /* An alert appended this turn, acknowledged once the turn's commit holds. */
 struct pending {
@@ -733,6 +734,30 @@ maybe_checkpoint(struct broker *b, int64_t now)
 	b->last_checkpoint_ms = now;
 }
 
+/*
+ * Once a minute, one line for the engineer on call: what the broker is
+ * doing and whether anything is refused.
+ */
+static void
+maybe_log_stats(struct broker *b, int64_t now)
+{
+	struct broker_stats *st = &b->stats, *last = &b->stats_logged;
+
+	if (now - b->last_stats_ms < STATS_MS)
+		return;
+	b->last_stats_ms = now;
+	if (st->accepted == last->accepted && st->refused == last->refused &&
+	    st->sessions == last->sessions)
+		return;		/* nothing happened: stay quiet */
+	log_info("stats: %zu session(s); last minute: %" PRIu64 " accepted, %"
+	    PRIu64 " refused, %" PRIu64 " deliveries, %" PRIu64 " sessions "
+	    "opened; last seq %" PRIu64, edge_count(b->edge),
+	    st->accepted - last->accepted, st->refused - last->refused,
+	    st->deliveries - last->deliveries, st->sessions - last->sessions,
+	    audit_last_seq(b->audit));
+	*last = *st;
+}
+
 static void
 dispatch(struct broker *b, struct edge_event *ev, int64_t now)
 {
@@ -765,6 +790,7 @@ turn(struct broker *b)
 	take_verified(b);
 	take_closed(b);
 	maybe_checkpoint(b, now);
+	maybe_log_stats(b, now);
 	commit_turn(b);
 	busy |= pump_replays(b);
 	edge_tick(b->edge, now);
@@ -926,7 +952,7 @@ broker_init(struct broker *b, struct config *cfg, char *err, size_t errlen)
 	if (cfg->verify_threads > 0 && (b->verifier = verifier_new(b->zctx,
 	    cfg->verify_threads, cfg->ca, cfg->crl, err, errlen)) == NULL)
 		return -1;
-	b->last_checkpoint_ms = edge_now_ms();
+	b->last_checkpoint_ms = b->last_stats_ms = edge_now_ms();
 	return 0;
 }
 

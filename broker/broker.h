@@ -54,6 +54,8 @@ struct broker {
 	uint64_t		 since_checkpoint;
 	int64_t			 last_checkpoint_ms;
 	struct broker_stats	 stats;
+	struct broker_stats	 stats_logged;	/* at the last stats line */
+	int64_t			 last_stats_ms;
 	volatile sig_atomic_t	*stop;		/* set by SIGTERM/SIGINT */
 	volatile sig_atomic_t	*reload;	/* set by SIGHUP */
 };

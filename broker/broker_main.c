@@ -16,6 +16,7 @@
 
 #include "broker.h"
 #include "log.h"
+#include "tlsctx.h"
 
 static volatile sig_atomic_t stop_flag;
 static volatile sig_atomic_t reload_flag;
@@ -38,7 +39,7 @@ static void
 usage(FILE *out)
 {
 	fprintf(out,
-"usage: cpx-broker -c broker.ini [-s key=value]... [-d] [-v]\n"
+"usage: cpx-broker -c broker.ini [-s key=value]... [-d] [-n]\n"
 "\n"
 "The cpx broker: accepts signed alerts from national nodes over mutual\n"
 "TLS 1.3, checks them, records them in the audit log and routes them.\n"
@@ -46,11 +47,44 @@ usage(FILE *out)
 "  -c, --config FILE   configuration file ([broker] section, INI)\n"
 "  -s, --set KEY=VAL   override one configuration key (repeatable)\n"
 "  -d, --debug         log at debug level\n"
+"  -n, --check         check the configuration, keys, CA, CRL and policy,\n"
+"                      print \"configuration OK\" and exit (0), or say what\n"
+"                      is wrong (1); the audit log is checked by cpx-audit\n"
 "  -h, --help          this help\n"
 "\n"
 "Signals: SIGHUP reloads the CRL and the policy; SIGTERM/SIGINT close all\n"
 "sessions, write an audit checkpoint and exit.\n"
 "See broker/broker.example.ini for every key and its default.\n");
+}
+
+/*
+ * -n: everything start-up would read, without listening or touching the
+ * audit log, so an operator can test a change before SIGHUP or restart.
+ */
+static int
+check_config(struct config *cfg, const char *conf)
+{
+	struct tls_files files = { cfg->ca, cfg->cert, cfg->key, cfg->crl };
+	struct policy *policy = NULL;
+	struct trust *trust = NULL;
+	SSL_CTX *ctx = NULL;
+	char err[512];
+	int rc = 1;
+
+	if ((ctx = tlsctx_new(&files, 1, err, sizeof(err))) == NULL ||
+	    (trust = trust_new(cfg->ca, cfg->crl, err, sizeof(err))) ==
+	    NULL || (policy = policy_load(cfg->policy, err,
+	    sizeof(err))) == NULL)
+		log_warnx("%s", err);
+	else {
+		printf("configuration OK: %s\n", conf ? conf : "(flags)");
+		rc = 0;
+	}
+	policy_free(&policy);
+	trust_free(&trust);
+	SSL_CTX_free(ctx);
+	config_clear(cfg);
+	return rc;
 }
 
 static void
@@ -76,6 +110,7 @@ main(int argc, char *argv[])
 		{ "config", required_argument, NULL, 'c' },
 		{ "set", required_argument, NULL, 's' },
 		{ "debug", no_argument, NULL, 'd' },
+		{ "check", no_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -85,13 +120,13 @@ main(int argc, char *argv[])
 	enum log_level level;
 	char err[512], *eq, *conf = NULL;
 	char **sets = NULL;
-	int ch, nsets = 0, i, debug = 0, rc;
+	int ch, nsets = 0, i, debug = 0, check = 0, rc;
 
 	log_init("cpx-broker", LOG_LEVEL_INFO);
 	config_defaults(&cfg);
 	if ((sets = calloc((size_t)argc, sizeof(*sets))) == NULL)
 		fatal("calloc");
-	while ((ch = getopt_long(argc, argv, "c:s:dh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:s:dnh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			conf = optarg;
@@ -101,6 +136,9 @@ main(int argc, char *argv[])
 			break;
 		case 'd':
 			debug = 1;
+			break;
+		case 'n':
+			check = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -134,6 +172,9 @@ main(int argc, char *argv[])
 	}
 	if (debug)
 		log_set_level(LOG_LEVEL_DEBUG);
+
+	if (check)
+		return check_config(&cfg, conf);
 
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);

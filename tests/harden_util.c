@@ -269,7 +269,7 @@ harden_set_conf(struct testbroker *tb, const char *key, const char *value)
 }
 
 int
-harden_run_broker(struct testbroker *tb)
+harden_run_broker(struct testbroker *tb, const char *flag)
 {
 	const char *bin = getenv("CPX_BINARY_DIR");
 	char exe[512];
@@ -286,7 +286,11 @@ harden_run_broker(struct testbroker *tb)
 			dup2(fd, 2);
 			dup2(fd, 1);
 		}
-		execl(exe, "cpx-broker", "-c", tb->conf, (char *)NULL);
+		if (flag != NULL)
+			execl(exe, "cpx-broker", flag, "-c", tb->conf,
+			    (char *)NULL);
+		else
+			execl(exe, "cpx-broker", "-c", tb->conf, (char *)NULL);
 		_exit(127);
 	}
 	if (waitpid(pid, &status, 0) != pid)

@@ -56,8 +56,9 @@ long	harden_rss_kb(pid_t pid);
 /* Replace the line "key = ..." of tb's config file. 0 or -1. */
 int	harden_set_conf(struct testbroker *tb, const char *key,
 	    const char *value) __attribute__((warn_unused_result));
-/* Run the broker on tb's config in the foreground; its wait status. */
-int	harden_run_broker(struct testbroker *tb);
+/* Run the broker on tb's config in the foreground (flag: one extra
+ * option such as "-n", or NULL); its wait status. */
+int	harden_run_broker(struct testbroker *tb, const char *flag);
 /*
  * Count audit records of kind (and reason, if >= 0) in dir. Sets *last_kind
  * to the kind of the last record. -1 if the log cannot be read.

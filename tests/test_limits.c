@@ -680,14 +680,23 @@ test_broker_key_mode(void **state)
 	snprintf(copy, sizeof(copy), "%s/broker-0644.key", tb.dir);
 	assert_int_equal(copy_mode(key, copy, 0644), 0);
 	assert_int_equal(harden_set_conf(&tb, "key", copy), 0);
-	status = harden_run_broker(&tb);
+	status = harden_run_broker(&tb, NULL);
 	assert_true(WIFEXITED(status));
 	assert_int_not_equal(WEXITSTATUS(status), 0);
 	snprintf(needle, sizeof(needle), "private key %s", copy);
 	assert_true(testbroker_log_count(&tb, needle) > 0);
 	assert_true(testbroker_log_count(&tb, "chmod 600") > 0);
-	/* Fixed as told, it starts. */
+	/* -n (check only) finds the same problem, without starting. */
+	status = harden_run_broker(&tb, "-n");
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 1);
+	assert_true(testbroker_log_count(&tb, "chmod 600") > 1);
+	/* Fixed as told, the check passes and it starts. */
 	assert_int_equal(chmod(copy, 0600), 0);
+	status = harden_run_broker(&tb, "-n");
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_true(testbroker_log_count(&tb, "configuration OK") == 1);
 	assert_int_equal(testbroker_restart(&tb), 0);
 	assert_int_equal(testbroker_cleanup(&tb), 0);
 }
