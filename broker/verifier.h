@@ -1,5 +1,5 @@
 /*
- * verifier.h: a pool of verification threads. ECDSA verification is the
+ * verifier.h: a pool of verification threads (a lib/workpool.h pool). ECDSA verification is the
  * broker's most expensive step per alert (about 45 us on this class of
  * machine), so it runs beside the I/O thread instead of inside it. Each
  * worker is an actor: it owns its own trust store, receives jobs over
