@@ -13,3 +13,6 @@ cpx_add_test(NAME test_alert
 cpx_add_test(NAME test_sign
 	SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_sign.c
 	LIBS cpxcore TIMEOUT 120)
+cpx_add_test(NAME test_workpool
+	SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_workpool.c
+	LIBS cpxcore TIMEOUT 60)
