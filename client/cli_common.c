@@ -187,6 +187,20 @@ resolve_files(struct cli_common *co)
 	return 0;
 }
 
+/*
+ * Deliveries are verified on the spare cores (one core stays for TLS and
+ * printing): a long replay goes that many times faster.
+ */
+static unsigned int
+verify_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n <= 1)
+		return 0;
+	return n - 1 > 8 ? 8 : (unsigned int)(n - 1);
+}
+
 struct cpx_client *
 cli_connect(struct cli_common *co, int reconnect, int timeout_ms,
     int *exit_code)
@@ -216,6 +230,7 @@ cli_connect(struct cli_common *co, int reconnect, int timeout_ms,
 	cfg.key = co->key;
 	cfg.crl = co->crl;
 	cfg.reconnect = reconnect;
+	cfg.verify_threads = verify_threads();
 	log_debug("broker %s, ca %s, cert %s, key %s, crl %s", co->broker,
 	    co->ca, co->cert, co->key, co->crl ? co->crl : "(none)");
 	*exit_code = CLI_EXIT_CONNECT;

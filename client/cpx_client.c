@@ -24,9 +24,27 @@
 #include "tlsconn.h"
 #include "tlsctx.h"
 #include "wire.h"
+#include "workpool.h"
 
 #define RID_MAX			256
 #define DEFAULT_PING_MS		30000
+#define QUEUE_MAX		4096	/* received, not yet handed over */
+
+/*
+ * One message from the broker waiting its turn to reach the callback:
+ * deliveries are verified on the pool's threads, and everything is handed
+ * over in the order it arrived.
+ */
+struct queued {
+	Cpx__Envelope	*env;		/* owned */
+	int		 is_delivery;
+	int		 done;		/* verified (or nothing to verify) */
+	/* results of the worker, for a delivery */
+	Cpx__Alert	*alert;		/* owned, when verified */
+	int		 verified;
+	struct identity	 signer;
+	char		 why[256];
+};
 
 struct inflight {
 	uint64_t	 request_id;
@@ -62,12 +80,27 @@ struct cpx_client {
 	uint8_t			*sub;		/* packed Subscribe, or NULL */
 	size_t			 sub_len;
 	int			 sub_resume;
-	uint64_t		 last_seq;
+	uint64_t		 last_seq;	/* handed to the callback */
+	uint64_t		 recv_seq;	/* received (resume point) */
+	struct workpool		*pool;		/* NULL: verify inline */
+	struct workpool_ops	 pool_ops;
+	uint64_t		 pool_rr;
+	char			*ca;
+	char			*crl;
+	struct queued		**q;		/* ring of QUEUE_MAX */
+	size_t			 qhead;
+	size_t			 qlen;
 	int64_t			 last_rx_ms;
 	int64_t			 last_ping_ms;
 	char			 id_buf[40];
 	char			 origin_buf[3];
 };
+
+/* The verification pool's side (defined with the queue, below). */
+static workpool_init_fn	pool_init;
+static workpool_run_fn	pool_run;
+static workpool_fini_fn	pool_fini;
+static void		queued_free(struct queued **);
 
 static int64_t
 now_ms(void)
@@ -145,6 +178,20 @@ cpx_client_new(const struct cpx_client_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "zmq_ctx_new: %s", zmq_strerror(errno));
 		goto fail;
 	}
+	if (cfg->verify_threads > 0) {
+		if ((c->ca = strdup(cfg->ca)) == NULL ||
+		    (cfg->crl != NULL && (c->crl = strdup(cfg->crl)) == NULL) ||
+		    (c->q = calloc(QUEUE_MAX, sizeof(*c->q))) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+		c->pool_ops.init = pool_init;
+		c->pool_ops.run = pool_run;
+		c->pool_ops.fini = pool_fini;
+		if ((c->pool = workpool_new(c->zctx, cfg->verify_threads,
+		    &c->pool_ops, c, err, errlen)) == NULL)
+			goto fail;
+	}
 	return c;
 fail:
 	cpx_client_free(&c);
@@ -182,6 +229,16 @@ cpx_client_free(struct cpx_client **cp)
 			(void)zmq_send(c->sock, p, len, ZMQ_DONTWAIT);
 	}
 	drop_connection(c);
+	/* Every job is also in the queue, which frees it below. */
+	workpool_free(&c->pool, NULL);
+	while (c->q != NULL && c->qlen > 0) {
+		queued_free(&c->q[c->qhead]);
+		c->qhead = (c->qhead + 1) % QUEUE_MAX;
+		c->qlen--;
+	}
+	free(c->q);
+	free(c->ca);
+	free(c->crl);
 	for (i = 0; i < c->ninflight; i++)
 		OPENSSL_clear_free(c->inflight[i].frame, c->inflight[i].len);
 	free(c->inflight);
@@ -294,10 +351,15 @@ resend_state(struct cpx_client *c)
 	if (c->sub != NULL) {
 		sub = cpx__subscribe__unpack(NULL, c->sub_len, c->sub);
 		if (sub != NULL) {
-			if (c->sub_resume || c->last_seq > 0) {
+			/*
+			 * Resume after what was received, not what was handed
+			 * over: deliveries still being verified are kept and
+			 * handed over; asking for them again would repeat them.
+			 */
+			if (c->sub_resume || c->recv_seq > 0) {
 				sub->resume = 1;
-				if (c->last_seq > sub->resume_after)
-					sub->resume_after = c->last_seq;
+				if (c->recv_seq > sub->resume_after)
+					sub->resume_after = c->recv_seq;
 			}
 			env.body_case = CPX__ENVELOPE__BODY_SUBSCRIBE;
 			env.subscribe = sub;
@@ -323,13 +385,38 @@ inflight_done(struct cpx_client *c, uint64_t request_id)
 	}
 }
 
+/*
+ * End to end: trust the network CA, not the broker. Returns 1 with *a
+ * (owned by the caller) and *signer if the delivery verifies, else 0 with
+ * why[]. Runs on the caller's thread or a pool worker (own trust each).
+ */
+static int
+verify_delivery(struct trust *t, const Cpx__Delivery *d, Cpx__Alert **a,
+    struct identity *signer, char *why, size_t whylen)
+{
+	int reason;
+
+	*a = NULL;
+	if (d->alert == NULL) {
+		snprintf(why, whylen, "delivery without an alert");
+		return 0;
+	}
+	if ((d->replayed ? sign_verify_alert_history : sign_verify_alert)(t,
+	    d->alert, a, signer, &reason, why, whylen) == 0 &&
+	    sign_verify_alert_origin(*a, signer, &reason, why, whylen) == 0 &&
+	    alert_validate(*a, 0, 0, &reason, why, whylen) == 0)
+		return 1;
+	cpx__alert__free_unpacked(*a, NULL);
+	*a = NULL;
+	return 0;
+}
+
+/* Hand a verified (or not) delivery to the callback. */
 static void
-on_delivery(struct cpx_client *c, const Cpx__Delivery *d)
+emit_delivery(struct cpx_client *c, const Cpx__Delivery *d, Cpx__Alert *a,
+    int verified, const struct identity *signer, const char *why)
 {
 	struct cpx_event ev;
-	Cpx__Alert *a = NULL;
-	char why[256] = "";
-	int reason;
 
 	memset(&ev, 0, sizeof(ev));
 	ev.kind = CPX_EV_DELIVERY;
@@ -338,21 +425,26 @@ on_delivery(struct cpx_client *c, const Cpx__Delivery *d)
 	ev.accepted_at = d->accepted_at;
 	ev.replayed = d->replayed;
 	ev.signed_alert = d->alert;
-	/* End to end: trust the network CA, not the broker. */
-	if (d->alert == NULL)
-		snprintf(why, sizeof(why), "delivery without an alert");
-	else if ((d->replayed ? sign_verify_alert_history :
-	    sign_verify_alert)(c->trust, d->alert, &a, &ev.signer, &reason,
-	    why, sizeof(why)) == 0 &&
-	    sign_verify_alert_origin(a, &ev.signer, &reason, why,
-	    sizeof(why)) == 0 &&
-	    alert_validate(a, 0, 0, &reason, why, sizeof(why)) == 0)
-		ev.verified = 1;
-	ev.alert = ev.verified ? a : NULL;
-	ev.verify_error = ev.verified ? NULL : why;
+	ev.signer = *signer;
+	ev.verified = verified;
+	ev.alert = verified ? a : NULL;
+	ev.verify_error = verified ? NULL : why;
 	if (d->request_id == 0 && d->seq > c->last_seq)
 		c->last_seq = d->seq;
 	emit(c, &ev);
+}
+
+static void
+on_delivery(struct cpx_client *c, const Cpx__Delivery *d)
+{
+	struct identity signer;
+	Cpx__Alert *a = NULL;
+	char why[256] = "";
+	int ok;
+
+	memset(&signer, 0, sizeof(signer));
+	ok = verify_delivery(c->trust, d, &a, &signer, why, sizeof(why));
+	emit_delivery(c, d, a, ok, &signer, why);
 	cpx__alert__free_unpacked(a, NULL);
 }
 
@@ -438,6 +530,142 @@ on_envelope(struct cpx_client *c, Cpx__Envelope **envp)
 }
 
 static void
+queued_free(struct queued **qp)
+{
+	struct queued *q;
+
+	if (qp == NULL || (q = *qp) == NULL)
+		return;
+	if (q->env != NULL)
+		cpx__envelope__free_unpacked(q->env, NULL);
+	if (q->alert != NULL)
+		cpx__alert__free_unpacked(q->alert, NULL);
+	free(q);
+	*qp = NULL;
+}
+
+/* Pool workers: each verifies with a trust store of its own. */
+static void *
+pool_init(void *arg, char *err, size_t errlen)
+{
+	struct cpx_client *c = arg;
+
+	return trust_new(c->ca, c->crl, err, errlen);
+}
+
+static void
+pool_run(void *state, void *job)
+{
+	struct queued *q = job;
+
+	q->verified = verify_delivery(state, q->env->delivery, &q->alert,
+	    &q->signer, q->why, sizeof(q->why));
+}
+
+static void
+pool_fini(void *state)
+{
+	struct trust *t = state;
+
+	trust_free(&t);
+}
+
+/* Hand over, in arrival order, everything at the head that is ready. */
+static void
+drain_queue(struct cpx_client *c)
+{
+	struct queued *q;
+
+	while (c->qlen > 0 && (q = c->q[c->qhead])->done) {
+		c->q[c->qhead] = NULL;
+		c->qhead = (c->qhead + 1) % QUEUE_MAX;
+		c->qlen--;
+		if (q->is_delivery)
+			emit_delivery(c, q->env->delivery, q->alert,
+			    q->verified, &q->signer, q->why);
+		else
+			on_envelope(c, &q->env);
+		queued_free(&q);
+	}
+}
+
+/* Collect what the pool verified, then hand over what is ready. */
+static void
+take_verified(struct cpx_client *c)
+{
+	struct queued *q;
+
+	if (c->pool == NULL)
+		return;
+	while ((q = workpool_take(c->pool)) != NULL)
+		q->done = 1;	/* the job is the main thread's again */
+	drain_queue(c);
+}
+
+/* Block until the queue has room: never drop what the broker sent. */
+static void
+wait_room(struct cpx_client *c)
+{
+	zmq_pollitem_t it;
+
+	while (c->qlen >= QUEUE_MAX) {
+		it.socket = workpool_socket(c->pool);
+		it.fd = 0;
+		it.events = ZMQ_POLLIN;
+		it.revents = 0;
+		(void)zmq_poll(&it, 1, 100);
+		take_verified(c);
+	}
+}
+
+/*
+ * Queue env behind what is waiting; a delivery goes to the pool. Takes
+ * *envp on success. 0, or -1 if it could not (the caller handles env).
+ */
+static int
+enqueue(struct cpx_client *c, Cpx__Envelope **envp)
+{
+	struct queued *q;
+
+	wait_room(c);
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		return -1;
+	q->env = *envp;
+	q->is_delivery = q->env->body_case == CPX__ENVELOPE__BODY_DELIVERY;
+	q->done = !q->is_delivery;
+	c->q[(c->qhead + c->qlen) % QUEUE_MAX] = q;
+	if (q->is_delivery &&
+	    workpool_submit(c->pool, c->pool_rr++, q) == -1) {
+		c->q[(c->qhead + c->qlen) % QUEUE_MAX] = NULL;
+		free(q);
+		return -1;
+	}
+	c->qlen++;
+	*envp = NULL;
+	return 0;
+}
+
+/* One message from the broker: now, or behind deliveries being verified. */
+static void
+dispatch(struct cpx_client *c, Cpx__Envelope **envp)
+{
+	const Cpx__Delivery *d;
+
+	if ((*envp)->body_case == CPX__ENVELOPE__BODY_DELIVERY) {
+		d = (*envp)->delivery;
+		if (d->request_id == 0 && d->seq > c->recv_seq)
+			c->recv_seq = d->seq;
+	}
+	if (c->pool != NULL && (c->qlen > 0 ||
+	    (*envp)->body_case == CPX__ENVELOPE__BODY_DELIVERY) &&
+	    enqueue(c, envp) == 0)
+		return;
+	if (c->qlen > 0)
+		drain_queue(c);	/* out of memory: keep what order we can */
+	on_envelope(c, envp);
+}
+
+static void
 on_data(struct cpx_client *c, const uint8_t *p, size_t len)
 {
 	Cpx__Envelope *env;
@@ -476,10 +704,11 @@ on_data(struct cpx_client *c, const uint8_t *p, size_t len)
 			lost(c, msg, 0);
 			return;
 		}
-		on_envelope(c, &env);
+		dispatch(c, &env);
 		if (env != NULL)
 			cpx__envelope__free_unpacked(env, NULL);
 	}
+	drain_queue(c);
 	if (c->tls != NULL && tlsconn_state(c->tls) == TLSCONN_CLOSED)
 		lost(c, "broker closed the connection", 0);
 }
@@ -548,10 +777,10 @@ keepalive(struct cpx_client *c)
 int
 cpx_client_run(struct cpx_client *c, int timeout_ms)
 {
-	zmq_pollitem_t item;
+	zmq_pollitem_t items[2];
 	zmq_msg_t rid, data;
 	int64_t until = now_ms() + timeout_ms, left;
-	int i;
+	int i, nitems = 1;
 
 	c->stopped = 0;
 	for (;;) {
@@ -564,20 +793,28 @@ cpx_client_run(struct cpx_client *c, int timeout_ms)
 			left = 0;
 		if (left > 1000)
 			left = 1000;	/* keepalive granularity */
-		item.socket = c->sock;
-		item.fd = 0;
-		item.events = ZMQ_POLLIN;
-		item.revents = 0;
+		memset(items, 0, sizeof(items));
+		items[0].socket = c->sock;
+		/* A full queue reads no more until the pool catches up. */
+		items[0].events = c->qlen < QUEUE_MAX / 2 ? ZMQ_POLLIN : 0;
+		if (c->pool != NULL) {
+			items[1].socket = workpool_socket(c->pool);
+			items[1].events = ZMQ_POLLIN;
+			nitems = 2;
+		}
 		if (c->tls != NULL && tlsconn_out_pending(c->tls) > 0 &&
 		    left > 5)
 			left = 5;
-		if (zmq_poll(&item, 1, (long)left) == -1 && errno != EINTR) {
+		if (zmq_poll(items, nitems, (long)left) == -1 &&
+		    errno != EINTR) {
 			snprintf(c->error, sizeof(c->error), "zmq_poll: %s",
 			    zmq_strerror(errno));
 			c->dead = 1;
 			return -1;
 		}
-		for (i = 0; i < 1024 && !c->dead; i++) {
+		take_verified(c);
+		for (i = 0; i < 1024 && !c->dead && c->qlen < QUEUE_MAX / 2;
+		    i++) {
 			zmq_msg_init(&rid);
 			zmq_msg_init(&data);
 			if (zmq_msg_recv(&rid, c->sock, ZMQ_DONTWAIT) == -1) {
@@ -859,6 +1096,8 @@ cpx_subscribe(struct cpx_client *c, Cpx__Filter *const *filters,
 	c->sub_resume = resume;
 	if (resume && after > c->last_seq)
 		c->last_seq = after;
+	if (resume && after > c->recv_seq)
+		c->recv_seq = after;
 	*request_id = sub.request_id;
 	env.body_case = CPX__ENVELOPE__BODY_SUBSCRIBE;
 	env.subscribe = &sub;

@@ -37,6 +37,13 @@ struct cpx_client_config {
 	const char	*crl;		/* optional CRL for verifying deliveries */
 	int		 reconnect;	/* reconnect and resume after a break */
 	int		 ping_ms;	/* keepalive period; 0 = broker's value */
+	/*
+	 * Threads that verify deliveries (0: on the caller's thread).
+	 * Events still reach the callback on the caller's thread, in the
+	 * order the broker sent them; a long replay goes about this many
+	 * times faster on as many spare cores.
+	 */
+	unsigned int	 verify_threads;
 };
 
 enum cpx_event_kind {

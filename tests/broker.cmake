@@ -18,3 +18,11 @@ cpx_add_test(NAME test_durability
 	SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_durability.c
 	LIBS cpx TIMEOUT 240)
 add_dependencies(test_durability cpx-broker)
+
+# Durability, routing and forgery again with deliveries verified on two
+# client threads: same results, same order.
+foreach(_t test_durability test_route test_forged)
+	add_test(NAME ${_t}_pool COMMAND ${_t})
+	set_tests_properties(${_t}_pool PROPERTIES TIMEOUT 240
+		ENVIRONMENT "CPX_SOURCE_DIR=${CMAKE_SOURCE_DIR};CPX_BINARY_DIR=${CMAKE_BINARY_DIR};CPX_TEST_CLIENT_VERIFY_THREADS=2")
+endforeach()

@@ -354,6 +354,10 @@ testbroker_client(struct testbroker *tb, const char *node, int reconnect,
 	cfg.key = key;
 	cfg.crl = crl;
 	cfg.reconnect = reconnect;
+	/* The *_pool variants of the tests verify on client threads. */
+	if (getenv("CPX_TEST_CLIENT_VERIFY_THREADS") != NULL)
+		cfg.verify_threads = (unsigned int)atoi(
+		    getenv("CPX_TEST_CLIENT_VERIFY_THREADS"));
 	return cpx_client_new(&cfg, err, errlen);
 }
 
