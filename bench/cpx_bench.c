@@ -428,10 +428,10 @@ cpx_open(struct bench *b, const char *node)
 	cfg.cert = cert;
 	cfg.key = key;
 	cfg.crl = crl;
-	/* A replaying node verifies on its spare cores, as cpx replay does. */
+	/* A replaying node verifies on every core, as cpx replay does. */
 	if (strcmp(b->mode, "w3") == 0 && sysconf(_SC_NPROCESSORS_ONLN) > 1)
 		cfg.verify_threads =
-		    (unsigned int)sysconf(_SC_NPROCESSORS_ONLN) - 1;
+		    (unsigned int)sysconf(_SC_NPROCESSORS_ONLN);
 	if ((c = cpx_client_new(&cfg, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "%s: %s\n", node, err);
 		return NULL;
