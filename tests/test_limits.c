@@ -39,15 +39,9 @@ static struct cpx_client *
 connect_sink(struct testbroker *tb, const char *node, int reconnect,
     struct testsink *sink)
 {
-	struct cpx_client *c;
-	char err[400];
+	struct cpx_client *c = testsink_connect(tb, node, reconnect, sink);
 
-	c = testbroker_client(tb, node, reconnect, err, sizeof(err));
-	if (c == NULL)
-		fail_msg("%s: %s", node, err);
-	testsink_attach(sink, c);
-	if (cpx_client_connect(c, 10000, err, sizeof(err)) == -1)
-		fail_msg("%s: connect: %s", node, err);
+	assert_non_null(c);
 	return c;
 }
 
@@ -55,12 +49,7 @@ connect_sink(struct testbroker *tb, const char *node, int reconnect,
 static void
 assert_served(struct cpx_client *c, struct testsink *s)
 {
-	struct testfilter tf;
-	Cpx__Filter *f[1];
-
-	testfilter_init(&tf, "", "", NULL, 0, 0);
-	f[0] = &tf.f;
-	assert_true(testsink_sync(s, c, f, 1));
+	assert_true(testsink_served(s, c));
 }
 
 static void

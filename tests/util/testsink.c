@@ -115,3 +115,34 @@ testsink_sync(struct testsink *s, struct cpx_client *c,
 		return 0;
 	return testsink_run_until(c, &s->subscribed, target, 10000);
 }
+
+struct cpx_client *
+testsink_connect(struct testbroker *tb, const char *node, int reconnect,
+    struct testsink *s)
+{
+	struct cpx_client *c;
+	char err[400];
+
+	if ((c = testbroker_client(tb, node, reconnect, err,
+	    sizeof(err))) == NULL) {
+		fprintf(stderr, "%s: %s\n", node, err);
+		return NULL;
+	}
+	testsink_attach(s, c);
+	if (cpx_client_connect(c, 10000, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s: connect: %s\n", node, err);
+		cpx_client_free(&c);
+	}
+	return c;
+}
+
+int
+testsink_served(struct testsink *s, struct cpx_client *c)
+{
+	struct testfilter tf;
+	Cpx__Filter *f[1];
+
+	testfilter_init(&tf, "", "", NULL, 0, 0);
+	f[0] = &tf.f;
+	return testsink_sync(s, c, f, 1);
+}

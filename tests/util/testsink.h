@@ -57,4 +57,15 @@ int	testsink_has(const struct testsink *s, const char *id, int *count);
 int	testsink_sync(struct testsink *s, struct cpx_client *c,
 	    Cpx__Filter *const *filters, size_t nfilters);
 
+struct testbroker;
+
+/*
+ * testbroker_client for node, attach s, connect (10 s). NULL (the reason
+ * printed on stderr) if it fails.
+ */
+struct cpx_client *testsink_connect(struct testbroker *tb, const char *node,
+	    int reconnect, struct testsink *s);
+/* A subscribe round trip with a match-all filter: 1 if c is still served. */
+int	testsink_served(struct testsink *s, struct cpx_client *c);
+
 #endif
