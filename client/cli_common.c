@@ -243,6 +243,9 @@ cli_connect(struct cli_common *co, int reconnect, int timeout_ms,
 	if (cpx_client_connect(c, timeout_ms, err, sizeof(err)) == -1) {
 		fprintf(stderr, "cpx: %s\n", cli_sanitize(err, safe,
 		    sizeof(safe)));
+		/* Refused, not unreachable: fix the certificate or policy. */
+		if (cpx_client_refused(c))
+			*exit_code = CLI_EXIT_REFUSED;
 		cpx_client_free(&c);
 		return NULL;
 	}

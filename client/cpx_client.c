@@ -72,6 +72,7 @@ struct cpx_client {
 	void			*cb_arg;
 	int			 stopped;
 	int			 dead;		/* refused: do not retry */
+	int			 refused;	/* the broker refused this node */
 	char			 error[320];
 	uint64_t		 next_request;
 	struct inflight		*inflight;
@@ -324,6 +325,8 @@ lost(struct cpx_client *c, const char *why, int final)
 		emit(c, &ev);
 	}
 	drop_connection(c);
+	if (final)
+		c->refused = 1;
 	if (final || !c->reconnect) {
 		c->dead = 1;
 		return;
@@ -735,7 +738,8 @@ on_message(struct cpx_client *c, zmq_msg_t *rid, zmq_msg_t *data)
 		c->rid_len = rl;
 		c->tls = tlsconn_new(c->ctx, 0, CPX_MAX_FRAME_PREAUTH);
 		if (c->tls == NULL || tlsconn_start(c->tls) == -1) {
-			lost(c, "cannot start TLS", 1);
+			lost(c, "cannot start TLS", 0);
+			c->dead = 1;
 			return;
 		}
 		c->last_rx_ms = now_ms();
@@ -841,6 +845,12 @@ void
 cpx_client_stop(struct cpx_client *c)
 {
 	c->stopped = 1;
+}
+
+int
+cpx_client_refused(const struct cpx_client *c)
+{
+	return c->refused;
 }
 
 const char *

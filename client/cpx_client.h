@@ -122,6 +122,12 @@ void	cpx_client_on_event(struct cpx_client *c, cpx_event_cb *cb, void *arg);
 int	cpx_client_run(struct cpx_client *c, int timeout_ms);
 void	cpx_client_stop(struct cpx_client *c);
 const char *cpx_client_error(const struct cpx_client *c);
+/*
+ * 1 if the session ended because the broker refused this node (its
+ * certificate was refused, revoked, or the policy grants it nothing):
+ * retrying will not help, unlike an unreachable broker.
+ */
+int	cpx_client_refused(const struct cpx_client *c);
 
 /*
  * Complete and sign an alert, then send it without waiting. Empty id gets

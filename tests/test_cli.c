@@ -419,6 +419,18 @@ test_unreachable(void **state)
 	expect_in(2, "no-such-node");
 }
 
+/* A node the broker refuses exits 1: retrying will not help. */
+static void
+test_refused_node(void **state)
+{
+	(void)state;
+	expect_exit(RUN("whoami", "--node", "revoked-hr"), 1);
+	expect_in(2, "certificate revoked");
+	expect_exit(RUN("publish", "--node", "expired-si", "--category",
+	    "route", "--severity", "low", "--summary", "x"), 1);
+	expect_in(2, "certificate expired");
+}
+
 static void
 test_subscribe_live(void **state)
 {
@@ -847,6 +859,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_publish_refused, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_publish_usage, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_refused_node, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_unreachable, setup,
 		    teardown),
