@@ -614,8 +614,11 @@ sign_verify_alert_origin(const Cpx__Alert *a, const struct identity *signer,
 	    signer->country[0] == '\0' ||
 	    strcmp(a->origin, signer->country) != 0) {
 		*reason = CPX__REASON__REASON_ORIGIN_MISMATCH;
-		snprintf(why, whylen, "alert origin differs from the signer's "
-		    "country %s", signer != NULL ? signer->country : "?");
+		/* The claimed origin is outside input: printable only. */
+		snprintf(why, whylen, "alert claims origin %s but is signed "
+		    "by a node of %s", a != NULL && a->origin != NULL &&
+		    identity_country_valid(a->origin) ? a->origin : "??",
+		    signer != NULL ? signer->country : "?");
 		return -1;
 	}
 	*reason = CPX__REASON__REASON_NONE;
