@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "broker.h"
@@ -85,6 +86,31 @@ check_config(struct config *cfg, const char *conf)
 	SSL_CTX_free(ctx);
 	config_clear(cfg);
 	return rc;
+}
+
+/*
+ * Each session is a socket: make sure max_sessions of them fit in the
+ * file descriptor limit (the default soft limit, 1024, does not hold the
+ * 2000 the default allows), or say which limit to raise.
+ */
+static void
+raise_fd_limit(const struct config *cfg)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)cfg->max_sessions + 256;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ?
+	    want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		log_warn("cannot raise the open file limit to %llu",
+		    (unsigned long long)rl.rlim_cur);
+	if (rl.rlim_cur < want)
+		log_warnx("open file limit %llu is below max_sessions %u + 256: "
+		    "raise the hard limit (ulimit -Hn, LimitNOFILE=) or lower "
+		    "the config key max_sessions",
+		    (unsigned long long)rl.rlim_cur, cfg->max_sessions);
 }
 
 static void
@@ -187,6 +213,7 @@ main(int argc, char *argv[])
 	sigaction(SIGPIPE, &sa, NULL);
 	sigaction(SIGXFSZ, &sa, NULL);	/* a file size limit is EFBIG */
 
+	raise_fd_limit(&cfg);
 	memset(&b, 0, sizeof(b));
 	b.stop = &stop_flag;
 	b.reload = &reload_flag;
