@@ -78,7 +78,19 @@ audit_dir = audit
 INI
 "$top/build/broker/cpx-broker" -c "$run/broker.ini" 2>"$run/broker.log" &
 echo $! >"$run/broker.pid"
-wait_for "$run/broker.log" "listening on" 1
+i=0
+until grep -q "listening on" "$run/broker.log"; do
+	if ! kill -0 "$(cat "$run/broker.pid")" 2>/dev/null; then
+		echo "demo: the broker did not start; its log says:" >&2
+		cat "$run/broker.log" >&2
+		echo "(another program on port $port? set CPX_DEMO_PORT)" >&2
+		rm -f "$run/broker.pid"
+		exit 1
+	fi
+	i=$((i + 1))
+	[ $i -le 150 ] || { echo "demo: broker not listening after 15 s" >&2; exit 1; }
+	sleep 0.1
+done
 grep "listening on" "$run/broker.log" | cut -c 25-
 
 step "Subscribers: Croatia follows Slovenia's feed; Serbia follows the Western Balkans regional feed plus high-severity alerts from Slovenia"
