@@ -73,8 +73,9 @@ slot(const struct identity *node)
 static void
 refill(struct ratelimit *r, struct bucket *b, int64_t now_ms)
 {
-	if (now_ms > b->last_ms)
-		b->tokens += (double)(now_ms - b->last_ms) * r->rate;
+	if (now_ms <= b->last_ms)
+		return;		/* no time passed (or a clock step back) */
+	b->tokens += (double)(now_ms - b->last_ms) * r->rate;
 	if (b->tokens > r->burst)
 		b->tokens = r->burst;
 	b->last_ms = now_ms;

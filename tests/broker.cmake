@@ -26,3 +26,9 @@ foreach(_t test_durability test_route test_forged)
 	set_tests_properties(${_t}_pool PROPERTIES TIMEOUT 240
 		ENVIRONMENT "CPX_SOURCE_DIR=${CMAKE_SOURCE_DIR};CPX_BINARY_DIR=${CMAKE_BINARY_DIR};CPX_TEST_CLIENT_VERIFY_THREADS=2")
 endforeach()
+
+# Units of the broker with no network.
+foreach(_t test_dedup test_ratelimit)
+	cpx_add_test(NAME ${_t} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/${_t}.c
+		LIBS cpxbroker TIMEOUT 60)
+endforeach()
