@@ -162,4 +162,12 @@ int	cli_publish(int argc, char **argv);
 int	cli_subscribe(int argc, char **argv);
 int	cli_replay(int argc, char **argv);
 
+/*
+ * Split a comma list, calling take(item, length, arg) for each trimmed,
+ * non-empty item (not NUL-terminated). 0, or -1 as soon as take fails.
+ */
+int	cli_split_list(const char *list,
+	    int (*take)(const char *, size_t, void *), void *arg)
+	    __attribute__((warn_unused_result));
+
 #endif

@@ -375,12 +375,10 @@ cli_filters_clear(struct cli_filters *fl)
 	cli_filters_init(fl);
 }
 
-/* Split a comma list, calling take for each trimmed, non-empty item. */
-static int
-each_item(const char *list, const char *what,
-    int (*take)(struct cli_filters *, const char *), struct cli_filters *fl)
+int
+cli_split_list(const char *list, int (*take)(const char *, size_t, void *),
+    void *arg)
 {
-	char item[256];
 	const char *p = list, *e;
 	size_t n;
 
@@ -393,16 +391,42 @@ each_item(const char *list, const char *what,
 		n = e ? (size_t)(e - p) : strlen(p);
 		while (n > 0 && p[n - 1] == ' ')
 			n--;
-		if (n >= sizeof(item)) {
-			fprintf(stderr, "cpx: --%s: item too long\n", what);
-			return -1;
-		}
-		memcpy(item, p, n);
-		item[n] = '\0';
-		if (take(fl, item) == -1)
+		if (take(p, n, arg) == -1)
 			return -1;
 		p += n;
 	}
+}
+
+struct item_ctx {
+	const char		*what;
+	int			(*take)(struct cli_filters *, const char *);
+	struct cli_filters	*fl;
+};
+
+/* One list item as a C string for a filter's take function. */
+static int
+filter_item(const char *p, size_t n, void *arg)
+{
+	struct item_ctx *ic = arg;
+	char item[256];
+
+	if (n >= sizeof(item)) {
+		fprintf(stderr, "cpx: --%s: item too long\n", ic->what);
+		return -1;
+	}
+	memcpy(item, p, n);
+	item[n] = '\0';
+	return ic->take(ic->fl, item);
+}
+
+/* Split a comma list, calling take for each trimmed, non-empty item. */
+static int
+each_item(const char *list, const char *what,
+    int (*take)(struct cli_filters *, const char *), struct cli_filters *fl)
+{
+	struct item_ctx ic = { what, take, fl };
+
+	return cli_split_list(list, filter_item, &ic);
 }
 
 static int

@@ -160,26 +160,17 @@ on_event(const struct cpx_event *ev, void *arg)
 	}
 }
 
+static int
+append_item(const char *p, size_t n, void *arg)
+{
+	return json_array_append_new(arg, json_stringn(p, n));
+}
+
 /* Append each trimmed, non-empty item of a comma list to arr. */
 static int
 append_list(json_t *arr, const char *list)
 {
-	const char *p = list, *e;
-	size_t n;
-
-	for (;;) {
-		while (*p == ' ' || *p == ',')
-			p++;
-		if (*p == '\0')
-			return 0;
-		e = strchr(p, ',');
-		n = e ? (size_t)(e - p) : strlen(p);
-		while (n > 0 && p[n - 1] == ' ')
-			n--;
-		if (json_array_append_new(arr, json_stringn(p, n)) == -1)
-			return -1;
-		p += n;
-	}
+	return cli_split_list(list, append_item, arr);
 }
 
 /* json_string() refuses invalid UTF-8: say so instead of failing mutely. */
