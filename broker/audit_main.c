@@ -45,20 +45,6 @@ usage(FILE *fp)
 	fputs(usage_text, fp);
 }
 
-static const char *
-kind_name(int k)
-{
-	static const char *const names[] = {
-		"unspecified", "alert_accepted", "publish_refused",
-		"session_opened", "session_refused", "session_closed",
-		"replay_requested", "checkpoint"
-	};
-
-	if (k < 0 || (size_t)k >= sizeof(names) / sizeof(names[0]))
-		return "unknown";
-	return names[k];
-}
-
 /* ISO 8601 UTC with milliseconds, e.g. 2024-05-01T12:00:00.250Z. */
 static void
 iso_time(int64_t ms, char out[40])
@@ -147,7 +133,7 @@ record_json(const Cpx__AuditRecord *rec)
 	put(o, "seq", json_integer((json_int_t)rec->seq));
 	iso_time(rec->time, t);
 	put(o, "time", json_string(t));
-	put(o, "kind", json_string(kind_name(rec->kind)));
+	put(o, "kind", json_string(alert_record_kind_name(rec->kind)));
 	put(o, "peer_country", jstr(rec->peer_country));
 	put(o, "peer_node", jstr(rec->peer_node));
 	put(o, "session_id", json_integer((json_int_t)rec->session_id));

@@ -176,6 +176,7 @@ verify_record(void *arg, const Cpx__AuditRecord *rec, const uint8_t *prev,
 	case CPX__RECORD_KIND__RECORD_SESSION_REFUSED:
 	case CPX__RECORD_KIND__RECORD_SESSION_CLOSED:
 	case CPX__RECORD_KIND__RECORD_REPLAY_REQUESTED:
+	case CPX__RECORD_KIND__RECORD_REQUEST_REFUSED:
 		return 0;
 	default:
 		audit_seterr(why, whylen, "unknown record kind %d", (int)rec->kind);

@@ -353,6 +353,8 @@ handle_subscribe(struct broker *b, struct session *s, Cpx__Envelope **envp)
 		log_warnx("%s: subscribe refused (%s): %s", s->tag,
 		    alert_reason_name(reason), why);
 		send_error(b, s, sub->request_id, reason, why);
+		audit_note(b, s, CPX__RECORD_KIND__RECORD_REQUEST_REFUSED,
+		    reason, why, NULL);
 		return;
 	}
 	if (s->replay != NULL && !s->replay->catch_up && sub->resume) {

@@ -268,20 +268,6 @@ on_delivery(struct recv_ctx *rc, const struct cpx_event *ev)
 		finish(rc, CLI_EXIT_OK);
 }
 
-static const char *
-record_kind_name(int k)
-{
-	static const char *const names[] = {
-		"unspecified", "alert-accepted", "publish-refused",
-		"session-opened", "session-refused", "session-closed",
-		"replay-requested", "checkpoint"
-	};
-
-	if (k < 0 || (size_t)k >= sizeof(names) / sizeof(names[0]))
-		return "unknown";
-	return names[k];
-}
-
 /* Broker-supplied text: kept if valid UTF-8 (jansson escapes controls). */
 static json_t *
 jstr(const char *s)
@@ -309,7 +295,7 @@ record_json(const Cpx__AuditRecord *r)
 		snprintf(t, sizeof(t), "%" PRId64, r->time);
 	json_object_set_new(o, "seq", json_integer((json_int_t)r->seq));
 	json_object_set_new(o, "time", json_string(t));
-	json_object_set_new(o, "kind", json_string(record_kind_name(r->kind)));
+	json_object_set_new(o, "kind", json_string(alert_record_kind_name(r->kind)));
 	json_object_set_new(o, "peer_country", jstr(r->peer_country));
 	json_object_set_new(o, "peer_node", jstr(r->peer_node));
 	if (r->peer_address && r->peer_address[0])
@@ -366,7 +352,7 @@ on_record(struct recv_ctx *rc, const struct cpx_event *ev)
 		if (alert_json_time_format(r->time, t, sizeof(t)) == -1)
 			snprintf(t, sizeof(t), "?");
 		wrote = printf("#%" PRIu64 " %s %s %s/%s%s%s%s%s%s%s%s%s%s\n",
-		    r->seq, t, record_kind_name(r->kind),
+		    r->seq, t, alert_record_kind_name(r->kind),
 		    cli_sanitize(r->peer_country, cc, sizeof(cc)),
 		    cli_sanitize(r->peer_node, node, sizeof(node)),
 		    r->peer_address && r->peer_address[0] ? " " : "",

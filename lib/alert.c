@@ -39,6 +39,12 @@ static const char *const reason_names[] = {
 	"shutting-down", "cert-revoked", "idle-timeout", "internal"
 };
 
+static const char *const record_kind_names[] = {
+	"unspecified", "alert-accepted", "publish-refused", "session-opened",
+	"session-refused", "session-closed", "replay-requested", "checkpoint",
+	"request-refused"
+};
+
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 
 static const char *
@@ -85,6 +91,12 @@ const char *
 alert_reason_name(int r)
 {
 	return name_of(reason_names, NELEM(reason_names), r);
+}
+
+const char *
+alert_record_kind_name(int k)
+{
+	return name_of(record_kind_names, NELEM(record_kind_names), k);
 }
 
 int

@@ -37,6 +37,8 @@ const char *alert_category_name(int c);
 const char *alert_severity_name(int s);
 const char *alert_handling_name(int h);
 const char *alert_reason_name(int r);
+/* Audit record kinds ("alert-accepted", ...), for dumps and replays. */
+const char *alert_record_kind_name(int k);
 /* Parse the names above (case-insensitive); -1 if unknown. */
 int	alert_category_parse(const char *s);
 int	alert_severity_parse(const char *s);

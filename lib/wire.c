@@ -222,7 +222,7 @@ check_audit_record(const Cpx__AuditRecord *r, int *reason, char *why,
 {
 	*reason = CPX__REASON__REASON_MALFORMED;
 	if (r->kind < CPX__RECORD_KIND__RECORD_UNSPECIFIED ||
-	    r->kind > CPX__RECORD_KIND__RECORD_CHECKPOINT) {
+	    r->kind > CPX__RECORD_KIND__RECORD_REQUEST_REFUSED) {
 		snprintf(why, whylen, "audit record kind %d unknown",
 		    (int)r->kind);
 		return -1;

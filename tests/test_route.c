@@ -183,6 +183,8 @@ test_routing_matrix(void **state)
 	assert_int_equal(mksink.last_reason,
 	    CPX__REASON__REASON_NOT_AUTHORIZED);
 	assert_int_equal(mksink.subscribed, 0);
+	assert_true(testbroker_wait_log(&tb, "MK/mk-ncp: subscribe refused "
+	    "(not-authorized)", 3000));
 	cpx_client_free(&mk);
 	/* ...and one without the publish right cannot publish. */
 	{
