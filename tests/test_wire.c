@@ -594,7 +594,7 @@ test_other_limits(void **state)
 	w.country = "SIX";
 	expect_refused(&env, CPX__REASON__REASON_MALFORMED, "welcome");
 
-	ar.kind = (Cpx__RecordKind)8;
+	ar.kind = (Cpx__RecordKind)(CPX__RECORD_KIND__RECORD_REQUEST_REFUSED + 1);
 	env.body_case = CPX__ENVELOPE__BODY_AUDIT_RECORD;
 	env.audit_record = &ar;
 	expect_refused(&env, CPX__REASON__REASON_MALFORMED, "kind 8");
