@@ -594,10 +594,12 @@ test_other_limits(void **state)
 	w.country = "SIX";
 	expect_refused(&env, CPX__REASON__REASON_MALFORMED, "welcome");
 
-	ar.kind = (Cpx__RecordKind)(CPX__RECORD_KIND__RECORD_REQUEST_REFUSED + 1);
+	/* The first kind past the last one defined. */
+	ar.kind = (Cpx__RecordKind)(CPX__RECORD_KIND__RECORD_REQUEST_REFUSED +
+	    1);
 	env.body_case = CPX__ENVELOPE__BODY_AUDIT_RECORD;
 	env.audit_record = &ar;
-	expect_refused(&env, CPX__REASON__REASON_MALFORMED, "kind 8");
+	expect_refused(&env, CPX__REASON__REASON_MALFORMED, "kind 9");
 	ar.kind = CPX__RECORD_KIND__RECORD_PUBLISH_REFUSED;
 	ar.reason = (Cpx__Reason)-1;
 	expect_refused(&env, CPX__REASON__REASON_MALFORMED, "reason -1");
