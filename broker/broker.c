@@ -45,12 +45,6 @@ struct pending {
 	char		 alert_id[CPX_MAX_ID + 1];
 };
 
-static int64_t
-wall_ms(void)
-{
-	return alert_now_ms();
-}
-
 /* Append a record about s (s may be NULL) to the audit log. */
 static void
 audit_note(struct broker *b, struct session *s, Cpx__RecordKind kind,
@@ -248,7 +242,7 @@ submit_verify(struct broker *b, struct session *s, Cpx__Envelope **envp)
 	job->session_id = s->id;
 	job->env = *envp;
 	job->peer = s->peer;
-	job->now_ms = wall_ms();
+	job->now_ms = alert_now_ms();
 	job->max_skew_ms = b->cfg->clock_skew_ms;
 	if (verifier_submit(b->verifier, &job) == -1) {
 		job->env = NULL;	/* still the caller's */
@@ -287,7 +281,7 @@ handle_publish(struct broker *b, struct session *s, Cpx__Envelope **envp,
 	}
 	if (submit_verify(b, s, envp) == 0)
 		return;
-	if (verify_signed(b->trust, &s->peer, pub->alert, wall_ms(),
+	if (verify_signed(b->trust, &s->peer, pub->alert, alert_now_ms(),
 	    b->cfg->clock_skew_ms, &a, &signer, &reason, why,
 	    sizeof(why)) == -1) {
 		refuse_publish(b, s, pub->request_id, NULL, reason, why);
@@ -613,7 +607,7 @@ commit_turn(struct broker *b)
 			b->stats.accepted++;
 			b->stats.deliveries += route_publish(b->edge, b->policy,
 			    p->env->publish->alert, p->alert, p->seq,
-			    p->time ? p->time : wall_ms());
+			    p->time ? p->time : alert_now_ms());
 			log_debug("%s: alert %s accepted as seq %" PRIu64,
 			    p->session->tag, p->alert_id, p->seq);
 		}

@@ -2,8 +2,8 @@
  * verify.c: the broker's acceptance checks for one published alert, in
  * the order that stops the cheapest attacks first: signature and signer
  * certificate (a forged or replayed-from-elsewhere alert), origin (a node
- * publishing for another country), form (limits and enums), then policy
- * (rights, recipients, handling).
+ * publishing for another country), form (limits and enums). The policy
+ * (rights, recipients, handling) is checked after, in broker.c.
  */
 #include <stdio.h>
 #include <string.h>
@@ -48,23 +48,4 @@ fail:
 	cpx__alert__free_unpacked(a, NULL);
 	memset(signer, 0, sizeof(*signer));
 	return -1;
-}
-
-int
-verify_publish(struct trust *t, const struct policy *p,
-    const struct identity *peer, const Cpx__SignedAlert *sa, int64_t now_ms,
-    int64_t max_skew_ms, Cpx__Alert **alert, int *reason, char *why,
-    size_t whylen)
-{
-	struct identity signer;
-
-	if (verify_signed(t, peer, sa, now_ms, max_skew_ms, alert, &signer,
-	    reason, why, whylen) == -1)
-		return -1;
-	if (policy_check_publish(p, peer, *alert, reason, why, whylen) == -1) {
-		cpx__alert__free_unpacked(*alert, NULL);
-		*alert = NULL;
-		return -1;
-	}
-	return 0;
 }

@@ -1,7 +1,8 @@
 /*
- * verify.h: everything the broker checks about a published alert before
- * it may enter the log: signature, signer certificate, origin, form, and
- * the policy. Decides only; broker.c acts on the result.
+ * verify.h: what the broker checks about a published alert that needs no
+ * broker state: signature, signer certificate, origin and form. The
+ * policy step follows in broker.c (policy_check_publish), which acts on
+ * the result.
  */
 #ifndef CPX_VERIFY_H
 #define CPX_VERIFY_H
@@ -10,7 +11,6 @@
 #include <stdint.h>
 
 #include "identity.h"
-#include "policy.h"
 #include "proto/cpx.pb-c.h"
 #include "sign.h"
 
@@ -25,15 +25,5 @@ int	verify_signed(struct trust *t, const struct identity *peer,
 	    const Cpx__SignedAlert *sa, int64_t now_ms, int64_t max_skew_ms,
 	    Cpx__Alert **alert, struct identity *signer, int *reason, char *why,
 	    size_t whylen) __attribute__((warn_unused_result));
-
-/*
- * verify_signed, then the policy (rights, recipients, handling). Same
- * returns.
- */
-int	verify_publish(struct trust *t, const struct policy *p,
-	    const struct identity *peer, const Cpx__SignedAlert *sa,
-	    int64_t now_ms, int64_t max_skew_ms, Cpx__Alert **alert,
-	    int *reason, char *why, size_t whylen)
-	    __attribute__((warn_unused_result));
 
 #endif
