@@ -22,20 +22,28 @@
 #include "cpx_limits.h"
 #include "log.h"
 #include "sign.h"
+#include "tlsctx.h"
 
 #define EXIT_BAD	1
 #define EXIT_USAGE	2
 
 static const char usage_text[] =
-    "usage: cpx-audit verify [--ca ca.pem [--crl crl.pem]] DIR\n"
+    "usage: cpx-audit verify [--ca ca.pem [--crl crl.pem]]\n"
+    "                        [--broker-cert FILE ...] [--broker-name NAME] DIR\n"
     "       cpx-audit dump [--from SEQ] DIR\n"
     "\n"
     "verify  check the hash chain of the audit log in DIR, every\n"
     "        checkpoint's signature and that it matches the chain, and\n"
     "        (with --ca) every accepted alert's signature against the\n"
     "        network CA and CRL, and its origin against the signer's\n"
-    "        country. Prints a summary; on failure names the first bad\n"
-    "        record and exits 1.\n"
+    "        country. With --ca a checkpoint must be signed by a broker\n"
+    "        certificate of the CA (serverAuth), and the first signer\n"
+    "        stands for the broker: a change of signer fails unless a pin\n"
+    "        vouches for the new one. --broker-cert FILE (repeatable) pins\n"
+    "        the broker certificate(s); --broker-name NAME (needs --ca)\n"
+    "        admits any CA broker certificate carrying NAME in its\n"
+    "        subjectAltName. Every change of signer is printed. Prints a\n"
+    "        summary; on failure names the first bad record and exits 1.\n"
     "dump    print each record from SEQ on (default: the first) as one\n"
     "        JSON object per line.\n";
 
@@ -241,22 +249,43 @@ done:
 	return ret;
 }
 
+/* One line per change of checkpoint signer: a key change is news. */
+static void
+on_signer_change(void *arg, uint64_t seq, const char *from, const char *to,
+    const char *desc)
+{
+	(void)arg;
+	printf("checkpoint signer changed at record %" PRIu64 ": sha256 %s "
+	    "-> sha256 %s (%s)\n", seq, from, to, desc);
+}
+
+#define MAX_BROKER_CERTS	8
+
 static int
 cmd_verify(int argc, char **argv)
 {
 	static const struct option	opts[] = {
 		{ "ca", required_argument, NULL, 'c' },
 		{ "crl", required_argument, NULL, 'r' },
+		{ "broker-cert", required_argument, NULL, 'b' },
+		{ "broker-name", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct audit_verify_stats	 st;
+	struct audit_verify_opts	 vo;
 	struct trust			*t = NULL;
+	X509				*pins[MAX_BROKER_CERTS];
 	const char			*ca = NULL, *crl = NULL;
 	char				 err[512];
 	char				 h[2 * AUDIT_HASH_LEN + 1];
+	size_t				 i;
 	int				 ch, ok, ret = EXIT_BAD;
 
+	memset(&vo, 0, sizeof(vo));
+	memset(pins, 0, sizeof(pins));
+	vo.broker_certs = pins;
+	vo.on_signer_change = on_signer_change;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "c:r:h", opts, NULL)) != -1) {
 		switch (ch) {
@@ -266,25 +295,50 @@ cmd_verify(int argc, char **argv)
 		case 'r':
 			crl = optarg;
 			break;
+		case 'b':
+			if (vo.nbroker_certs == MAX_BROKER_CERTS) {
+				fprintf(stderr, "cpx-audit: at most %d "
+				    "--broker-cert\n", MAX_BROKER_CERTS);
+				ret = EXIT_USAGE;
+				goto done;
+			}
+			if ((pins[vo.nbroker_certs] = tlsctx_load_cert(optarg,
+			    err, sizeof(err))) == NULL) {
+				fprintf(stderr, "cpx-audit: --broker-cert: "
+				    "%s\n", err);
+				goto done;
+			}
+			vo.nbroker_certs++;
+			break;
+		case 'n':
+			vo.broker_name = optarg;
+			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			ret = 0;
+			goto done;
 		default:
 			usage(stderr);
-			return EXIT_USAGE;
+			ret = EXIT_USAGE;
+			goto done;
 		}
 	}
-	if (argc - optind != 1 || (crl != NULL && ca == NULL)) {
+	if (argc - optind != 1 || (crl != NULL && ca == NULL) ||
+	    (vo.broker_name != NULL && ca == NULL)) {
 		if (crl != NULL && ca == NULL)
 			fprintf(stderr, "cpx-audit: --crl needs --ca\n");
+		if (vo.broker_name != NULL && ca == NULL)
+			fprintf(stderr, "cpx-audit: --broker-name needs --ca "
+			    "(the name is only worth what the CA vouches)\n");
 		usage(stderr);
-		return EXIT_USAGE;
+		ret = EXIT_USAGE;
+		goto done;
 	}
 	if (ca != NULL && (t = trust_new(ca, crl, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "cpx-audit: %s\n", err);
 		goto done;
 	}
-	ok = audit_verify_dir_stats(argv[optind], t, &st, err,
+	ok = audit_verify_dir_opts(argv[optind], t, &vo, &st, err,
 	    sizeof(err)) == 0;
 	sign_hex(st.last_hash, AUDIT_HASH_LEN, h);
 	printf("segments: %" PRIu64 "\n", st.segments);
@@ -295,7 +349,13 @@ cmd_verify(int argc, char **argv)
 	printf("checkpoints: %" PRIu64 "%s\n", st.checkpoints, t == NULL ?
 	    " (certificates not checked: no --ca)" : "");
 	if (st.checkpoint_cert[0] != '\0')
-		printf("checkpoint signer: sha256 %s\n", st.checkpoint_cert);
+		printf("checkpoint signer: sha256 %s%s\n", st.checkpoint_cert,
+		    vo.nbroker_certs > 0 || vo.broker_name != NULL ?
+		    " (pinned)" : t != NULL ? " (not pinned: give "
+		    "--broker-cert or --broker-name)" : "");
+	if (st.signer_changes > 0)
+		printf("checkpoint signer changes: %" PRIu64 "\n",
+		    st.signer_changes);
 	printf("last seq: %" PRIu64 "\n", st.last_seq);
 	printf("last hash: %s\n", h);
 	if (st.torn_bytes > 0)
@@ -309,6 +369,8 @@ cmd_verify(int argc, char **argv)
 	printf("OK\n");
 	ret = 0;
 done:
+	for (i = 0; i < MAX_BROKER_CERTS; i++)
+		X509_free(pins[i]);
 	trust_free(&t);
 	if (fflush(stdout) == EOF && ret == 0)
 		ret = EXIT_BAD;

@@ -20,6 +20,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "audit.h"
 #include "audit_impl.h"
@@ -31,13 +32,128 @@
 struct verify {
 	struct trust			*t;
 	struct audit_verify_stats	*st;
+	const struct audit_verify_opts	*o;
+	uint8_t				 signer[32]; /* last one's */
+	int				 have_signer;
 };
+
+/* "CN=..., SAN 'a', 'b'" of a signer, for the change report. */
+static void
+signer_desc(X509 *x, char *buf, size_t len)
+{
+	GENERAL_NAMES	*gens;
+	GENERAL_NAME	*g;
+	char		 cn[CPX_MAX_NODE_NAME + 1] = "?";
+	size_t		 used;
+	int		 i, n, first = 1;
+
+	if (X509_NAME_get_text_by_NID(X509_get_subject_name(x),
+	    NID_commonName, cn, sizeof(cn)) <= 0)
+		snprintf(cn, sizeof(cn), "?");
+	n = snprintf(buf, len, "CN=%s", cn);
+	used = n > 0 ? (size_t)n : 0;
+	gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	for (i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens) &&
+	    used < len; i++) {
+		g = sk_GENERAL_NAME_value(gens, i);
+		if (g->type != GEN_DNS)
+			continue;
+		n = snprintf(buf + used, len - used, "%s%.*s", first ?
+		    " DNS:" : ",", ASN1_STRING_length(g->d.dNSName) > 64 ? 64 :
+		    ASN1_STRING_length(g->d.dNSName),
+		    (const char *)ASN1_STRING_get0_data(g->d.dNSName));
+		if (n > 0)
+			used += (size_t)n;
+		first = 0;
+	}
+	GENERAL_NAMES_free(gens);
+	/* Certificate text reaches a terminal: printable only. */
+	for (i = 0; buf[i] != '\0'; i++)
+		if (buf[i] < 0x20 || buf[i] > 0x7e)
+			buf[i] = '?';
+}
+
+/* 1 if x satisfies a pin of o (a pinned certificate, or the name). */
+static int
+signer_pinned(const struct verify *v, X509 *x, const uint8_t fpr[32])
+{
+	uint8_t	 h[32];
+	size_t	 i;
+
+	for (i = 0; i < v->o->nbroker_certs; i++)
+		if (X509_digest(v->o->broker_certs[i], EVP_sha256(), h,
+		    NULL) == 1 && CRYPTO_memcmp(h, fpr, sizeof(h)) == 0)
+			return 1;
+	/* The name pins a CA-issued broker identity: needs the CA. */
+	if (v->o->broker_name != NULL && v->t != NULL &&
+	    (X509_check_host(x, v->o->broker_name, 0,
+	    X509_CHECK_FLAG_NEVER_CHECK_SUBJECT, NULL) == 1 ||
+	    X509_check_ip_asc(x, v->o->broker_name, 0) == 1))
+		return 1;
+	ERR_clear_error();
+	return 0;
+}
+
+/*
+ * Who signed this checkpoint, against what the caller pinned: a
+ * rewritten log re-signed with any key the CA ever issued (a node's, an
+ * old broker's) must not pass. Every change of signer is reported.
+ */
+static int
+check_signer(struct verify *v, const Cpx__AuditRecord *rec, X509 *x,
+    char *why, size_t whylen)
+{
+	uint8_t	 fpr[32];
+	char	 from[65], to[65], desc[256], w[256];
+	int	 reason, pinned, changed;
+
+	if (X509_digest(x, EVP_sha256(), fpr, NULL) != 1) {
+		audit_seterr(why, whylen, "checkpoint certificate: cannot "
+		    "hash");
+		return -1;
+	}
+	if (v->t != NULL && trust_verify_broker_cert(v->t, x, &reason, w,
+	    sizeof(w)) == -1) {
+		audit_seterr(why, whylen, "checkpoint certificate: %s", w);
+		return -1;
+	}
+	changed = v->have_signer && CRYPTO_memcmp(fpr, v->signer,
+	    sizeof(fpr)) != 0;
+	if (changed) {
+		v->st->signer_changes++;
+		sign_hex(v->signer, sizeof(v->signer), from);
+		sign_hex(fpr, sizeof(fpr), to);
+		signer_desc(x, desc, sizeof(desc));
+		if (v->o != NULL && v->o->on_signer_change != NULL)
+			v->o->on_signer_change(v->o->arg, rec->seq, from, to,
+			    desc);
+	}
+	memcpy(v->signer, fpr, sizeof(fpr));
+	v->have_signer = 1;
+	pinned = v->o != NULL && (v->o->nbroker_certs > 0 ||
+	    v->o->broker_name != NULL);
+	if (pinned && !signer_pinned(v, x, fpr)) {
+		signer_desc(x, desc, sizeof(desc));
+		audit_seterr(why, whylen, "checkpoint signed by %s, not the "
+		    "pinned broker", desc);
+		return -1;
+	}
+	/* Without a pin, the first signer stands for the broker. */
+	if (!pinned && changed && v->t != NULL) {
+		audit_seterr(why, whylen, "checkpoint signer changed and no "
+		    "pin (--broker-cert, --broker-name) vouches for the new "
+		    "one");
+		return -1;
+	}
+	return 0;
+}
 
 /*
  * A checkpoint must cover the record before it with the chain hash the
  * verifier computed (a forged or replayed checkpoint fails here), and be
- * signed by the key of its certificate, which the CA must vouch for when
- * one is given (else anyone rewriting the log could re-sign it).
+ * signed by the key of its certificate, which the CA must vouch for as a
+ * broker's when one is given (else anyone rewriting the log could re-sign
+ * it), and which must satisfy the pins (check_signer).
  */
 static int
 verify_checkpoint(struct verify *v, const Cpx__AuditRecord *rec,
@@ -48,9 +164,9 @@ verify_checkpoint(struct verify *v, const Cpx__AuditRecord *rec,
 	X509		*x = NULL;
 	const uint8_t	*p;
 	uint8_t		 msg[CKPT_MSG_LEN], fpr[AUDIT_HASH_LEN];
-	char		 w[256], group[32];
+	char		 group[32];
 	size_t		 glen = 0;
-	int		 reason, ret = -1;
+	int		 ret = -1;
 
 	if (rec->checkpoint_seq != rec->seq - 1) {
 		audit_seterr(why, whylen, "checkpoint covers record %" PRIu64
@@ -72,11 +188,6 @@ verify_checkpoint(struct verify *v, const Cpx__AuditRecord *rec,
 		audit_seterr(why, whylen, "checkpoint certificate does not decode");
 		goto done;
 	}
-	if (v->t != NULL && trust_verify_cert(v->t, x, &reason, w,
-	    sizeof(w)) == -1) {
-		audit_seterr(why, whylen, "checkpoint certificate: %s", w);
-		goto done;
-	}
 	pub = X509_get0_pubkey(x);
 	if (pub == NULL || !EVP_PKEY_is_a(pub, "EC") ||
 	    EVP_PKEY_get_group_name(pub, group, sizeof(group), &glen) != 1 ||
@@ -94,6 +205,9 @@ verify_checkpoint(struct verify *v, const Cpx__AuditRecord *rec,
 		audit_seterr(why, whylen, "checkpoint signature does not verify");
 		goto done;
 	}
+	/* Only a signature that verifies says who signed. */
+	if (check_signer(v, rec, x, why, whylen) == -1)
+		goto done;
 	if (EVP_Digest(rec->checkpoint_cert.data, rec->checkpoint_cert.len,
 	    fpr, NULL, EVP_sha256(), NULL) == 1)
 		sign_hex(fpr, sizeof(fpr), v->st->checkpoint_cert);
@@ -188,6 +302,14 @@ int
 audit_verify_dir_stats(const char *dir, struct trust *t,
     struct audit_verify_stats *st, char *err, size_t errlen)
 {
+	return audit_verify_dir_opts(dir, t, NULL, st, err, errlen);
+}
+
+int
+audit_verify_dir_opts(const char *dir, struct trust *t,
+    const struct audit_verify_opts *o, struct audit_verify_stats *st,
+    char *err, size_t errlen)
+{
 	struct verify	 v;
 	struct audit_scan	 s;
 	struct audit_rd	 r;
@@ -204,8 +326,10 @@ audit_verify_dir_stats(const char *dir, struct trust *t,
 	memset(&s, 0, sizeof(s));
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
+	memset(&v, 0, sizeof(v));
 	v.t = t;
 	v.st = st;
+	v.o = o;
 	s.next_seq = 1;
 	s.fn = verify_record;
 	s.arg = &v;

@@ -12,14 +12,16 @@
  * (by SHA-256 of their DER): checking the chain costs a second ECDSA
  * verification per alert, and a node signs every alert with the same
  * certificate. An entry is used for at most SIGNER_CACHE_TTL seconds (so an
- * expiry is noticed) and the whole cache is dropped when the CRL changes
- * (so a revocation is noticed at once). A trust belongs to one thread.
+ * expiry is noticed), the whole cache is dropped when the CRL changes
+ * (so a revocation is noticed at once), and it is not used at all once
+ * the CRL in force has expired. A trust belongs to one thread.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -48,6 +50,9 @@ struct signer_slot {
 struct trust {
 	X509			*ca;
 	X509_STORE		*store;
+	/* Of the CRL in force; NULL: no CRL (or it has no number). */
+	ASN1_INTEGER		*crl_number;
+	ASN1_TIME		*crl_next;	/* its nextUpdate */
 	struct signer_slot	 cache[SIGNER_CACHE_SLOTS];
 };
 
@@ -68,6 +73,9 @@ cache_find(struct trust *t, const uint8_t hash[32], time_t now)
 {
 	struct signer_slot *s = &t->cache[hash[0]];
 
+	/* Once the CRL has expired, every signer goes back to the CRL check. */
+	if (t->crl_next != NULL && X509_cmp_time(t->crl_next, &now) < 0)
+		return NULL;
 	if (s->pub == NULL || now - s->checked >= SIGNER_CACHE_TTL ||
 	    now < s->checked ||
 	    CRYPTO_memcmp(s->hash, hash, sizeof(s->hash)) != 0)
@@ -134,6 +142,59 @@ done:
 	return ca;
 }
 
+/* ASN1_TIME as "2026-12-01 10:00:00 UTC" into buf ("?" if unreadable). */
+static void
+time_text(const ASN1_TIME *at, char *buf, size_t len)
+{
+	struct tm tm;
+
+	if (len > 0)
+		buf[0] = '\0';
+	if (at == NULL || ASN1_TIME_to_tm(at, &tm) != 1 ||
+	    strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(buf, len, "?");
+}
+
+/*
+ * A CRL is only evidence of what is revoked between its thisUpdate and
+ * its nextUpdate. Out of that window it is refused by name: an expired
+ * one makes OpenSSL refuse every certificate (which must not be taken
+ * for a revocation), one "from the future" means a wrong clock or a
+ * forged date.
+ */
+static int
+crl_fresh(const X509_CRL *crl, const char *file, char *err, size_t errlen)
+{
+	const ASN1_TIME	*last, *next;
+	char		 when[64];
+
+	last = X509_CRL_get0_lastUpdate(crl);
+	next = X509_CRL_get0_nextUpdate(crl);
+	if (last == NULL || X509_cmp_current_time(last) == 0) {
+		snprintf(err, errlen, "%s: CRL has no readable thisUpdate",
+		    file);
+		return -1;
+	}
+	if (X509_cmp_current_time(last) > 0) {
+		time_text(last, when, sizeof(when));
+		snprintf(err, errlen, "%s: CRL is not valid yet (thisUpdate "
+		    "%s is in the future; check the clock)", file, when);
+		return -1;
+	}
+	/* Without nextUpdate a CRL would stay "current" forever. */
+	if (next == NULL || X509_cmp_current_time(next) == 0) {
+		snprintf(err, errlen, "%s: CRL has no nextUpdate", file);
+		return -1;
+	}
+	if (X509_cmp_current_time(next) < 0) {
+		time_text(next, when, sizeof(when));
+		snprintf(err, errlen, "%s: CRL expired at %s (its nextUpdate); "
+		    "the CA must publish a new one", file, when);
+		return -1;
+	}
+	return 0;
+}
+
 static X509_CRL *
 load_crl(X509 *ca, const char *file, char *err, size_t errlen)
 {
@@ -163,10 +224,83 @@ load_crl(X509 *ca, const char *file, char *err, size_t errlen)
 		crl = NULL;
 		goto done;
 	}
+	if (crl_fresh(crl, file, err, errlen) == -1) {
+		X509_CRL_free(crl);
+		crl = NULL;
+		goto done;
+	}
 done:
 	if (fp != NULL)
 		fclose(fp);
 	return crl;
+}
+
+/* The CRL number extension of crl (owned by the caller) or NULL. */
+static ASN1_INTEGER *
+crl_number(X509_CRL *crl)
+{
+	ASN1_INTEGER	*n;
+
+	n = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
+	ERR_clear_error();
+	return n;
+}
+
+/* Decimal text of n into buf ("none" for NULL). */
+static void
+number_text(const ASN1_INTEGER *n, char *buf, size_t len)
+{
+	BIGNUM	*bn = NULL;
+	char	*dec = NULL;
+
+	snprintf(buf, len, "none");
+	if (n != NULL && (bn = ASN1_INTEGER_to_BN(n, NULL)) != NULL &&
+	    (dec = BN_bn2dec(bn)) != NULL)
+		snprintf(buf, len, "%s", dec);
+	OPENSSL_free(dec);
+	BN_free(bn);
+}
+
+/*
+ * Refuse a CRL older than the one in force. CRLs only grow (a revocation
+ * is never taken back), so putting back an older file, by mistake or by
+ * someone who can write it, would silently un-revoke nodes. The CRL
+ * number orders them; once one is in force, a CRL without a number
+ * cannot be placed and is refused too.
+ */
+static int
+crl_not_older(const struct trust *t, const ASN1_INTEGER *n,
+    const char *file, char *err, size_t errlen)
+{
+	char	 have[64], got[64];
+
+	if (t->crl_number == NULL)
+		return 0;
+	if (n != NULL && ASN1_INTEGER_cmp(n, t->crl_number) >= 0)
+		return 0;
+	number_text(t->crl_number, have, sizeof(have));
+	number_text(n, got, sizeof(got));
+	snprintf(err, errlen, "%s: CRL number %s is lower than that of the "
+	    "CRL in force (%s): an older CRL would un-revoke nodes", file,
+	    got, have);
+	return -1;
+}
+
+/* Remember number and nextUpdate of the CRL now in force. */
+static int
+crl_remember(struct trust *t, X509_CRL *crl, ASN1_INTEGER **n)
+{
+	ASN1_TIME	*next = NULL;
+
+	if (crl != NULL && X509_CRL_get0_nextUpdate(crl) != NULL &&
+	    (next = ASN1_STRING_dup(X509_CRL_get0_nextUpdate(crl))) == NULL)
+		return -1;
+	ASN1_INTEGER_free(t->crl_number);
+	ASN1_TIME_free(t->crl_next);
+	t->crl_number = *n;
+	*n = NULL;
+	t->crl_next = next;
+	return 0;
 }
 
 /* A new store trusting ca only, checking crl when given. */
@@ -196,6 +330,7 @@ trust_new(const char *ca_file, const char *crl_file, char *err,
 {
 	struct trust	*t = NULL;
 	X509_CRL	*crl = NULL;
+	ASN1_INTEGER	*n = NULL;
 
 	if (errlen > 0)
 		err[0] = '\0';
@@ -213,9 +348,17 @@ trust_new(const char *ca_file, const char *crl_file, char *err,
 		    ca_file);
 		goto fail;
 	}
+	if (crl != NULL) {
+		n = crl_number(crl);
+		if (crl_remember(t, crl, &n) == -1) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+	}
 	X509_CRL_free(crl);
 	return t;
 fail:
+	ASN1_INTEGER_free(n);
 	X509_CRL_free(crl);
 	trust_free(&t);
 	return NULL;
@@ -226,26 +369,61 @@ trust_reload_crl(struct trust *t, const char *crl_file, char *err,
     size_t errlen)
 {
 	X509_CRL	*crl = NULL;
-	X509_STORE	*store;
+	X509_STORE	*store = NULL;
+	ASN1_INTEGER	*n = NULL;
 	int		 rc = -1;
 
 	if (errlen > 0)
 		err[0] = '\0';
+	/* Dropping the CRL altogether would un-revoke every node too. */
+	if (crl_file == NULL && t->crl_next != NULL) {
+		snprintf(err, errlen, "no CRL given, but one is in force");
+		goto done;
+	}
 	if (crl_file != NULL &&
 	    (crl = load_crl(t->ca, crl_file, err, errlen)) == NULL)
 		goto done;
+	if (crl != NULL) {
+		n = crl_number(crl);
+		if (crl_not_older(t, n, crl_file, err, errlen) == -1)
+			goto done;
+	}
 	if ((store = build_store(t->ca, crl)) == NULL) {
 		snprintf(err, errlen, "%s: cannot build the trust store",
 		    crl_file != NULL ? crl_file : "(no CRL)");
 		goto done;
 	}
+	if (crl_remember(t, crl, &n) == -1) {
+		snprintf(err, errlen, "out of memory");
+		goto done;
+	}
 	X509_STORE_free(t->store);
 	t->store = store;
+	store = NULL;
 	cache_clear(t);		/* a signer may be revoked now */
 	rc = 0;
 done:
+	X509_STORE_free(store);
+	ASN1_INTEGER_free(n);
 	X509_CRL_free(crl);
 	return rc;
+}
+
+int
+trust_crl_describe(const struct trust *t, char *buf, size_t len)
+{
+	char	num[64], next[64];
+
+	if (len > 0)
+		buf[0] = '\0';
+	if (t == NULL || t->crl_next == NULL) {
+		snprintf(buf, len, "no CRL");
+		return -1;
+	}
+	number_text(t->crl_number, num, sizeof(num));
+	time_text(t->crl_next, next, sizeof(next));
+	snprintf(buf, len, "CRL number %s, next update %s", num, next);
+	return 0;
 }
 
 void
@@ -254,6 +432,8 @@ trust_free(struct trust **t)
 	if (t == NULL || *t == NULL)
 		return;
 	cache_clear(*t);
+	ASN1_INTEGER_free((*t)->crl_number);
+	ASN1_TIME_free((*t)->crl_next);
 	X509_STORE_free((*t)->store);
 	X509_free((*t)->ca);
 	free(*t);
@@ -271,8 +451,8 @@ trust_store(struct trust *t)
  * OpenSSL's verdict. Returns 0 or -1 with *reason and why[].
  */
 static int
-verify_chain(struct trust *t, X509 *cert, time_t at, int *x509err,
-    int *reason, char *why, size_t whylen)
+verify_chain_for(struct trust *t, X509 *cert, time_t at, int purpose,
+    int *x509err, int *reason, char *why, size_t whylen)
 {
 	X509_STORE_CTX	*ctx = NULL;
 	int		 err, rc = -1;
@@ -291,11 +471,12 @@ verify_chain(struct trust *t, X509 *cert, time_t at, int *x509err,
 		goto done;
 	}
 	/*
-	 * The node certificate is a TLS client certificate: refuse one made
+	 * A node's certificate is a TLS client certificate: refuse one made
 	 * for another purpose (a server or code-signing certificate of the
-	 * same CA) as a signer.
+	 * same CA) as a signer. A broker's (checkpoint signer) is a server
+	 * certificate.
 	 */
-	if (X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) != 1) {
+	if (X509_STORE_CTX_set_purpose(ctx, purpose) != 1) {
 		snprintf(why, whylen, "cannot set verification purpose");
 		goto done;
 	}
@@ -319,6 +500,13 @@ verify_chain(struct trust *t, X509 *cert, time_t at, int *x509err,
 		*x509err = err;
 		if (err == X509_V_ERR_CERT_REVOKED)
 			*reason = CPX__REASON__REASON_SIGNER_REVOKED;
+		/*
+		 * Our CRL ran out, not the signer's luck: a reason of its
+		 * own, which nobody may read as "revoked" or "bad signer".
+		 */
+		else if (err == X509_V_ERR_CRL_HAS_EXPIRED ||
+		    err == X509_V_ERR_CRL_NOT_YET_VALID)
+			*reason = CPX__REASON__REASON_CRL_STALE;
 		snprintf(why, whylen, "signer certificate: %s",
 		    X509_verify_cert_error_string(err));
 		goto done;
@@ -332,6 +520,14 @@ done:
 	return rc;
 }
 
+static int
+verify_chain(struct trust *t, X509 *cert, time_t at, int *x509err,
+    int *reason, char *why, size_t whylen)
+{
+	return verify_chain_for(t, cert, at, X509_PURPOSE_SSL_CLIENT, x509err,
+	    reason, why, whylen);
+}
+
 int
 trust_verify_cert(struct trust *t, X509 *cert, int *reason, char *why,
     size_t whylen)
@@ -339,6 +535,28 @@ trust_verify_cert(struct trust *t, X509 *cert, int *reason, char *why,
 	int x509err;
 
 	return verify_chain(t, cert, 0, &x509err, reason, why, whylen);
+}
+
+int
+trust_verify_broker_cert(struct trust *t, X509 *cert, int *reason, char *why,
+    size_t whylen)
+{
+	int x509err;
+
+	/*
+	 * OpenSSL's purpose check passes a certificate without any extended
+	 * key usage; a broker certificate must say serverAuth outright.
+	 */
+	if (cert == NULL ||
+	    !(X509_get_extension_flags(cert) & EXFLAG_XKUSAGE) ||
+	    !(X509_get_extended_key_usage(cert) & XKU_SSL_SERVER)) {
+		*reason = CPX__REASON__REASON_BAD_SIGNER;
+		snprintf(why, whylen, "not a broker certificate (no serverAuth "
+		    "in its extended key usage)");
+		return -1;
+	}
+	return verify_chain_for(t, cert, 0, X509_PURPOSE_SSL_SERVER, &x509err,
+	    reason, why, whylen);
 }
 
 /*

@@ -18,8 +18,9 @@ struct trust;	/* the network CA and, optionally, its CRL */
 
 /*
  * Load the CA certificate (PEM) and, if crl_file is not NULL, the CRL
- * (PEM). Returns an owned trust (free with trust_free) or NULL with
- * err[] naming the file at fault.
+ * (PEM), which must be signed by the CA and within its validity window
+ * (thisUpdate passed, nextUpdate not yet). Returns an owned trust (free
+ * with trust_free) or NULL with err[] naming the file at fault.
  */
 struct trust *trust_new(const char *ca_file, const char *crl_file,
 	    char *err, size_t errlen);
@@ -27,12 +28,22 @@ void	trust_free(struct trust **t);
 
 /*
  * Replace the CRL (SIGHUP): load crl_file (PEM, must be signed by the CA;
- * NULL = no CRL) and rebuild the store. Returns 0, or -1 with err[]
- * naming the file, the old store left in place. Must not run while
- * another thread verifies with t: the owner of t serializes them.
+ * NULL = no CRL) and rebuild the store. Refused, the old store left in
+ * place, when the new CRL is out of its validity window (nextUpdate
+ * passed, thisUpdate in the future), has a lower CRL number than the one
+ * in force, or when crl_file is NULL while a CRL is in force. Returns 0,
+ * or -1 with err[] naming the file and why. Must not run while another
+ * thread verifies with t: the owner of t serializes them.
  */
 int	trust_reload_crl(struct trust *t, const char *crl_file, char *err,
 	    size_t errlen) __attribute__((warn_unused_result));
+
+/*
+ * "CRL number N, next update YYYY-MM-DD HH:MM:SS UTC" of the CRL in
+ * force into buf. Returns 0, or -1 ("no CRL") if t has none.
+ */
+int	trust_crl_describe(const struct trust *t, char *buf, size_t len)
+	    __attribute__((warn_unused_result));
 
 /* The X509_STORE inside (CA and CRL flags set); owned by t. */
 X509_STORE *trust_store(struct trust *t);
@@ -40,10 +51,20 @@ X509_STORE *trust_store(struct trust *t);
 /*
  * Verify cert chains to the CA, is within its validity period and, if a
  * CRL was loaded, is not revoked. Returns 0, or -1 with *reason
- * (CPX__REASON__REASON_BAD_SIGNER or _SIGNER_REVOKED) and why[].
+ * (CPX__REASON__REASON_BAD_SIGNER, _SIGNER_REVOKED, or _CRL_STALE when
+ * the CRL in force has expired since it was loaded) and why[].
  */
 int	trust_verify_cert(struct trust *t, X509 *cert, int *reason, char *why,
 	    size_t whylen) __attribute__((warn_unused_result));
+
+/*
+ * trust_verify_cert for a broker certificate: chains to the CA, current,
+ * not revoked, and names serverAuth in its extended key usage (a node's
+ * certificate, clientAuth only, is refused). Returns 0, or -1 with
+ * *reason and why[].
+ */
+int	trust_verify_broker_cert(struct trust *t, X509 *cert, int *reason,
+	    char *why, size_t whylen) __attribute__((warn_unused_result));
 
 /*
  * Sign alert_bytes (a serialized Alert) with key (ECDSA P-256, SHA-256).

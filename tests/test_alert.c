@@ -524,7 +524,9 @@ test_names(void **state)
 	    CPX__REASON__REASON_BAD_SIGNATURE), "bad-signature");
 	assert_string_equal(alert_reason_name(CPX__REASON__REASON_INTERNAL),
 	    "internal");
-	assert_string_equal(alert_reason_name(23), "unknown");
+	assert_string_equal(alert_reason_name(CPX__REASON__REASON_CRL_STALE),
+	    "crl-stale");
+	assert_string_equal(alert_reason_name(99), "unknown");
 	for (i = 1; i <= 7; i++)
 		assert_int_equal(alert_category_parse(alert_category_name(i)),
 		    i);

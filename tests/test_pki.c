@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -613,6 +614,99 @@ test_fixtures(void **state)
 	assert_int_not_equal(verify_node(d, "other/rogue-si.pem"), X509_V_OK);
 	assert_int_not_equal(verify_in(d, "ca.pem", NULL, "other/rogue-si.pem",
 	    X509_PURPOSE_SSL_CLIENT), X509_V_OK);
+
+	/* Broker certificates a node must refuse, each for one reason. */
+	assert_key_0600(d, "brokers/revoked-broker.key");
+	assert_int_equal(verify_in(d, "ca.pem", "crl.pem",
+	    "brokers/revoked-broker.pem", X509_PURPOSE_SSL_SERVER),
+	    X509_V_ERR_CERT_REVOKED);
+	x = load_cert_in(d, "brokers/evil-broker.pem");
+	assert_non_null(x);
+	assert_int_equal(X509_check_host(x, "evil.example", 0, 0, NULL), 1);
+	assert_int_not_equal(X509_check_ip_asc(x, "127.0.0.1", 0), 1);
+	assert_int_not_equal(X509_check_host(x, "localhost", 0, 0, NULL), 1);
+	X509_free(x);
+	assert_int_equal(verify_in(d, "ca.pem", "crl.pem",
+	    "brokers/evil-broker.pem", X509_PURPOSE_SSL_SERVER), X509_V_OK);
+	x = load_cert_in(d, "brokers/noeku-broker.pem");
+	assert_non_null(x);
+	assert_false(X509_get_extension_flags(x) & EXFLAG_XKUSAGE);
+	assert_int_equal(X509_check_ip_asc(x, "127.0.0.1", 0), 1);
+	X509_free(x);
+}
+
+static long
+crl_number_of(X509_CRL *crl)
+{
+	ASN1_INTEGER *n;
+	long v;
+
+	n = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
+	assert_non_null(n);
+	v = ASN1_INTEGER_get(n);
+	ASN1_INTEGER_free(n);
+	return v;
+}
+
+static void
+test_broker_san_and_crl_options(void **state)
+{
+	struct pki_state *st = *state;
+	char other[PATH_MAX], missing[PATH_MAX], out[PATH_MAX];
+	X509_CRL *a, *b;
+	X509 *x;
+	struct stat sb;
+	time_t now = time(NULL), then;
+	long na;
+
+	/* The broker's names are chosen at init, in its subjectAltName. */
+	path_in(other, sizeof(other), st->dir, "named");
+	assert_int_equal(pki_run("init", other, "--broker-san",
+	    "broker.example,10.0.0.5,IP:::1", NULL), 0);
+	x = load_cert_in(other, "broker.pem");
+	assert_non_null(x);
+	assert_int_equal(X509_check_host(x, "broker.example", 0, 0, NULL), 1);
+	assert_int_equal(X509_check_ip_asc(x, "10.0.0.5", 0), 1);
+	assert_int_equal(X509_check_ip_asc(x, "::1", 0), 1);
+	assert_int_not_equal(X509_check_host(x, "localhost", 0, 0, NULL), 1);
+	X509_free(x);
+	path_in(missing, sizeof(missing), st->dir, "badname");
+	assert_int_not_equal(pki_run("init", missing, "--broker-san",
+	    "a b", NULL), 0);
+	assert_int_equal(stat(missing, &sb), -1);
+
+	/* A CRL with chosen dates, to another file, numbered after. */
+	a = load_crl_in(st->dir, "crl.pem");
+	assert_non_null(a);
+	na = crl_number_of(a);
+	path_in(out, sizeof(out), st->dir, "test-crl.pem");
+	assert_int_equal(pki_run("crl", st->dir, "--this-update",
+	    "20250101000000Z", "--next-update", "20250201000000Z", "--out",
+	    out, NULL), 0);
+	b = load_crl_in(st->dir, "test-crl.pem");
+	assert_non_null(b);
+	assert_true(crl_number_of(b) > na);
+	then = 1738368000;	/* 2025-02-01T00:00:00Z */
+	assert_int_equal(ASN1_TIME_cmp_time_t(X509_CRL_get0_nextUpdate(b),
+	    then), 0);
+	X509_CRL_free(b);
+	/* crl.pem itself untouched. */
+	b = load_crl_in(st->dir, "crl.pem");
+	assert_int_equal(crl_number_of(b), na);
+	X509_CRL_free(b);
+	X509_CRL_free(a);
+	/* Valid for seconds. */
+	assert_int_equal(pki_run("crl", st->dir, "--seconds", "60", "--out",
+	    out, NULL), 0);
+	b = load_crl_in(st->dir, "test-crl.pem");
+	assert_non_null(b);
+	assert_true(ASN1_TIME_cmp_time_t(X509_CRL_get0_nextUpdate(b),
+	    now + 120) < 0);
+	X509_CRL_free(b);
+	assert_int_not_equal(pki_run("crl", st->dir, "--next-update", "soon",
+	    NULL), 0);
+	assert_int_not_equal(pki_run("crl", st->dir, "--seconds", NULL), 0);
+	assert_int_equal(pki_run("pin", st->dir, NULL), 0);
 }
 
 static void
@@ -715,6 +809,7 @@ main(void)
 		cmocka_unit_test(test_issue),
 		cmocka_unit_test(test_revoke),
 		cmocka_unit_test(test_fixtures),
+		cmocka_unit_test(test_broker_san_and_crl_options),
 		cmocka_unit_test(test_usage_errors),
 		cmocka_unit_test(test_testpki_shared),
 		cmocka_unit_test(test_testutil),

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -128,9 +129,13 @@ make_leaf(EVP_PKEY *key, const char *c, const char *cn, long serial)
 	    30 * DAY, 0, "clientAuth");
 }
 
-/* A CRL of ca listing the serials given. */
+/*
+ * A CRL of ca listing the serials given, valid from now + last to now +
+ * next (seconds), with CRL number `number` (none if negative).
+ */
 static X509_CRL *
-make_crl(X509 *ca, EVP_PKEY *key, const long *serials, size_t n)
+make_crl_at(X509 *ca, EVP_PKEY *key, const long *serials, size_t n,
+    long last, long next, long number)
 {
 	X509_CRL	*crl;
 	X509_REVOKED	*r;
@@ -143,12 +148,20 @@ make_crl(X509 *ca, EVP_PKEY *key, const long *serials, size_t n)
 	assert_int_equal(X509_CRL_set_version(crl, 1), 1);
 	assert_int_equal(X509_CRL_set_issuer_name(crl,
 	    X509_get_subject_name(ca)), 1);
-	t = X509_gmtime_adj(NULL, -3600);
+	t = X509_gmtime_adj(NULL, last);
 	assert_int_equal(X509_CRL_set1_lastUpdate(crl, t), 1);
 	ASN1_TIME_free(t);
-	t = X509_gmtime_adj(NULL, 7 * DAY);
+	t = X509_gmtime_adj(NULL, next);
 	assert_int_equal(X509_CRL_set1_nextUpdate(crl, t), 1);
 	ASN1_TIME_free(t);
+	if (number >= 0) {
+		s = ASN1_INTEGER_new();
+		assert_non_null(s);
+		assert_int_equal(ASN1_INTEGER_set(s, number), 1);
+		assert_int_equal(X509_CRL_add1_ext_i2d(crl, NID_crl_number, s,
+		    0, 0), 1);
+		ASN1_INTEGER_free(s);
+	}
 	for (i = 0; i < n; i++) {
 		r = X509_REVOKED_new();
 		s = ASN1_INTEGER_new();
@@ -165,6 +178,13 @@ make_crl(X509 *ca, EVP_PKEY *key, const long *serials, size_t n)
 	assert_int_equal(X509_CRL_sort(crl), 1);
 	assert_true(X509_CRL_sign(crl, key, EVP_sha256()) > 0);
 	return crl;
+}
+
+/* A CRL of ca listing the serials given, current for a week. */
+static X509_CRL *
+make_crl(X509 *ca, EVP_PKEY *key, const long *serials, size_t n)
+{
+	return make_crl_at(ca, key, serials, n, -3600, 7 * DAY, -1);
 }
 
 static void
@@ -639,6 +659,111 @@ test_revoked(void **state)
 	free(b);
 }
 
+/* The revoked certificate's serial, as make_leaf was given it. */
+static long
+serial_of(X509 *x)
+{
+	return ASN1_INTEGER_get(X509_get0_serialNumber(x));
+}
+
+static void
+crl_file(const char *name, char *path, size_t len, long revoked, long last,
+    long next, long number)
+{
+	snprintf(path, len, "%s/%s", pk.dir, name);
+	write_crl(path, make_crl_at(pk.ca, pk.ca_key, &revoked,
+	    revoked > 0 ? 1 : 0, last, next, number));
+}
+
+static void
+test_crl_window_and_order(void **state)
+{
+	struct trust	*t;
+	char		 p5[600], p4[600], p6[600], pnone[600], pold[600];
+	char		 pfut[600], pshort[600], err[256], info[128];
+	Cpx__SignedAlert sa;
+	uint8_t		*b;
+	size_t		 len;
+	long		 rs = serial_of(pk.revoked);
+	int		 reason;
+	time_t		 until;
+
+	(void)state;
+	crl_file("crl-5.pem", p5, sizeof(p5), rs, -3600, DAY, 5);
+	crl_file("crl-4.pem", p4, sizeof(p4), 0, -7200, DAY, 4);
+	crl_file("crl-6.pem", p6, sizeof(p6), rs, -60, DAY, 6);
+	crl_file("crl-none.pem", pnone, sizeof(pnone), rs, -60, DAY, -1);
+	crl_file("crl-old.pem", pold, sizeof(pold), rs, -2 * DAY, -DAY, 7);
+	crl_file("crl-fut.pem", pfut, sizeof(pfut), rs, DAY, 2 * DAY, 8);
+	crl_file("crl-short.pem", pshort, sizeof(pshort), rs, -60, 2, 9);
+
+	/* Out of its window at load: refused, naming the file. */
+	assert_null(trust_new(pk.ca_pem, pold, err, sizeof(err)));
+	assert_non_null(strstr(err, "crl-old.pem: CRL expired at"));
+	assert_null(trust_new(pk.ca_pem, pfut, err, sizeof(err)));
+	assert_non_null(strstr(err, "crl-fut.pem: CRL is not valid yet"));
+
+	t = trust_new(pk.ca_pem, p5, err, sizeof(err));
+	if (t == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(trust_crl_describe(t, info, sizeof(info)), 0);
+	assert_non_null(strstr(info, "CRL number 5, next update "));
+	/* Older (it would un-revoke), expired, future, numberless: kept. */
+	assert_int_equal(trust_reload_crl(t, p4, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "CRL number 4 is lower than that of the "
+	    "CRL in force (5)"));
+	assert_int_equal(trust_reload_crl(t, pold, err, sizeof(err)), -1);
+	assert_int_equal(trust_reload_crl(t, pfut, err, sizeof(err)), -1);
+	assert_int_equal(trust_reload_crl(t, pnone, err, sizeof(err)), -1);
+	assert_int_equal(trust_reload_crl(t, NULL, err, sizeof(err)), -1);
+	assert_int_equal(trust_verify_cert(t, pk.revoked, &reason, err,
+	    sizeof(err)), -1);
+	assert_int_equal(reason, CPX__REASON__REASON_SIGNER_REVOKED);
+	/* The same CRL again, and a newer one: taken. */
+	assert_int_equal(trust_reload_crl(t, p5, err, sizeof(err)), 0);
+	assert_int_equal(trust_reload_crl(t, p6, err, sizeof(err)), 0);
+	assert_int_equal(trust_crl_describe(t, info, sizeof(info)), 0);
+	assert_non_null(strstr(info, "CRL number 6,"));
+
+	/*
+	 * The CRL in force expires: stale, never "revoked" or "bad", for
+	 * a signer verified (and cached) just before too.
+	 */
+	assert_int_equal(trust_reload_crl(t, pshort, err, sizeof(err)), 0);
+	b = alert_bytes("HR", &len);
+	must_sign(pk.hr_key, pk.hr, b, len, &sa);
+	expect_verify(t, &sa, CPX__REASON__REASON_NONE, NULL);
+	until = time(NULL) + 10;
+	while (trust_verify_cert(t, pk.hr, &reason, err, sizeof(err)) == 0)
+		assert_true(time(NULL) < until);	/* polls the clock */
+	assert_int_equal(reason, CPX__REASON__REASON_CRL_STALE);
+	expect_verify(t, &sa, CPX__REASON__REASON_CRL_STALE, "CRL");
+	sign_signed_alert_clear(&sa);
+	free(b);
+	trust_free(&t);
+}
+
+static void
+test_broker_cert_purpose(void **state)
+{
+	struct trust	*t;
+	char		 err[256];
+	int		 reason;
+
+	(void)state;
+	t = trust_new(pk.ca_pem, NULL, err, sizeof(err));
+	assert_non_null(t);
+	/* serverAuth: a broker certificate; clientAuth only: a node's. */
+	assert_int_equal(trust_verify_broker_cert(t, pk.server, &reason, err,
+	    sizeof(err)), 0);
+	assert_int_equal(trust_verify_broker_cert(t, pk.si, &reason, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "not a broker certificate"));
+	assert_int_equal(trust_verify_broker_cert(t, pk.rogue, &reason, err,
+	    sizeof(err)), -1);
+	trust_free(&t);
+}
+
 static void
 test_trust_new_errors(void **state)
 {
@@ -880,6 +1005,8 @@ main(void)
 		cmocka_unit_test(test_bad_signers),
 		cmocka_unit_test(test_revoked),
 		cmocka_unit_test(test_trust_new_errors),
+		cmocka_unit_test(test_crl_window_and_order),
+		cmocka_unit_test(test_broker_cert_purpose),
 		cmocka_unit_test(test_wrong_key_types),
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_not_canonical),

@@ -576,8 +576,8 @@ test_other_limits(void **state)
 	text[CPX_MAX_ERROR_TEXT] = '\0';
 	out = round_trip(&env);
 	cpx__envelope__free_unpacked(out, NULL);
-	e.reason = (Cpx__Reason)23;
-	expect_refused(&env, CPX__REASON__REASON_MALFORMED, "reason 23");
+	e.reason = (Cpx__Reason)99;
+	expect_refused(&env, CPX__REASON__REASON_MALFORMED, "reason 99");
 
 	memset(text, 'a', sizeof(text) - 1);
 	text[CPX_MAX_ID + 1] = '\0';

@@ -6,11 +6,15 @@
  *
  *   ca.pem ca.key crl.pem broker.pem broker.key
  *   nodes/<cc>-ncp.pem/.key for si hr at hu it ba rs me mk al xk
+ *   nodes/si-backup   (C=SI, a second Slovenian node)
  *   nodes/expired-si  (C=SI, validity entirely in 2020)
  *   nodes/future-at   (C=AT, valid from a year after creation)
  *   nodes/revoked-hr  (C=HR, revoked, listed in crl.pem)
  *   other/ca.pem other/ca.key          an unrelated CA (same CA name)
  *   other/rogue-si.pem/.key            C=SI CN=si-ncp signed by other/ca
+ *   brokers/revoked-broker  broker names, revoked, listed in crl.pem
+ *   brokers/evil-broker     CN=not-the-broker, SAN DNS:evil.example only
+ *   brokers/noeku-broker    broker names, no extended key usage
  *
  * Tests must treat the PKI as read-only: ctest runs them in parallel. A
  * test that revokes or issues runs certs/cpx-pki in its own directory.
