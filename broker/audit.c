@@ -12,7 +12,9 @@
  * One parser (frame_check, audit_scan_segment) reads records from a
  * buffer filled by large pread()s (struct audit_rd) or from the caller's
  * memory (the fuzzer): recovery, cursors and the offline verifier
- * (audit_verify.c, through audit_impl.h) all go through it.
+ * (audit_verify.c, through audit_impl.h) all go through it. Recovery
+ * also builds the in-memory index (audit_index.c) that commits extend
+ * and cursors seek by, so no request reads the log up to where it starts.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -72,6 +74,7 @@ struct audit {
 
 	struct seg	*segs;		/* durable segments, in order */
 	size_t		 nsegs, segcap;
+	struct audit_index ix;		/* for cursors to seek by */
 
 	/* Durable state. */
 	int		 fd;		/* tail segment, -1 if none */
@@ -118,6 +121,9 @@ struct audit_cursor {
 	uint64_t	 from_seq;
 	int64_t		 from_time;
 	int		 started;	/* from_time reached */
+	uint64_t	 seek_seg;	/* index point to open first, 0: none */
+	uint64_t	 seek_off;
+	uint64_t	 reads;		/* records checked */
 };
 
 void
@@ -686,6 +692,28 @@ add_seg(struct audit *a, uint64_t first, const uint8_t prev[AUDIT_HASH_LEN])
 	return 0;
 }
 
+/* Recovery reads every record once: index them on the way. */
+struct ixscan {
+	struct audit		*a;
+	const struct audit_rd	*r;
+	uint64_t		 seg;
+};
+
+static int
+index_scanned(void *arg, const Cpx__AuditRecord *rec, const uint8_t *prev,
+    char *why, size_t whylen)
+{
+	struct ixscan	*xs = arg;
+
+	/* Called before the reader moves past the record: off is its own. */
+	if (audit_index_note(&xs->a->ix, xs->seg, rec->seq, xs->r->off,
+	    rec->time, prev) == -1) {
+		audit_seterr(why, whylen, "out of memory for the index");
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Open and check one segment during recovery; the last one stays open
  * (read-write) as the tail and a torn tail is cut from it.
@@ -764,6 +792,7 @@ recover(struct audit *a, char *err, size_t errlen)
 {
 	struct audit_scan	 s;
 	struct audit_rd	 r;
+	struct ixscan	 xs;
 	uint64_t	*firsts = NULL;
 	size_t		 n = 0, i;
 	int		 ret = -1;
@@ -771,6 +800,10 @@ recover(struct audit *a, char *err, size_t errlen)
 	memset(&r, 0, sizeof(r));
 	memset(&s, 0, sizeof(s));
 	s.next_seq = 1;
+	xs.a = a;
+	xs.r = &r;
+	s.fn = index_scanned;
+	s.arg = &xs;
 	if (audit_list_segments(a->dirfd, a->dir, &firsts, &n, err,
 	    errlen) == -1)
 		goto done;
@@ -780,12 +813,18 @@ recover(struct audit *a, char *err, size_t errlen)
 	}
 	for (i = 0; i < n; i++) {
 		s.last = (i == n - 1);
+		xs.seg = firsts[i];
 		if (recover_segment(a, &r, &s, firsts[i], err, errlen) == -1)
 			goto done;
 	}
 	a->durable_seq = s.next_seq - 1;
 	memcpy(a->durable_hash, s.hash, AUDIT_HASH_LEN);
-	a->durable_time = s.last_time;
+	/*
+	 * The highest time so far, not the last record's: after a restart
+	 * with the clock stepped back, new records still never go below it
+	 * (next_time), so the log stays ordered by time.
+	 */
+	a->durable_time = audit_index_maxtime(&a->ix);
 	ret = 0;
 done:
 	free(r.buf);
@@ -805,6 +844,7 @@ reset_pending(struct audit *a)
 	memcpy(a->pend_hash, a->durable_hash, AUDIT_HASH_LEN);
 	a->pend_time = a->durable_time;
 	a->tail_bytes = a->fd == -1 ? 0 : a->durable_size;
+	audit_index_drop_pending(&a->ix);
 }
 
 struct audit *
@@ -919,6 +959,7 @@ audit_append(struct audit *a, Cpx__AuditRecord *rec, uint64_t *seq_out)
 	int64_t		 old_time = rec->time;
 	uint8_t		*nb, *fr, h[AUDIT_HASH_LEN];
 	size_t		 len, flen, cap, nparts = a->nparts;
+	uint64_t	 off;
 	int		 newseg;
 
 	*seq_out = 0;
@@ -937,6 +978,8 @@ audit_append(struct audit *a, Cpx__AuditRecord *rec, uint64_t *seq_out)
 		goto fail;
 	}
 	flen = len + FRAME_OVERHEAD;
+	if (audit_index_reserve_pending(&a->ix) == -1)
+		goto fail;
 	if (a->batch_cap - a->batch_len < flen) {
 		cap = a->batch_cap ? a->batch_cap : 64 * 1024;
 		while (cap - a->batch_len < flen)
@@ -962,8 +1005,11 @@ audit_append(struct audit *a, Cpx__AuditRecord *rec, uint64_t *seq_out)
 	    (uint32_t)len, h) == -1)
 		goto fail;
 	memcpy(fr + FRAME_HDR + len, h, AUDIT_HASH_LEN);
+	off = newseg ? 0 : a->tail_bytes;
+	audit_index_pending(&a->ix, a->parts[a->nparts - 1].first, rec->seq,
+	    off, rec->time, a->pend_hash);
 	a->batch_len += flen;
-	a->tail_bytes = (newseg ? 0 : a->tail_bytes) + flen;
+	a->tail_bytes = off + flen;
 	a->pend_seq = rec->seq;
 	memcpy(a->pend_hash, h, AUDIT_HASH_LEN);
 	if (rec->time > a->pend_time)
@@ -1055,7 +1101,8 @@ audit_commit(struct audit *a, char *err, size_t errlen)
 		reset_pending(a);
 		return -1;
 	}
-	if (reserve_segs(a, a->nparts) == -1) {
+	if (reserve_segs(a, a->nparts) == -1 ||
+	    audit_index_reserve_commit(&a->ix) == -1) {
 		errno = ENOMEM;
 		goto fail;
 	}
@@ -1106,6 +1153,7 @@ audit_commit(struct audit *a, char *err, size_t errlen)
 	a->durable_seq = a->pend_seq;
 	memcpy(a->durable_hash, a->pend_hash, AUDIT_HASH_LEN);
 	a->durable_time = a->pend_time;
+	audit_index_commit(&a->ix);
 	reset_pending(a);
 	return 0;
 fail:
@@ -1198,6 +1246,7 @@ audit_close(struct audit **ap)
 	free(a->batch);
 	free(a->parts);
 	free(a->segs);
+	audit_index_free(&a->ix);
 	free(a->cert_der);
 	EVP_MD_CTX_free(a->md);
 	EVP_MD_free(a->sha256);
@@ -1233,7 +1282,7 @@ audit_cursor_new(struct audit *a, uint64_t from_seq, int64_t from_time,
     char *err, size_t errlen)
 {
 	struct audit_cursor	*c;
-	size_t			 i;
+	const struct audit_ixpt	*x;
 
 	clearerr_buf(err, errlen);
 	if ((c = cursor_alloc(from_seq, from_time)) == NULL) {
@@ -1241,11 +1290,16 @@ audit_cursor_new(struct audit *a, uint64_t from_seq, int64_t from_time,
 		return NULL;
 	}
 	c->a = a;
-	/* Skip whole segments: start in the last one at or before from_seq. */
-	for (i = 0; i < a->nsegs && a->segs[i].first <= from_seq; i++) {
-		c->next_seq = a->segs[i].first;
-		memcpy(c->hash, a->segs[i].prev, AUDIT_HASH_LEN);
-	}
+	/*
+	 * Seek, never scan: a request for the end of a long log must not
+	 * read all of it (one read holds the whole loop).
+	 */
+	if ((x = audit_index_seek(&a->ix, from_seq, from_time)) == NULL)
+		return c;	/* empty log: from the start */
+	c->next_seq = x->seq;
+	c->seek_seg = x->seg;
+	c->seek_off = x->off;
+	memcpy(c->hash, x->prev, AUDIT_HASH_LEN);
 	return c;
 }
 
@@ -1266,6 +1320,12 @@ audit_cursor_open_dir(const char *dir, uint64_t from_seq, int64_t from_time,
 		audit_cursor_free(&c);
 	}
 	return c;
+}
+
+uint64_t
+audit_cursor_reads(const struct audit_cursor *c)
+{
+	return c->reads;
 }
 
 void
@@ -1305,8 +1365,12 @@ audit_cursor_next(struct audit_cursor *c, Cpx__AuditRecord **recp,
 		if (c->a != NULL && c->next_seq > c->a->durable_seq)
 			return 0;
 		if (c->rd.fd == -1) {
-			/* Segments are named by their first record. */
-			audit_seg_name(name, c->next_seq);
+			/*
+			 * Segments are named by their first record; a seek
+			 * starts inside one, at an index point.
+			 */
+			c->seg = c->seek_seg != 0 ? c->seek_seg : c->next_seq;
+			audit_seg_name(name, c->seg);
 			fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC |
 			    O_NOFOLLOW);
 			if (fd == -1) {
@@ -1316,8 +1380,9 @@ audit_cursor_next(struct audit_cursor *c, Cpx__AuditRecord **recp,
 				    name, strerror(errno));
 				return -1;
 			}
-			audit_rd_reset(&c->rd, fd, 0);
-			c->seg = c->next_seq;
+			audit_rd_reset(&c->rd, fd, c->seek_seg != 0 ?
+			    c->seek_off : 0);
+			c->seek_seg = 0;
 		}
 		audit_seg_name(name, c->seg);
 		sealed = c->a == NULL || c->seg != c->a->tail_first;
@@ -1353,6 +1418,7 @@ audit_cursor_next(struct audit_cursor *c, Cpx__AuditRecord **recp,
 		rd_skip(&c->rd, flen);
 		memcpy(c->hash, h, AUDIT_HASH_LEN);
 		c->next_seq++;
+		c->reads++;
 		if (rec->seq < c->from_seq ||
 		    (!c->started && rec->time < c->from_time)) {
 			cpx__audit_record__free_unpacked(rec, NULL);

@@ -74,8 +74,10 @@ void	audit_close(struct audit **a);
 void	audit_set_segment_bytes(struct audit *a, uint64_t bytes);
 
 /*
- * Add rec to the pending batch. audit sets rec->seq and rec->time (if 0);
- * the caller keeps ownership of rec. *seq_out gets the sequence it will
+ * Add rec to the pending batch. audit sets rec->seq and rec->time (if 0:
+ * never below an earlier record's, even after a restart with the clock
+ * stepped back, so the log stays ordered by time for cursors that seek
+ * by it); the caller keeps ownership of rec. *seq_out gets the sequence it will
  * have once committed. Returns 0, or -1 (and *seq_out 0, rec unchanged)
  * if the record is too large, memory runs out, or the log stopped writing
  * after a rollback it could not complete.
@@ -107,8 +109,9 @@ int	audit_checkpoint(struct audit *a) __attribute__((warn_unused_result));
 /*
  * Read durable records in order, starting at the first record with
  * seq >= from_seq (or, if from_time > 0, with time >= from_time,
- * whichever is later). Returns an owned cursor (audit_cursor_free) or
- * NULL with err[].
+ * whichever is later; record times never go backwards, but in a log
+ * where they once did, "first" is in log order). Returns an owned
+ * cursor (audit_cursor_free) or NULL with err[].
  */
 struct audit_cursor *audit_cursor_new(struct audit *a, uint64_t from_seq,
 	    int64_t from_time, char *err, size_t errlen);
@@ -119,6 +122,14 @@ struct audit_cursor *audit_cursor_new(struct audit *a, uint64_t from_seq,
  */
 int	audit_cursor_next(struct audit_cursor *c, Cpx__AuditRecord **rec,
 	    char *err, size_t errlen) __attribute__((warn_unused_result));
+/*
+ * Records c has read and checked so far, returned or skipped: the work
+ * it cost. A cursor opened on an audit seeks through an in-memory index
+ * (each segment's first record and every 128th after it, with the
+ * highest time up to there), so the records it reads before the first
+ * one returned are fewer than 128, however long the log.
+ */
+uint64_t audit_cursor_reads(const struct audit_cursor *c);
 void	audit_cursor_free(struct audit_cursor **c);
 
 /*
@@ -153,7 +164,40 @@ struct audit_verify_stats {
 	uint64_t	torn_bytes;	/* torn tail the broker will cut */
 	char		checkpoint_cert[65];	/* SHA-256 hex of the last
 						 * checkpoint's cert, or "" */
+	uint64_t	signer_changes;	/* checkpoint signer changed */
 };
+
+/*
+ * Who may sign checkpoints. With a trust, a signer must always be a
+ * broker certificate of the CA (serverAuth). Pins narrow that further:
+ * the signer must be one of broker_certs, or (with a trust) a broker
+ * certificate whose subjectAltName carries broker_name. With a trust and
+ * no pin, the first signer is taken as the broker and any change of
+ * signer fails: a node key that re-signs a rewritten log is refused.
+ */
+struct audit_verify_opts {
+	X509		**broker_certs;		/* pinned, or NULL */
+	size_t		  nbroker_certs;
+	const char	 *broker_name;		/* or NULL */
+	/*
+	 * Called at each checkpoint whose signer differs from the previous
+	 * checkpoint's (SHA-256 of the certificates, hex), before it is
+	 * judged; desc names the new signer. May be NULL.
+	 */
+	void		(*on_signer_change)(void *arg, uint64_t seq,
+			    const char *from, const char *to,
+			    const char *desc);
+	void		 *arg;
+};
+
+/*
+ * audit_verify_dir_stats() with checkpoint signers held to o (NULL: no
+ * pin, no report). Returns 0, or -1 with err[] naming the first bad
+ * record.
+ */
+int	audit_verify_dir_opts(const char *dir, struct trust *t,
+	    const struct audit_verify_opts *o, struct audit_verify_stats *st,
+	    char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /*
  * audit_verify_dir() with the details for a summary. t may be NULL: the

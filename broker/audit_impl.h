@@ -50,6 +50,67 @@ struct audit_scan {
 	void		*arg;
 };
 
+/*
+ * The in-memory index of the log (audit_index.c), so a cursor seeks by
+ * sequence or time instead of reading from the start. A point is a
+ * record a cursor can start reading at without reading what comes
+ * before it: each segment's first record and every AUDIT_INDEX_EVERY-th
+ * after it. maxtime is the highest time of any record before the next
+ * point, this one's and all earlier ones: a running maximum, so a binary
+ * search finds the first point from which a time can be reached even in
+ * an old log whose times once went backwards.
+ */
+#define AUDIT_INDEX_EVERY	128u
+
+struct audit_ixpt {
+	uint64_t	seq;
+	uint64_t	seg;		/* first seq of its segment */
+	uint64_t	off;		/* file offset of record seq */
+	int64_t		maxtime;
+	uint8_t		prev[AUDIT_HASH_LEN]; /* chain before seq */
+};
+
+struct audit_index {
+	struct audit_ixpt *v;		/* durable records, ascending */
+	size_t		 n, cap;
+	struct audit_ixpt *pv;		/* the pending batch's points */
+	size_t		 pn, pcap;
+	int64_t		 ptailmax;	/* batch, before a point */
+};
+
+/*
+ * Index durable record seq (file offset off in segment seg, chain hash
+ * prev before it), in log order: recovery. Returns 0 or -1 (memory).
+ */
+int	audit_index_note(struct audit_index *x, uint64_t seg, uint64_t seq,
+	    uint64_t off, int64_t time, const uint8_t prev[AUDIT_HASH_LEN])
+	    __attribute__((warn_unused_result));
+/* Room for one more pending point, before anything of the append. */
+int	audit_index_reserve_pending(struct audit_index *x)
+	    __attribute__((warn_unused_result));
+/* The same as audit_index_note for a record of the pending batch. */
+void	audit_index_pending(struct audit_index *x, uint64_t seg,
+	    uint64_t seq, uint64_t off, int64_t time,
+	    const uint8_t prev[AUDIT_HASH_LEN]);
+/* Room for the batch's points, before the commit writes anything. */
+int	audit_index_reserve_commit(struct audit_index *x)
+	    __attribute__((warn_unused_result));
+/* The batch is durable: its points join the index. Cannot fail. */
+void	audit_index_commit(struct audit_index *x);
+/* The batch is gone (committed or rolled back). */
+void	audit_index_drop_pending(struct audit_index *x);
+/*
+ * Where a cursor for (from_seq, from_time) starts: the last point at or
+ * before from_seq, or later, if from_time > 0, the first point from
+ * which from_time is reached (the last point if none is yet). NULL if
+ * the index is empty. Borrowed: valid until the next change.
+ */
+const struct audit_ixpt *audit_index_seek(const struct audit_index *x,
+	    uint64_t from_seq, int64_t from_time);
+/* The highest record time indexed (0 if none). */
+int64_t	audit_index_maxtime(const struct audit_index *x);
+void	audit_index_free(struct audit_index *x);
+
 /* "seg-<first, 20 digits>.log" */
 void	audit_seg_name(char name[SEG_NAME_LEN], uint64_t first);
 /* A SHA-256 context for the chain; *mdp is the fetched digest (free both). */

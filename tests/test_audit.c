@@ -3,7 +3,8 @@
  * on real files in mkdtemp() with real fsync: round trips across segments,
  * cursors by sequence and time, torn tails, flipped bytes, a full disk
  * (tmpfs when mount works, RLIMIT_FSIZE in a child otherwise and too),
- * checkpoint signatures and the offline verifier with the test PKI.
+ * checkpoint signatures and the offline verifier with the test PKI; the
+ * time index a cursor seeks by.
  */
 #include <sys/mount.h>
 #include <sys/resource.h>
@@ -1233,6 +1234,213 @@ test_cli(void **state)
 	free(img);
 }
 
+/*
+ * The time index: a cursor by time (and by sequence) starts at the right
+ * record at and around every segment boundary and index point, reading
+ * fewer than 128 records (the index spacing) before it, whether the
+ * index was built while appending or when the log was opened. Brute
+ * force (a full scan) gives the expected record. Records come in groups
+ * of three with the same time, and a run of them has times that went
+ * backwards (a log written by a broker whose clock was stepped back):
+ * "first" is then in log order, as a full scan finds it.
+ */
+#define IX_RECORDS	2000u
+#define IX_EVERY	128u
+
+static int64_t
+ix_time(uint64_t seq)
+{
+	if (seq > IX_RECORDS)		/* appended last, much later */
+		return T0 + 10 * (int64_t)(IX_RECORDS / 3) + 5000;
+	/* Records 700..719 were stamped by a clock stepped back. */
+	if (seq >= 700 && seq < 720)
+		return T0 + 10 * (int64_t)(300 / 3);
+	return T0 + 10 * (int64_t)(seq / 3);
+}
+
+/* First record with seq >= from and time >= t, by a full scan; 0: none. */
+static uint64_t
+ix_expect(uint64_t from, int64_t t, uint64_t last)
+{
+	uint64_t	seq;
+
+	for (seq = from > 0 ? from : 1; seq <= last; seq++)
+		if (ix_time(seq) >= t)
+			return seq;
+	return 0;
+}
+
+static void
+ix_check(struct audit *a, uint64_t from, int64_t t, uint64_t last)
+{
+	struct audit_cursor	*c;
+	Cpx__AuditRecord	*rec;
+	char			 err[512];
+	uint64_t		 want = ix_expect(from, t, last);
+	int			 r;
+
+	c = audit_cursor_new(a, from, t, err, sizeof(err));
+	assert_non_null(c);
+	r = audit_cursor_next(c, &rec, err, sizeof(err));
+	if (r == -1)
+		fail_msg("cursor from %llu time %lld: %s",
+		    (unsigned long long)from, (long long)t, err);
+	if (want == 0)
+		assert_int_equal(r, 0);
+	else {
+		assert_int_equal(r, 1);
+		if (rec->seq != want)
+			fail_msg("from %llu time T0%+lld: got %llu, want %llu",
+			    (unsigned long long)from, (long long)(t - T0),
+			    (unsigned long long)rec->seq,
+			    (unsigned long long)want);
+		cpx__audit_record__free_unpacked(rec, NULL);
+	}
+	/*
+	 * A seek, not a scan: at most one index interval read before the
+	 * first record asked for (plus, after the step back, the records
+	 * between from and it that are too old).
+	 */
+	if (audit_cursor_reads(c) > IX_EVERY +
+	    (from > 0 && want > from ? want - from : 0))
+		fail_msg("from %llu time T0%+lld: %llu records read",
+		    (unsigned long long)from, (long long)(t - T0),
+		    (unsigned long long)audit_cursor_reads(c));
+	audit_cursor_free(&c);
+}
+
+/* Sequences where a segment starts, from the directory. */
+static size_t
+seg_firsts(const char *dir, uint64_t *out, size_t max)
+{
+	DIR		*d;
+	struct dirent	*de;
+	size_t		 n = 0;
+
+	d = opendir(dir);
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL && n < max)
+		if (strncmp(de->d_name, "seg-", 4) == 0)
+			out[n++] = strtoull(de->d_name + 4, NULL, 10);
+	closedir(d);
+	return n;
+}
+
+static void
+ix_check_all(struct fx *f, struct audit *a, uint64_t last)
+{
+	uint64_t	firsts[256], p, s;
+	size_t		n, i;
+	int		d;
+
+	n = seg_firsts(f->log, firsts, 256);
+	assert_true(n >= 8);
+	for (i = 0; i < n; i++) {
+		/* The segment boundary, and an index point inside it. */
+		for (p = firsts[i]; p < firsts[i] + 2 * IX_EVERY;
+		    p += IX_EVERY) {
+			for (d = -2; d <= 2; d++) {
+				s = p + (uint64_t)(int64_t)d;
+				if (s == 0 || s > last)
+					continue;
+				ix_check(a, 0, ix_time(s), last);
+				ix_check(a, 0, ix_time(s) - 1, last);
+				ix_check(a, 0, ix_time(s) + 1, last);
+				ix_check(a, s, 0, last);
+				ix_check(a, s, ix_time(s) + 20, last);
+			}
+		}
+	}
+	/* The step back: times reached again after it are found before. */
+	ix_check(a, 0, ix_time(300), last);
+	ix_check(a, 710, ix_time(300), last);
+	ix_check(a, 0, ix_time(699), last);
+	/* Before everything, and after everything. */
+	ix_check(a, 0, T0 - 1000, last);
+	ix_check(a, 0, ix_time(last) + 1, last);
+	ix_check(a, last + 5, 0, last);
+}
+
+static void
+test_cursor_time_index(void **state)
+{
+	struct fx		*f = *state;
+	struct audit		*a;
+	struct audit_cursor	*c;
+	Cpx__AuditRecord	*rec;
+	char			 err[512];
+	uint64_t		 i;
+
+	/* No key: no checkpoint at close, every time is ix_time(). */
+	a = audit_open(f->log, NULL, NULL, err, sizeof(err));
+	assert_non_null(a);
+	/* About 180 records a segment: points at 0 and 128 in each. */
+	audit_set_segment_bytes(a, 16384);
+	for (i = 1; i <= IX_RECORDS; i++) {
+		assert_int_equal(add(a, 5, "index test record", ix_time(i)),
+		    i);
+		if (i % 50 == 0)
+			commit(a);
+	}
+	commit(a);
+	/* Index built while appending. */
+	ix_check_all(f, a, IX_RECORDS);
+	/* Pending records are not indexed: a cursor past the end sees
+	 * nothing, then the record once committed. */
+	c = audit_cursor_new(a, 0, ix_time(IX_RECORDS + 1), err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(audit_cursor_next(c, &rec, err, sizeof(err)), 0);
+	assert_int_equal(add(a, 5, "later", ix_time(IX_RECORDS + 1)),
+	    IX_RECORDS + 1);
+	assert_int_equal(audit_cursor_next(c, &rec, err, sizeof(err)), 0);
+	commit(a);
+	assert_int_equal(audit_cursor_next(c, &rec, err, sizeof(err)), 1);
+	assert_int_equal(rec->seq, IX_RECORDS + 1);
+	cpx__audit_record__free_unpacked(rec, NULL);
+	audit_cursor_free(&c);
+	ix_check_all(f, a, IX_RECORDS + 1);
+	audit_close(&a);
+	/* Index built when the log is opened. */
+	a = audit_open(f->log, NULL, NULL, err, sizeof(err));
+	assert_non_null(a);
+	assert_int_equal(audit_last_seq(a), IX_RECORDS + 1);
+	ix_check_all(f, a, IX_RECORDS + 1);
+	audit_close(&a);
+}
+
+/*
+ * Record times stay ordered across a restart even if the clock went
+ * back: a record appended after reopening is never stamped before the
+ * last one in the log (the time index relies on it).
+ */
+static void
+test_time_monotonic_reopen(void **state)
+{
+	struct fx		*f = *state;
+	struct audit		*a;
+	struct audit_cursor	*c;
+	Cpx__AuditRecord	*rec;
+	char			 err[512];
+	const int64_t		 future = T0 + 100LL * 365 * 86400 * 1000;
+
+	a = open_ok(f);
+	add(a, 5, "stamped by a clock far ahead", future);
+	commit(a);
+	audit_close(&a);
+	a = open_ok(f);
+	/* Time 0: the log stamps it; the real clock is behind `future`. */
+	assert_int_equal(add(a, 5, "after the clock went back", 0), 3);
+	commit(a);
+	c = audit_cursor_new(a, 3, 0, err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(audit_cursor_next(c, &rec, err, sizeof(err)), 1);
+	assert_int_equal(rec->seq, 3);
+	assert_true(rec->time >= future);
+	cpx__audit_record__free_unpacked(rec, NULL);
+	audit_cursor_free(&c);
+	audit_close(&a);
+}
+
 int
 main(void)
 {
@@ -1260,6 +1468,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_scan_buffer_every_length,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cli, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cursor_time_index, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_time_monotonic_reopen,
+		    setup, teardown),
 	};
 
 	log_init("test_audit", LOG_LEVEL_ERROR);
