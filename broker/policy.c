@@ -373,9 +373,11 @@ add_right(struct load *l, const struct config_ini_key *k, const char *w,
 		slot = &l->rights->subscribe;
 	else if (strcmp(w, "audit") == 0)
 		slot = &l->rights->audit;
+	else if (strcmp(w, "relay") == 0)
+		slot = &l->rights->relay;
 	else
 		return load_err(err, errlen, "%s:%u: %s: unknown right \"%s\" "
-		    "(expected publish, subscribe or audit)", k->file,
+		    "(expected publish, subscribe, audit or relay)", k->file,
 		    k->line, k->key, w);
 	if (*slot)
 		return load_err(err, errlen, "%s:%u: %s: %s listed twice",
@@ -424,8 +426,14 @@ load_key(void *arg, const struct config_ini_key *k, char *err,
 		return load_err(err, errlen, "%s:%u: %s: region has no "
 		    "members", k->file, k->line, k->key);
 	case K_RIGHTS:
-		return for_words(k->value, word, sizeof(word), add_right, l,
-		    k, err, errlen);
+		if (for_words(k->value, word, sizeof(word), add_right, l, k,
+		    err, errlen) == -1)
+			return -1;
+		/* Relaying is a way of publishing: alone it would be a typo. */
+		if (l->rights->relay && !l->rights->publish)
+			return load_err(err, errlen, "%s:%u: %s: relay needs "
+			    "publish", k->file, k->line, k->key);
+		return 0;
 	default:
 		if (cc_index(k->value) == -1)
 			return load_err(err, errlen, "%s:%u: %s: \"%s\" is not "
@@ -670,6 +678,38 @@ policy_check_publish(const struct policy *p, const struct identity *peer,
 			    whylen, "named-only handling names countries, not "
 			    "region %s", rc);
 	}
+	return 0;
+}
+
+int
+policy_check_relay(const struct policy *p, const struct identity *peer,
+    const struct identity *signer, int *reason, char *why, size_t whylen)
+{
+	struct policy_rights r;
+
+	*reason = CPX__REASON__REASON_NONE;
+	if (whylen > 0)
+		why[0] = '\0';
+	if (peer == NULL || signer == NULL)
+		return refuse(reason, CPX__REASON__REASON_SIGNER_MISMATCH, why,
+		    whylen, "signer or session unknown");
+	rights_lookup(p, peer, &r, 1);
+	if (!r.publish || !r.relay)
+		return refuse(reason, CPX__REASON__REASON_SIGNER_MISMATCH, why,
+		    whylen, "alert signed by %s/%s but sent over the session "
+		    "of %s/%s, which has no relay right in the policy",
+		    signer->country, signer->node, peer->country, peer->node);
+	/* A relay never crosses a border: the origin is the signer's. */
+	if (strcmp(signer->country, peer->country) != 0)
+		return refuse(reason, CPX__REASON__REASON_ORIGIN_MISMATCH, why,
+		    whylen, "alert signed by %s/%s cannot be relayed by %s/%s: "
+		    "another country", signer->country, signer->node,
+		    peer->country, peer->node);
+	rights_lookup(p, signer, &r, 1);
+	if (!r.publish)
+		return refuse(reason, CPX__REASON__REASON_NOT_AUTHORIZED, why,
+		    whylen, "signer %s/%s of the relayed alert has no publish "
+		    "right", signer->country, signer->node);
 	return 0;
 }
 

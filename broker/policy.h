@@ -22,7 +22,8 @@
  * its [node CN] section, else its [country XX] section, else [defaults],
  * else none. A node whose section pins a country and whose certificate
  * names another gets no rights at all. Rights words are publish,
- * subscribe and audit; "rights =" (empty) grants none. Unknown sections,
+ * subscribe, audit and relay (which needs publish in the same line);
+ * "rights =" (empty) grants none. Unknown sections,
  * keys or words, duplicate sections, keys or members, and sections with
  * no keys are errors. CNs compare exactly (case-sensitive).
  */
@@ -40,6 +41,7 @@ struct policy_rights {
 	int	publish;
 	int	subscribe;
 	int	audit;
+	int	relay;		/* carry alerts of same-country nodes */
 };
 
 /* Bounds on what a policy may define (a policy is refused beyond them). */
@@ -79,6 +81,18 @@ int	policy_region_has(const struct policy *p, const char *region,
 int	policy_check_publish(const struct policy *p,
 	    const struct identity *peer, const Cpx__Alert *a, int *reason,
 	    char *why, size_t whylen) __attribute__((warn_unused_result));
+
+/*
+ * May peer publish an alert signed by another node, signer (both
+ * certificates verified, the signer's not the session's)? Only with the
+ * relay right (else SIGNER_MISMATCH), only for a signer of the peer's own
+ * country (else ORIGIN_MISMATCH), and only if the signer itself holds the
+ * publish right (else NOT_AUTHORIZED): relaying carries an alert, it
+ * grants nothing. Returns 0, or -1 with *reason and why[].
+ */
+int	policy_check_relay(const struct policy *p, const struct identity *peer,
+	    const struct identity *signer, int *reason, char *why,
+	    size_t whylen) __attribute__((warn_unused_result));
 
 /*
  * May peer subscribe (or replay) with these filters? Checks the subscribe

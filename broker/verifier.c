@@ -3,6 +3,7 @@
  * workpool (lib/workpool.c) whose workers each own a trust store built
  * from the broker's CA and CRL.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,20 @@ struct verifier {
 	char			 ca[512];
 	char			 crl[512];
 };
+
+struct verify_job *
+verify_job_new(const uint8_t *cert, size_t len)
+{
+	struct verify_job *j;
+
+	if (len > SIZE_MAX - sizeof(*j) ||
+	    (j = calloc(1, sizeof(*j) + len)) == NULL)
+		return NULL;
+	if (len > 0)
+		memcpy(j->peer_cert, cert, len);
+	j->peer_cert_len = len;
+	return j;
+}
 
 void
 verify_job_free(struct verify_job **jp)
@@ -38,10 +53,16 @@ verify_job_free(struct verify_job **jp)
 void
 verify_job_run(struct verify_job *j, struct trust *t)
 {
+	struct verify_peer vp;
+
+	vp.id = &j->peer;
+	vp.cert = j->peer_cert_len > 0 ? j->peer_cert : NULL;
+	vp.cert_len = j->peer_cert_len;
+	vp.may_relay = j->may_relay;
 	j->alert = NULL;
-	j->rc = verify_signed(t, &j->peer, j->env->publish->alert, j->now_ms,
-	    j->max_skew_ms, &j->alert, &j->signer, &j->reason, j->why,
-	    sizeof(j->why));
+	j->rc = verify_signed(t, &vp, j->env->publish->alert, j->now_ms,
+	    j->max_skew_ms, &j->alert, &j->signer, &j->relayed, &j->reason,
+	    j->why, sizeof(j->why));
 }
 
 static void *

@@ -20,13 +20,18 @@
 
 struct session;
 
-/* One publish to verify. The submitter fills the inputs. */
+/*
+ * One publish to verify (verify_job_new). The submitter fills the inputs.
+ * The session's certificate is copied in, not borrowed, so the worker
+ * reads nothing the network thread owns.
+ */
 struct verify_job {
 	/* inputs */
 	struct session	*session;	/* borrowed: see session->jobs */
 	uint64_t	 session_id;
 	Cpx__Envelope	*env;		/* owned: the Publish */
 	struct identity	 peer;		/* the session's verified identity */
+	int		 may_relay;	/* the session's relay right */
 	int64_t		 now_ms;
 	int64_t		 max_skew_ms;
 	/* results, set by the worker */
@@ -35,6 +40,10 @@ struct verify_job {
 	char		 why[256];
 	Cpx__Alert	*alert;		/* owned, when rc == 0 */
 	struct identity	 signer;
+	int		 relayed;	/* signer is not the session's cert */
+	/* input: the session's certificate (DER), sized by verify_job_new */
+	size_t		 peer_cert_len;
+	uint8_t		 peer_cert[];
 };
 
 struct verifier;
@@ -73,12 +82,18 @@ size_t	verifier_inflight(const struct verifier *v);
 int	verifier_reload_crl(struct verifier *v, const char *crl)
 	    __attribute__((warn_unused_result));
 
+/*
+ * A zeroed job holding a copy of the session's certificate
+ * cert[0..len). Returns it (owned by the caller, verify_job_free) or NULL.
+ */
+struct verify_job *verify_job_new(const uint8_t *cert, size_t len);
 void	verify_job_free(struct verify_job **job);
 
 /*
- * The checks a worker runs, callable inline too: signature and signer
- * chain (sign_verify_alert), signer country = session country, origin =
- * signer country, and the alert's form (alert_validate).
+ * The checks a worker runs (verify_signed): signature and signer chain,
+ * signer country = session country, signer certificate = session
+ * certificate unless the job may relay, origin = signer country, and the
+ * alert's form.
  */
 void	verify_job_run(struct verify_job *job, struct trust *t);
 

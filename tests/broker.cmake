@@ -11,6 +11,15 @@ add_dependencies(test_route cpx-broker)
 add_test(NAME test_route_inline COMMAND test_route)
 set_tests_properties(test_route_inline PROPERTIES TIMEOUT 180
 	ENVIRONMENT "CPX_SOURCE_DIR=${CMAKE_SOURCE_DIR};CPX_BINARY_DIR=${CMAKE_BINARY_DIR};CPX_TEST_BROKER_CONFIG=verify_threads = 0")
+# Signer against session and alert ids per origin, on a verifier thread
+# and inline.
+cpx_add_test(NAME test_relay
+	SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_relay.c
+	LIBS cpx TIMEOUT 120)
+add_dependencies(test_relay cpx-broker)
+add_test(NAME test_relay_inline COMMAND test_relay)
+set_tests_properties(test_relay_inline PROPERTIES TIMEOUT 120
+	ENVIRONMENT "CPX_SOURCE_DIR=${CMAKE_SOURCE_DIR};CPX_BINARY_DIR=${CMAKE_BINARY_DIR};CPX_TEST_BROKER_CONFIG=verify_threads = 0")
 cpx_add_test(NAME test_forged
 	SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_forged.c
 	LIBS cpx Threads::Threads TIMEOUT 60)

@@ -196,6 +196,10 @@ static const struct bad bad_policies[] = {
 	    ":2: rights: unknown right \"publish,subscribe\"" },
 	{ "[defaults]\nrights = audit audit\n",
 	    ":2: rights: audit listed twice" },
+	{ "[defaults]\nrights = publish relay relay\n",
+	    ":2: rights: relay listed twice" },
+	{ "[node si-gw]\nrights = subscribe relay\n",
+	    ":2: rights: relay needs publish" },
 	{ "[defaults]\nrights = publish\nrights = audit\n",
 	    ":3: rights: duplicate key" },
 	{ "[defaults]\nrights = publish\n[defaults]\nrights = audit\n",
@@ -959,6 +963,56 @@ t_filters_match(void **state)
 	policy_free(&p);
 }
 
+/*
+ * Relaying: only with the relay right, only within the country, and only
+ * what a node that may publish signed.
+ */
+static void
+t_check_relay(void **state)
+{
+	static const char text[] =
+	    "[defaults]\n"
+	    "rights = publish subscribe\n"
+	    "[node si-gw]\n"
+	    "country = SI\n"
+	    "rights = publish relay\n"
+	    "[node si-audit]\n"
+	    "country = SI\n"
+	    "rights = subscribe audit\n";
+	struct identity gw = peer("SI", "si-gw"), ncp = peer("SI", "si-ncp");
+	struct identity hr = peer("HR", "hr-ncp");
+	struct identity aud = peer("SI", "si-audit");
+	struct policy_rights r;
+	struct policy *p;
+	char why[256];
+	int reason;
+
+	(void)state;
+	p = load_ok(text);
+	policy_rights(p, &gw, &r);
+	assert_true(r.publish && r.relay);
+	policy_rights(p, &ncp, &r);
+	assert_true(r.publish && !r.relay);	/* off unless granted */
+	assert_int_equal(policy_check_relay(p, &gw, &ncp, &reason, why,
+	    sizeof(why)), 0);
+	/* No right: signer-mismatch, naming both. */
+	assert_int_equal(policy_check_relay(p, &ncp, &gw, &reason, why,
+	    sizeof(why)), -1);
+	assert_int_equal(reason, CPX__REASON__REASON_SIGNER_MISMATCH);
+	assert_non_null(strstr(why, "SI/si-gw"));
+	assert_non_null(strstr(why, "SI/si-ncp"));
+	/* Never across a border. */
+	assert_int_equal(policy_check_relay(p, &gw, &hr, &reason, why,
+	    sizeof(why)), -1);
+	assert_int_equal(reason, CPX__REASON__REASON_ORIGIN_MISMATCH);
+	/* Never for a signer that could not publish itself. */
+	assert_int_equal(policy_check_relay(p, &gw, &aud, &reason, why,
+	    sizeof(why)), -1);
+	assert_int_equal(reason, CPX__REASON__REASON_NOT_AUTHORIZED);
+	assert_non_null(strstr(why, "SI/si-audit"));
+	policy_free(&p);
+}
+
 int
 main(void)
 {
@@ -972,6 +1026,7 @@ main(void)
 		cmocka_unit_test(t_long_cn),
 		cmocka_unit_test(t_rights_precedence),
 		cmocka_unit_test(t_check_publish),
+		cmocka_unit_test(t_check_relay),
 		cmocka_unit_test(t_may_receive),
 		cmocka_unit_test(t_check_subscribe),
 		cmocka_unit_test(t_filters_match),

@@ -30,6 +30,12 @@
 #error "CPX_BINARY_DIR must be defined by the build"
 #endif
 
+/*
+ * The node build() issues last: a PKI built before that node joined the
+ * layout lacks it and is rebuilt rather than used incomplete.
+ */
+#define TESTPKI_NEWEST		"nodes/si-backup.pem"
+
 /* Rebuild a PKI older than this: its CRL is valid for 30 days only. */
 #define TESTPKI_MAX_AGE		(7 * 24 * 60 * 60)
 
@@ -82,13 +88,15 @@ is_fresh(const char *marker, const char *script)
 }
 
 /*
- * Run "bash script cmd dir" with stdout and stderr appended to logfd.
- * Through execvp and no shell string, so no path is ever re-parsed.
+ * Run "bash script cmd dir [country name]" with stdout and stderr appended
+ * to logfd. Through execvp and no shell string, so no path is ever
+ * re-parsed.
  */
 static int
-run_script(const char *script, const char *cmd, const char *dir, int logfd)
+run_script(const char *script, const char *cmd, const char *dir,
+    const char *country, const char *name, int logfd)
 {
-	char *argv[5];
+	char *argv[7];
 	pid_t pid, r;
 	int status;
 
@@ -96,7 +104,9 @@ run_script(const char *script, const char *cmd, const char *dir, int logfd)
 	argv[1] = (char *)script;
 	argv[2] = (char *)cmd;
 	argv[3] = (char *)dir;
-	argv[4] = NULL;
+	argv[4] = (char *)country;	/* NULL ends argv here */
+	argv[5] = (char *)name;
+	argv[6] = NULL;
 	fflush(NULL);
 	pid = fork();
 	if (pid == -1) {
@@ -118,8 +128,9 @@ run_script(const char *script, const char *cmd, const char *dir, int logfd)
 		return -1;
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		log_warnx("testpki: %s %s %s failed (status %d)", script, cmd,
-		    dir, status);
+		log_warnx("testpki: %s %s %s%s%s failed (status %d)", script,
+		    cmd, dir, name != NULL ? " " : "", name != NULL ? name : "",
+		    status);
 		return -1;
 	}
 	return 0;
@@ -140,8 +151,10 @@ build(const char *dir, const char *marker, const char *script,
 		log_warn("testpki: open %s", logpath);
 		goto done;
 	}
-	if (run_script(script, "init", dir, logfd) == -1 ||
-	    run_script(script, "test-fixtures", dir, logfd) == -1) {
+	/* si-backup: a second Slovenian node, for signer = sender tests. */
+	if (run_script(script, "init", dir, NULL, NULL, logfd) == -1 ||
+	    run_script(script, "test-fixtures", dir, NULL, NULL, logfd) == -1 ||
+	    run_script(script, "issue", dir, "SI", "si-backup", logfd) == -1) {
 		log_warnx("testpki: see %s", logpath);
 		goto done;
 	}
@@ -165,7 +178,7 @@ int
 testpki_get(const char **dir)
 {
 	char pki[PATH_MAX], lock[PATH_MAX], marker[PATH_MAX];
-	char script[PATH_MAX], logpath[PATH_MAX];
+	char script[PATH_MAX], logpath[PATH_MAX], newest[PATH_MAX];
 	const char *bin, *src;
 	int lockfd = -1, rv = -1;
 
@@ -176,6 +189,7 @@ testpki_get(const char **dir)
 	    join(lock, sizeof(lock), bin, "testpki.lock") == -1 ||
 	    join(logpath, sizeof(logpath), bin, "testpki.log") == -1 ||
 	    join(marker, sizeof(marker), pki, ".complete") == -1 ||
+	    join(newest, sizeof(newest), pki, TESTPKI_NEWEST) == -1 ||
 	    join(script, sizeof(script), src, "certs/cpx-pki") == -1)
 		goto done;
 
@@ -190,7 +204,7 @@ testpki_get(const char **dir)
 			goto done;
 		}
 	}
-	if (!is_fresh(marker, script) &&
+	if ((!is_fresh(marker, script) || access(newest, F_OK) == -1) &&
 	    build(pki, marker, script, logpath) == -1)
 		goto done;
 	memcpy(testpki_dir, pki, sizeof(testpki_dir));
