@@ -1203,6 +1203,57 @@ fail:
 	return rc;
 }
 
+/*
+ * W5: one session publishing one alert at a time and waiting for its Ack
+ * (cpx_publish), as a node's program that needs each sequence number
+ * does. Each call costs a signature, a round trip, the broker's verify
+ * and one fsync: no poll period of the library may add to it.
+ */
+static int
+run_w5(struct bench *b)
+{
+	struct alertbuf ab;
+	struct cpx_result res;
+	struct cpx_client *c;
+	int64_t *lat = NULL, t, t0;
+	uint64_t i, n = b->nrecords, ok = 0, refused = 0;
+	double bcpu0, bcpu1, scpu0, scpu1, wall;
+	int rc = -1;
+
+	if ((lat = calloc(n, sizeof(*lat))) == NULL)
+		return -1;
+	if ((c = cpx_open(b, pubs[0][0])) == NULL)
+		goto done;
+	bcpu0 = proc_cpu(b->broker_pid);
+	scpu0 = self_cpu();
+	t0 = now_ns();
+	for (i = 0; i < n; i++) {
+		t = now_ns();
+		alert_fill(b, &ab, 0, i, t, b->pad);
+		if (cpx_publish(c, &ab.a, 10000, &res) == 0)
+			ok++;
+		else if (refused++ < 5)
+			fprintf(stderr, "w5: refused: %s\n", res.text);
+		lat[i] = now_ns() - t;
+	}
+	wall = (double)(now_ns() - t0) / 1e9;
+	bcpu1 = proc_cpu(b->broker_pid);
+	scpu1 = self_cpu();
+	printf("R sent %" PRIu64 "\n", n);
+	printf("R accepted %" PRIu64 "\n", ok);
+	printf("R refused %" PRIu64 "\n", refused);
+	printf("R wall_s %.3f\n", wall);
+	printf("R accepted_per_s %.1f\n", (double)ok / wall);
+	printf("R broker_cpu_s %.2f\n", bcpu1 - bcpu0);
+	printf("R bench_cpu_s %.2f\n", scpu1 - scpu0);
+	percentiles("call_ms", lat, (size_t)n);
+	rc = refused == 0 ? 0 : -1;
+done:
+	cpx_client_free(&c);
+	free(lat);
+	return rc;
+}
+
 struct replay_state {
 	uint64_t	count;
 	uint64_t	bad;
@@ -1717,6 +1768,7 @@ usage(void)
 "           [-r rate] [-n records] [-a audit_dir] [-c sessions] [-o dir]\n"
 "MODE: w1 (throughput), w2 (latency), w3gen (offline audit log),\n"
 "      w3 (replay), w3raw (replay, no verification), w4 (sessions),\n"
+"      w5 (blocking publish, one at a time; -n alerts, default 5000),\n"
 "      mosqconf (write mosquitto config)\n"
 "See bench/run.sh and BENCHMARKS.md.\n");
 	exit(2);
@@ -1727,7 +1779,7 @@ main(int argc, char *argv[])
 {
 	struct bench *b;
 	const char *p;
-	int ch, rc = -1;
+	int ch, rc = -1, n_given = 0;
 	uint8_t r[4];
 	FILE *f;
 
@@ -1758,14 +1810,20 @@ main(int argc, char *argv[])
 		case 'S': b->nsub = atoi(optarg); break;
 		case 'd': b->duration = atoi(optarg); break;
 		case 'r': b->rate = atoi(optarg); break;
-		case 'n': b->nrecords = strtoull(optarg, NULL, 10); break;
+		case 'n':
+			b->nrecords = strtoull(optarg, NULL, 10);
+			n_given = 1;
+			break;
 		case 'a': b->audit_dir = optarg; break;
 		case 'c': b->sessions = atoi(optarg); break;
 		case 'o': b->outdir = optarg; break;
 		default: usage();
 		}
 	}
+	if (strcmp(b->mode, "w5") == 0 && !n_given)
+		b->nrecords = 5000;
 	if (b->pki == NULL || b->npub < 1 || b->npub > MAXPUB ||
+	    b->nrecords < 1 ||
 	    (b->nsub != 0 && b->nsub != NSUB) || b->duration < 1 ||
 	    b->rate < 1 || b->sessions < 1)
 		usage();
@@ -1793,6 +1851,8 @@ main(int argc, char *argv[])
 		rc = run_w3raw(b);
 	else if (strcmp(b->mode, "w4") == 0)
 		rc = run_w4(b);
+	else if (strcmp(b->mode, "w5") == 0)
+		rc = run_w5(b);
 	else if (strcmp(b->mode, "mosqconf") == 0)
 		rc = run_mosqconf(b);
 	else

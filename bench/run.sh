@@ -14,6 +14,7 @@
 #   W2_SECONDS, W2_RATE   [20, 1000]
 #   W3_RECORDS       audit log size for the replay [1000000]
 #   W4_SESSIONS      [1000]
+#   W5_ALERTS        alerts published one at a time, each awaited [5000]
 #   PROFILE          1: perf profile of the broker under W1 [1]
 #   KEEP             1: keep the work directory [0]
 set -euo pipefail
@@ -26,6 +27,7 @@ W2_SECONDS=${W2_SECONDS:-20}
 W2_RATE=${W2_RATE:-1000}
 W3_RECORDS=${W3_RECORDS:-1000000}
 W4_SESSIONS=${W4_SESSIONS:-1000}
+W5_ALERTS=${W5_ALERTS:-5000}
 PROFILE=${PROFILE:-1}
 KEEP=${KEEP:-0}
 PORT=17443
@@ -224,6 +226,7 @@ if [ "$PROFILE" = 1 ] && command -v perf >/dev/null 2>&1; then
 fi
 
 bench w4 w4 -e "$EP" -b "$BPID" -c "$W4_SESSIONS"
+bench w5 w5 -e "$EP" -b "$BPID" -n "$W5_ALERTS"
 echo "broker.log_bytes $(stat -c %s "$WORK/broker.log")" >>"$RES"
 stop_broker
 
@@ -362,6 +365,10 @@ row "W4 sessions/s; broker CPU ms per session" \
     "$(get w4.connect_per_s); $(get w4.broker_cpu_ms_per_session)" "" ""
 row "W4 broker RSS: before, with $W4_SESSIONS idle sessions (KiB)" \
     "$(get w4.rss_before_kib), $(get w4.rss_idle_kib) ($(get w4.rss_per_session_kib) KiB/session)" "" ""
+row "W5 one session, $W5_ALERTS blocking publishes (cpx_publish, each awaits its ack): acknowledged alerts/s" \
+    "$(get w5.accepted_per_s) ($(get w5.accepted) in $(get w5.wall_s) s)" "" ""
+row "W5 per-call latency p50 / p99 / max (ms)" \
+    "$(get w5.call_ms.p50) / $(get w5.call_ms.p99) / $(get w5.call_ms.max)" "" ""
 row "Limit: openssl speed ECDSA P-256 verify/s, 1 core" "$VERIFY" "" ""
 row "Limit: x cores the broker uses ($CORES: threads busy >10% under ingest, ZMQ I/O aside, at most nproc; $(get broker.threads) threads in all)" \
     "$LIMIT" "" ""

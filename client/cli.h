@@ -33,6 +33,9 @@ enum cli_common_opt {
 	CLI_OPT_CRL,
 	CLI_OPT_PKI,
 	CLI_OPT_NODE,
+	CLI_OPT_NO_CRL,
+	CLI_OPT_BROKER_NAME,
+	CLI_OPT_BROKER_PIN,
 	CLI_OPT_FIRST_COMMAND = 1100
 };
 
@@ -45,6 +48,9 @@ enum cli_common_opt {
 	{ "crl",	required_argument, NULL, CLI_OPT_CRL },		\
 	{ "pki",	required_argument, NULL, CLI_OPT_PKI },		\
 	{ "node",	required_argument, NULL, CLI_OPT_NODE },	\
+	{ "no-crl",	no_argument,	   NULL, CLI_OPT_NO_CRL },	\
+	{ "broker-name", required_argument, NULL, CLI_OPT_BROKER_NAME }, \
+	{ "broker-pin",	required_argument, NULL, CLI_OPT_BROKER_PIN },	\
 	{ "verbose",	no_argument,	   NULL, 'v' },			\
 	{ "help",	no_argument,	   NULL, 'h' }
 
@@ -62,6 +68,9 @@ struct cli_common {
 	const char	*crl;
 	const char	*pki;
 	const char	*node;
+	int		 no_crl;	/* run without a CRL, knowingly */
+	const char	*broker_name;	/* NULL: the host of broker */
+	const char	*broker_pin;	/* SHA-256 of the broker's key, or NULL */
 	int		 verbose;
 	/* Paths built from --pki/--node, owned here. */
 	char		 ca_buf[1024];
@@ -83,6 +92,14 @@ int	cli_common_opt(struct cli_common *co, int opt, const char *arg);
  */
 struct cpx_client *cli_connect(struct cli_common *co, int reconnect,
 	    int timeout_ms, int *exit_code);
+
+/*
+ * After a successful cli_connect: print to out what was checked of the
+ * broker (its name, the CRL and its next update, the pin). Returns 0, or
+ * -1 if out could not be written.
+ */
+int	cli_print_broker_checks(const struct cli_common *co, FILE *out)
+	    __attribute__((warn_unused_result));
 
 /* Subscription filters built from flags: --from --region --category
  * --min-severity, and --or to start the next group. */

@@ -23,6 +23,8 @@
 #include "cli.h"
 #include "identity.h"
 #include "log.h"
+#include "sign.h"
+#include "tlsctx.h"
 
 #define DEFAULT_BROKER	"tcp://127.0.0.1:7443"
 
@@ -32,12 +34,19 @@ const char cli_common_usage[] =
 "Connection options (every command):\n"
 "  --broker tcp://HOST:PORT  broker endpoint (env CPX_BROKER,\n"
 "                            default " DEFAULT_BROKER ")\n"
-"  --pki DIR --node NAME     take DIR/ca.pem, DIR/crl.pem (if present),\n"
-"                            DIR/nodes/NAME.pem and DIR/nodes/NAME.key\n"
-"                            (env CPX_PKI, CPX_NODE)\n"
-"  --ca FILE --cert FILE --key FILE [--crl FILE]\n"
+"  --pki DIR --node NAME     take DIR/ca.pem, DIR/crl.pem, DIR/nodes/NAME.pem\n"
+"                            and DIR/nodes/NAME.key (env CPX_PKI, CPX_NODE)\n"
+"  --ca FILE --cert FILE --key FILE --crl FILE\n"
 "                            the same files one by one (they win over\n"
 "                            --pki); the key must be mode 0600\n"
+"  --broker-name NAME        the name the broker's certificate must carry\n"
+"                            in its subjectAltName (env CPX_BROKER_NAME;\n"
+"                            default: the host of --broker)\n"
+"  --broker-pin SHA256       also require this broker key: 64 hex digits\n"
+"                            (env CPX_BROKER_PIN; 'cpx-pki pin DIR')\n"
+"  --no-crl                  start even without a CRL; alerts signed by a\n"
+"                            revoked node then verify, so a CRL is required\n"
+"                            unless this is given\n"
 "  -v, --verbose             debug logging on stderr\n"
 "  -h, --help                this text\n";
 
@@ -75,8 +84,14 @@ cli_common_init(struct cli_common *co)
 	co->broker = getenv("CPX_BROKER");
 	co->pki = getenv("CPX_PKI");
 	co->node = getenv("CPX_NODE");
+	co->broker_name = getenv("CPX_BROKER_NAME");
+	co->broker_pin = getenv("CPX_BROKER_PIN");
 	if (co->broker == NULL || co->broker[0] == '\0')
 		co->broker = DEFAULT_BROKER;
+	if (co->broker_name != NULL && co->broker_name[0] == '\0')
+		co->broker_name = NULL;
+	if (co->broker_pin != NULL && co->broker_pin[0] == '\0')
+		co->broker_pin = NULL;
 }
 
 int
@@ -103,6 +118,15 @@ cli_common_opt(struct cli_common *co, int opt, const char *arg)
 		break;
 	case CLI_OPT_NODE:
 		co->node = arg;
+		break;
+	case CLI_OPT_NO_CRL:
+		co->no_crl = 1;
+		break;
+	case CLI_OPT_BROKER_NAME:
+		co->broker_name = arg;
+		break;
+	case CLI_OPT_BROKER_PIN:
+		co->broker_pin = arg;
 		break;
 	case 'v':
 		co->verbose = 1;
@@ -157,7 +181,7 @@ resolve_files(struct cli_common *co)
 			if (pki_path(co->crl_buf, sizeof(co->crl_buf),
 			    co->pki, "crl.pem", "", "") == -1)
 				return -1;
-			/* The CRL is optional for a node. */
+			/* A missing one is refused below, unless --no-crl. */
 			if (access(co->crl_buf, R_OK) == 0)
 				co->crl = co->crl_buf;
 		}
@@ -182,6 +206,17 @@ resolve_files(struct cli_common *co)
 	if (co->ca == NULL || co->cert == NULL || co->key == NULL) {
 		fprintf(stderr, "cpx: which node? give --pki DIR --node NAME "
 		    "(or CPX_PKI and CPX_NODE), or --ca, --cert and --key\n");
+		return -1;
+	}
+	/*
+	 * Without the CRL a revoked node's key still signs alerts that
+	 * verify: running so must be a choice, not an accident.
+	 */
+	if (co->crl == NULL && !co->no_crl) {
+		fprintf(stderr, "cpx: no CRL: give --crl FILE (or put crl.pem "
+		    "in the --pki directory); without it an alert signed by a "
+		    "revoked node would be shown as verified. --no-crl starts "
+		    "without one.\n");
 		return -1;
 	}
 	return 0;
@@ -230,6 +265,9 @@ cli_connect(struct cli_common *co, int reconnect, int timeout_ms,
 	cfg.cert = co->cert;
 	cfg.key = co->key;
 	cfg.crl = co->crl;
+	cfg.no_crl = co->no_crl;
+	cfg.broker_name = co->broker_name;
+	cfg.broker_pin = co->broker_pin;
 	cfg.reconnect = reconnect;
 	cfg.verify_threads = verify_threads();
 	log_debug("broker %s, ca %s, cert %s, key %s, crl %s", co->broker,
@@ -640,5 +678,34 @@ done:
 		close(fd);
 	if (tmp[0] != '\0')
 		(void)unlink(tmp);
+	return rc;
+}
+
+int
+cli_print_broker_checks(const struct cli_common *co, FILE *out)
+{
+	struct trust *t = NULL;
+	char host[256], crl[320], err[256];
+	const char *name = co->broker_name;
+	int rc;
+
+	if (name == NULL && tlsctx_endpoint_host(co->broker, host,
+	    sizeof(host)) == 0)
+		name = host;
+	/* The same files the connection used: what they say now. */
+	if (co->crl == NULL)
+		snprintf(crl, sizeof(crl), "none given (--no-crl): the "
+		    "broker's certificate was not checked for revocation");
+	else if ((t = trust_new(co->ca, co->crl, err, sizeof(err))) == NULL ||
+	    trust_crl_describe(t, crl, sizeof(crl)) == -1)
+		snprintf(crl, sizeof(crl), "%s", t == NULL ? err : "none");
+	rc = fprintf(out, "checked:   the broker's certificate is from the "
+	    "network CA, for serverAuth, and names '%s'\n"
+	    "crl:       %s%s%s\n"
+	    "pin:       %s%s\n", name != NULL ? name : "?",
+	    co->crl != NULL ? co->crl : "", co->crl != NULL ? ": " : "", crl,
+	    co->broker_pin != NULL ? "broker key sha256 " : "none",
+	    co->broker_pin != NULL ? co->broker_pin : "") < 0 ? -1 : 0;
+	trust_free(&t);
 	return rc;
 }

@@ -117,6 +117,7 @@ usage(FILE *out)
 }
 
 struct pub_state {
+	struct cpx_client *c;
 	uint64_t	 request_id;
 	int		 done;		/* ACK or ERROR for request_id */
 	int		 accepted;
@@ -139,6 +140,8 @@ on_event(const struct cpx_event *ev, void *arg)
 		ps->done = ps->accepted = 1;
 		ps->seq = ev->seq;
 		ps->duplicate = ev->duplicate;
+		/* The answer is in: cpx_client_run returns now, not later. */
+		cpx_client_stop(ps->c);
 		break;
 	case CPX_EV_ERROR:
 		if (ev->request_id != ps->request_id && ev->request_id != 0)
@@ -150,6 +153,7 @@ on_event(const struct cpx_event *ev, void *arg)
 		ps->reason = ev->reason;
 		snprintf(ps->text, sizeof(ps->text), "%s",
 		    ev->text ? ev->text : "");
+		cpx_client_stop(ps->c);
 		break;
 	case CPX_EV_DISCONNECTED:
 		log_info("connection lost (%s); reconnecting to resend",
@@ -347,6 +351,7 @@ publish(struct cpx_client *c, Cpx__Alert *a, int timeout_s, int json_out)
 	int r = 0, rc;
 
 	memset(&ps, 0, sizeof(ps));
+	ps.c = c;
 	cpx_client_on_event(c, on_event, &ps);
 	/*
 	 * cpx_publish_send and our own wait instead of cpx_publish: a

@@ -105,7 +105,9 @@ sub_usage(FILE *out)
 "  --state-file FILE     resume after the sequence in FILE and record the\n"
 "                        last one handled after each alert (atomically), so\n"
 "                        a restarted cpx misses and repeats nothing; a new\n"
-"                        FILE starts with the whole history (or --after N)\n"
+"                        FILE starts with the whole history (or --after N).\n"
+"                        Only a verified alert moves it; a FILE past the\n"
+"                        broker's newest sequence is refused (exit 4)\n"
 "  --after N             first deliver every matching alert after sequence N\n"
 "                        from history, then live ones\n"
 "\n%s\n%s\n"
@@ -256,13 +258,22 @@ on_delivery(struct recv_ctx *rc, const struct cpx_event *ev)
 		}
 		rc->shown++;
 	}
-	if (ev->seq > rc->last_seq)
+	/*
+	 * Only a verified alert moves the resume point (the library also
+	 * refuses an implausible sequence): a forged delivery numbered
+	 * 2^64 - 1 must not make every later alert look already handled.
+	 */
+	if (ev->verified && ev->seq > rc->last_seq) {
 		rc->last_seq = ev->seq;
-	/* Written only once the alert is out: a crash repeats, never loses. */
-	if (rc->state_file != NULL &&
-	    cli_state_write(rc->state_file, rc->last_seq) == -1) {
-		finish(rc, CLI_EXIT_LOCAL);
-		return;
+		/*
+		 * Written once the alert is out: a crash repeats, never
+		 * loses.
+		 */
+		if (rc->state_file != NULL &&
+		    cli_state_write(rc->state_file, rc->last_seq) == -1) {
+			finish(rc, CLI_EXIT_LOCAL);
+			return;
+		}
 	}
 	if (rc->max_count > 0 && rc->shown >= rc->max_count)
 		finish(rc, CLI_EXIT_OK);
@@ -490,6 +501,7 @@ cli_subscribe(int argc, char **argv)
 	struct cli_common co;
 	struct cli_filters fl;
 	struct recv_ctx rc;
+	const Cpx__Welcome *w;
 	uint64_t after = 0;
 	int64_t timeout_ms = 0, deadline = 0;
 	int opt, r, code = CLI_EXIT_USAGE, resume = 0, have_after = 0;
@@ -566,6 +578,21 @@ cli_subscribe(int argc, char **argv)
 		rc.last_seq = after;
 	if ((rc.c = cli_connect(&co, 1, CONNECT_TIMEOUT_MS, &code)) == NULL)
 		goto done;
+	/*
+	 * A state file past the broker's newest sequence would resume after
+	 * alerts that do not exist yet and silently skip the next ones (a
+	 * file damaged, or written from a forged delivery by an older cpx).
+	 */
+	if (rc.state_file != NULL && (w = cpx_client_welcome(rc.c)) != NULL &&
+	    after > w->last_seq) {
+		fprintf(stderr, "cpx subscribe: state file %s says seq %" PRIu64
+		    ", but the broker's newest is %" PRIu64 ": resuming there "
+		    "would skip the alerts to come. Check the file (or whether "
+		    "the broker's audit log was replaced), then correct or "
+		    "remove it.\n", rc.state_file, after, w->last_seq);
+		code = CLI_EXIT_LOCAL;
+		goto done;
+	}
 	if (timeout_ms > 0)
 		deadline = cli_now_ms() + timeout_ms;
 	cpx_client_on_event(rc.c, on_event, &rc);

@@ -29,6 +29,7 @@
 #define RID_MAX			256
 #define DEFAULT_PING_MS		30000
 #define QUEUE_MAX		4096	/* received, not yet handed over */
+#define REPLAYS_MAX		16	/* replays of ours awaiting their end */
 
 /*
  * One message from the broker waiting its turn to reach the callback:
@@ -39,6 +40,8 @@ struct queued {
 	Cpx__Envelope	*env;		/* owned */
 	int		 is_delivery;
 	int		 done;		/* verified (or nothing to verify) */
+	int		 history;	/* answers a replay or resume we asked */
+	int		 plausible;	/* seq within the announced bound */
 	/* results of the worker, for a delivery */
 	Cpx__Alert	*alert;		/* owned, when verified */
 	int		 verified;
@@ -71,8 +74,12 @@ struct cpx_client {
 	cpx_event_cb		*cb;
 	void			*cb_arg;
 	int			 stopped;
+	int			 wake;		/* an awaited event was handled */
+	int			 wait_welcome;	/* cpx_client_connect waits */
 	int			 dead;		/* refused: do not retry */
 	int			 refused;	/* the broker refused this node */
+	int			 fatal_reason;	/* of the Error that ended it */
+	uint64_t		 conn_gen;	/* bumped when a connection ends */
 	char			 error[320];
 	uint64_t		 next_request;
 	struct inflight		*inflight;
@@ -81,8 +88,11 @@ struct cpx_client {
 	uint8_t			*sub;		/* packed Subscribe, or NULL */
 	size_t			 sub_len;
 	int			 sub_resume;
-	uint64_t		 last_seq;	/* handed to the callback */
-	uint64_t		 recv_seq;	/* received (resume point) */
+	uint64_t		 last_seq;	/* resume point: verified, live */
+	uint64_t		 announced;	/* highest seq the broker announced */
+	uint64_t		 catchup_rid;	/* our resuming Subscribe, 0: none */
+	uint64_t		 catchup_to;	/* its Subscribed.live_from */
+	uint64_t		 replays[REPLAYS_MAX]; /* our replays, 0: free */
 	struct workpool		*pool;		/* NULL: verify inline */
 	struct workpool_ops	 pool_ops;
 	uint64_t		 pool_rr;
@@ -102,6 +112,7 @@ static workpool_init_fn	pool_init;
 static workpool_run_fn	pool_run;
 static workpool_fini_fn	pool_fini;
 static void		queued_free(struct queued **);
+static void		settle(struct cpx_client *);
 
 static int64_t
 now_ms(void)
@@ -145,14 +156,27 @@ open_socket(struct cpx_client *c, char *err, size_t errlen)
 struct cpx_client *
 cpx_client_new(const struct cpx_client_config *cfg, char *err, size_t errlen)
 {
-	struct tls_files files = { cfg->ca, cfg->cert, cfg->key, NULL };
+	/* The CRL also checks the broker's certificate, not only alerts. */
+	struct tls_files files = { cfg->ca, cfg->cert, cfg->key, cfg->crl };
 	struct cpx_client *c = NULL;
-	char why[160];
+	char why[160], host[256];
 
 	if (cfg->endpoint == NULL || cfg->ca == NULL || cfg->cert == NULL ||
 	    cfg->key == NULL) {
 		snprintf(err, errlen, "endpoint, CA, certificate and key are "
 		    "all required");
+		return NULL;
+	}
+	/*
+	 * Without the CRL a revoked node's signature still verifies: a
+	 * stolen key could speak for its country. Only an explicit choice
+	 * runs without one.
+	 */
+	if (cfg->crl == NULL && !cfg->no_crl) {
+		snprintf(err, errlen, "no CRL given: without the network's "
+		    "CRL an alert signed by a revoked node would be shown as "
+		    "verified; give the CRL file, or choose no_crl to run "
+		    "without one");
 		return NULL;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL ||
@@ -172,6 +196,20 @@ cpx_client_new(const struct cpx_client_config *cfg, char *err, size_t errlen)
 		goto fail;
 	}
 	if ((c->ctx = tlsctx_new(&files, 0, err, errlen)) == NULL)
+		goto fail;
+	/*
+	 * Any certificate of the network CA chains: only the name (and the
+	 * pin, if any) tells the broker from another holder of one.
+	 */
+	if (cfg->broker_name == NULL && tlsctx_endpoint_host(cfg->endpoint,
+	    host, sizeof(host)) == -1) {
+		snprintf(err, errlen, "%s: no host in the broker endpoint to "
+		    "check its certificate against; give the broker name",
+		    cfg->endpoint);
+		goto fail;
+	}
+	if (tlsctx_expect_broker(c->ctx, cfg->broker_name != NULL ?
+	    cfg->broker_name : host, cfg->broker_pin, err, errlen) == -1)
 		goto fail;
 	if ((c->trust = trust_new(cfg->ca, cfg->crl, err, errlen)) == NULL)
 		goto fail;
@@ -204,6 +242,10 @@ drop_connection(struct cpx_client *c)
 {
 	tlsconn_free(&c->tls);
 	c->rid_len = 0;
+	/* Replays and catch-ups die with the connection that asked. */
+	memset(c->replays, 0, sizeof(c->replays));
+	c->catchup_rid = 0;
+	c->catchup_to = 0;
 	if (c->welcome != NULL) {
 		cpx__envelope__free_unpacked(c->welcome, NULL);
 		c->welcome = NULL;
@@ -316,7 +358,18 @@ lost(struct cpx_client *c, const char *why, int final)
 {
 	struct cpx_event ev;
 	char reopen_err[256];
+	uint64_t gen = c->conn_gen;
 
+	/*
+	 * First hand over, in order, everything received before the break:
+	 * the broker's fatal Error may be queued behind deliveries still
+	 * being verified, and it is the reason the user must see, not
+	 * "connection lost". It may itself end the connection.
+	 */
+	settle(c);
+	if (c->conn_gen != gen)
+		return;
+	c->conn_gen++;
 	snprintf(c->error, sizeof(c->error), "%s", why);
 	if (c->welcome != NULL) {
 		memset(&ev, 0, sizeof(ev));
@@ -355,15 +408,18 @@ resend_state(struct cpx_client *c)
 		sub = cpx__subscribe__unpack(NULL, c->sub_len, c->sub);
 		if (sub != NULL) {
 			/*
-			 * Resume after what was received, not what was handed
-			 * over: deliveries still being verified are kept and
-			 * handed over; asking for them again would repeat them.
+			 * Resume after the last verified delivery: the queue
+			 * was handed over before the connection was dropped
+			 * (lost), so nothing is repeated, and a delivery that
+			 * failed verification is asked for again.
 			 */
-			if (c->sub_resume || c->recv_seq > 0) {
+			if (c->sub_resume || c->last_seq > 0) {
 				sub->resume = 1;
-				if (c->recv_seq > sub->resume_after)
-					sub->resume_after = c->recv_seq;
+				if (c->last_seq > sub->resume_after)
+					sub->resume_after = c->last_seq;
 			}
+			c->catchup_rid = sub->resume ? sub->request_id : 0;
+			c->catchup_to = 0;
 			env.body_case = CPX__ENVELOPE__BODY_SUBSCRIBE;
 			env.subscribe = sub;
 			(void)send_env(c, &env);
@@ -394,8 +450,8 @@ inflight_done(struct cpx_client *c, uint64_t request_id)
  * why[]. Runs on the caller's thread or a pool worker (own trust each).
  */
 static int
-verify_delivery(struct trust *t, const Cpx__Delivery *d, Cpx__Alert **a,
-    struct identity *signer, char *why, size_t whylen)
+verify_delivery(struct trust *t, const Cpx__Delivery *d, int history,
+    Cpx__Alert **a, struct identity *signer, char *why, size_t whylen)
 {
 	int reason;
 
@@ -404,7 +460,12 @@ verify_delivery(struct trust *t, const Cpx__Delivery *d, Cpx__Alert **a,
 		snprintf(why, whylen, "delivery without an alert");
 		return 0;
 	}
-	if ((d->replayed ? sign_verify_alert_history : sign_verify_alert)(t,
+	/*
+	 * history is our own decision (classify), never the broker's
+	 * `replayed` flag: otherwise a broker could pass off an alert
+	 * signed with an expired key as old history.
+	 */
+	if ((history ? sign_verify_alert_history : sign_verify_alert)(t,
 	    d->alert, a, signer, &reason, why, whylen) == 0 &&
 	    sign_verify_alert_origin(*a, signer, &reason, why, whylen) == 0 &&
 	    alert_validate(*a, 0, 0, &reason, why, whylen) == 0)
@@ -414,13 +475,27 @@ verify_delivery(struct trust *t, const Cpx__Delivery *d, Cpx__Alert **a,
 	return 0;
 }
 
-/* Hand a verified (or not) delivery to the callback. */
+/*
+ * Hand a verified (or not) delivery to the callback. Only a verified,
+ * plausible live delivery moves the resume point, and only forward: a
+ * forged or absurd sequence number must not make us skip what follows.
+ */
 static void
 emit_delivery(struct cpx_client *c, const Cpx__Delivery *d, Cpx__Alert *a,
-    int verified, const struct identity *signer, const char *why)
+    int verified, int plausible, const struct identity *signer,
+    const char *why)
 {
 	struct cpx_event ev;
+	char bad[200];
 
+	if (verified && !plausible) {
+		snprintf(bad, sizeof(bad), "sequence %" PRIu64 " is not "
+		    "plausible: more than %" PRIu64 " past the newest sequence "
+		    "the broker announced", d->seq,
+		    (uint64_t)CPX_SEQ_AHEAD_MAX);
+		verified = 0;
+		why = bad;
+	}
 	memset(&ev, 0, sizeof(ev));
 	ev.kind = CPX_EV_DELIVERY;
 	ev.seq = d->seq;
@@ -432,13 +507,14 @@ emit_delivery(struct cpx_client *c, const Cpx__Delivery *d, Cpx__Alert *a,
 	ev.verified = verified;
 	ev.alert = verified ? a : NULL;
 	ev.verify_error = verified ? NULL : why;
-	if (d->request_id == 0 && d->seq > c->last_seq)
+	if (verified && d->request_id == 0 && d->seq > c->last_seq)
 		c->last_seq = d->seq;
 	emit(c, &ev);
 }
 
 static void
-on_delivery(struct cpx_client *c, const Cpx__Delivery *d)
+on_delivery(struct cpx_client *c, const Cpx__Delivery *d, int history,
+    int plausible)
 {
 	struct identity signer;
 	Cpx__Alert *a = NULL;
@@ -446,8 +522,9 @@ on_delivery(struct cpx_client *c, const Cpx__Delivery *d)
 	int ok;
 
 	memset(&signer, 0, sizeof(signer));
-	ok = verify_delivery(c->trust, d, &a, &signer, why, sizeof(why));
-	emit_delivery(c, d, a, ok, &signer, why);
+	ok = verify_delivery(c->trust, d, history, &a, &signer, why,
+	    sizeof(why));
+	emit_delivery(c, d, a, ok, plausible, &signer, why);
 	cpx__alert__free_unpacked(a, NULL);
 }
 
@@ -474,6 +551,9 @@ on_envelope(struct cpx_client *c, Cpx__Envelope **envp)
 		*envp = NULL;
 		tlsconn_set_max_frame(c->tls, CPX_MAX_FRAME);
 		c->error[0] = '\0';
+		c->fatal_reason = 0;
+		if (c->wait_welcome)
+			c->wake = 1;
 		ev.kind = CPX_EV_CONNECTED;
 		ev.seq = c->welcome->welcome->last_seq;
 		emit(c, &ev);
@@ -502,6 +582,7 @@ on_envelope(struct cpx_client *c, Cpx__Envelope **envp)
 			snprintf(why, sizeof(why), "broker closed the session "
 			    "(%s): %s", alert_reason_name(env->error->reason),
 			    env->error->text);
+			c->fatal_reason = env->error->reason;
 			lost(c, why, auth_reason(env->error->reason));
 		}
 		break;
@@ -510,9 +591,6 @@ on_envelope(struct cpx_client *c, Cpx__Envelope **envp)
 		ev.request_id = env->subscribed->request_id;
 		ev.seq = env->subscribed->live_from;
 		emit(c, &ev);
-		break;
-	case CPX__ENVELOPE__BODY_DELIVERY:
-		on_delivery(c, env->delivery);
 		break;
 	case CPX__ENVELOPE__BODY_AUDIT_RECORD:
 		ev.kind = CPX_EV_AUDIT_RECORD;
@@ -561,8 +639,8 @@ pool_run(void *state, void *job)
 {
 	struct queued *q = job;
 
-	q->verified = verify_delivery(state, q->env->delivery, &q->alert,
-	    &q->signer, q->why, sizeof(q->why));
+	q->verified = verify_delivery(state, q->env->delivery, q->history,
+	    &q->alert, &q->signer, q->why, sizeof(q->why));
 }
 
 static void
@@ -585,7 +663,7 @@ drain_queue(struct cpx_client *c)
 		c->qlen--;
 		if (q->is_delivery)
 			emit_delivery(c, q->env->delivery, q->alert,
-			    q->verified, &q->signer, q->why);
+			    q->verified, q->plausible, &q->signer, q->why);
 		else
 			on_envelope(c, &q->env);
 		queued_free(&q);
@@ -605,20 +683,32 @@ take_verified(struct cpx_client *c)
 	drain_queue(c);
 }
 
-/* Block until the queue has room: never drop what the broker sent. */
+/*
+ * Block, handing over what the pool verifies, until at most max messages
+ * wait in the queue. The pool's socket wakes us as each job comes back.
+ */
 static void
-wait_room(struct cpx_client *c)
+wait_queue(struct cpx_client *c, size_t max)
 {
 	zmq_pollitem_t it;
 
-	while (c->qlen >= QUEUE_MAX) {
+	take_verified(c);
+	while (c->qlen > max) {
 		it.socket = workpool_socket(c->pool);
 		it.fd = 0;
 		it.events = ZMQ_POLLIN;
 		it.revents = 0;
-		(void)zmq_poll(&it, 1, 100);
+		(void)zmq_poll(&it, 1, 1000);
 		take_verified(c);
 	}
+}
+
+/* Hand over everything queued: before a break is reported (lost). */
+static void
+settle(struct cpx_client *c)
+{
+	if (c->pool != NULL)
+		wait_queue(c, 0);
 }
 
 /*
@@ -626,15 +716,20 @@ wait_room(struct cpx_client *c)
  * *envp on success. 0, or -1 if it could not (the caller handles env).
  */
 static int
-enqueue(struct cpx_client *c, Cpx__Envelope **envp)
+enqueue(struct cpx_client *c, Cpx__Envelope **envp, int history,
+    int plausible)
 {
 	struct queued *q;
 
-	wait_room(c);
+	/* Never drop what the broker sent: wait for room. */
+	if (c->qlen >= QUEUE_MAX)
+		wait_queue(c, QUEUE_MAX - 1);
 	if ((q = calloc(1, sizeof(*q))) == NULL)
 		return -1;
 	q->env = *envp;
 	q->is_delivery = q->env->body_case == CPX__ENVELOPE__BODY_DELIVERY;
+	q->history = history;
+	q->plausible = plausible;
 	q->done = !q->is_delivery;
 	c->q[(c->qhead + c->qlen) % QUEUE_MAX] = q;
 	if (q->is_delivery &&
@@ -648,24 +743,104 @@ enqueue(struct cpx_client *c, Cpx__Envelope **envp)
 	return 0;
 }
 
+/* Is rid one of our replays still running? forget: it just ended. */
+static int
+replay_ours(struct cpx_client *c, uint64_t rid, int forget)
+{
+	size_t i;
+
+	if (rid == 0)
+		return 0;
+	for (i = 0; i < REPLAYS_MAX; i++) {
+		if (c->replays[i] != rid)
+			continue;
+		if (forget)
+			c->replays[i] = 0;
+		return 1;
+	}
+	return 0;
+}
+
+static void
+announce(struct cpx_client *c, uint64_t seq)
+{
+	if (seq > c->announced)
+		c->announced = seq;
+}
+
+/*
+ * Note what the broker announced and judge a delivery, in arrival order
+ * and before it goes to a verifier thread: a later message must not
+ * change how an earlier one is judged. *history: it answers a replay of
+ * ours, or is at or below live_from during a resume of ours, so an
+ * alert whose signer certificate expired since may be accepted as of its
+ * issue time; anything else gets the strict check, whatever the broker's
+ * `replayed` flag says. *plausible: see CPX_SEQ_AHEAD_MAX.
+ */
+static void
+classify(struct cpx_client *c, const Cpx__Envelope *env, int *history,
+    int *plausible)
+{
+	const Cpx__Delivery *d;
+
+	*history = 0;
+	*plausible = 1;
+	switch (env->body_case) {
+	case CPX__ENVELOPE__BODY_WELCOME:
+		announce(c, env->welcome->last_seq);
+		break;
+	case CPX__ENVELOPE__BODY_ACK:
+		announce(c, env->ack->seq);
+		break;
+	case CPX__ENVELOPE__BODY_SUBSCRIBED:
+		announce(c, env->subscribed->live_from);
+		if (c->catchup_rid != 0 &&
+		    env->subscribed->request_id == c->catchup_rid)
+			c->catchup_to = env->subscribed->live_from;
+		break;
+	case CPX__ENVELOPE__BODY_REPLAY_END:
+		announce(c, env->replay_end->last_seq);
+		(void)replay_ours(c, env->replay_end->request_id, 1);
+		break;
+	case CPX__ENVELOPE__BODY_ERROR:
+		(void)replay_ours(c, env->error->request_id, 1);
+		if (env->error->request_id == c->catchup_rid) {
+			c->catchup_rid = 0;
+			c->catchup_to = 0;
+		}
+		break;
+	case CPX__ENVELOPE__BODY_DELIVERY:
+		d = env->delivery;
+		*plausible = d->seq != UINT64_MAX && (d->seq <= c->announced ||
+		    d->seq - c->announced <= CPX_SEQ_AHEAD_MAX);
+		if (d->request_id != 0)
+			*history = replay_ours(c, d->request_id, 0);
+		else
+			*history = c->catchup_rid != 0 && c->catchup_to != 0 &&
+			    d->seq <= c->catchup_to;
+		break;
+	default:
+		break;
+	}
+}
+
 /* One message from the broker: now, or behind deliveries being verified. */
 static void
 dispatch(struct cpx_client *c, Cpx__Envelope **envp)
 {
-	const Cpx__Delivery *d;
+	int history, plausible, is_delivery;
 
-	if ((*envp)->body_case == CPX__ENVELOPE__BODY_DELIVERY) {
-		d = (*envp)->delivery;
-		if (d->request_id == 0 && d->seq > c->recv_seq)
-			c->recv_seq = d->seq;
-	}
-	if (c->pool != NULL && (c->qlen > 0 ||
-	    (*envp)->body_case == CPX__ENVELOPE__BODY_DELIVERY) &&
-	    enqueue(c, envp) == 0)
+	classify(c, *envp, &history, &plausible);
+	is_delivery = (*envp)->body_case == CPX__ENVELOPE__BODY_DELIVERY;
+	if (c->pool != NULL && (c->qlen > 0 || is_delivery) &&
+	    enqueue(c, envp, history, plausible) == 0)
 		return;
 	if (c->qlen > 0)
 		drain_queue(c);	/* out of memory: keep what order we can */
-	on_envelope(c, envp);
+	if (is_delivery)
+		on_delivery(c, (*envp)->delivery, history, plausible);
+	else
+		on_envelope(c, envp);
 }
 
 static void
@@ -675,22 +850,14 @@ on_data(struct cpx_client *c, const uint8_t *p, size_t len)
 	const uint8_t *body;
 	size_t blen;
 	char why[320];
-	int r, reason;
+	int r, reason, failed;
 
 	c->last_rx_ms = now_ms();
-	if (tlsconn_feed(c->tls, p, len) == -1) {
-		flush(c);
-		/*
-		 * Before the Welcome, a TLS alert is the broker refusing our
-		 * certificate (TLS 1.3: our handshake "succeeded" before it
-		 * judged us). That is final, not a reason to retry.
-		 */
-		snprintf(why, sizeof(why), "%s: %s", c->welcome ?
-		    "TLS session failed" : "broker refused the session",
-		    tlsconn_error(c->tls));
-		lost(c, why, c->welcome == NULL);
-		return;
-	}
+	/*
+	 * Frames decrypted before a TLS failure or close are still taken:
+	 * the last one may be the broker's Error saying why it ends.
+	 */
+	failed = tlsconn_feed(c->tls, p, len) == -1;
 	flush(c);
 	while (c->tls != NULL &&
 	    (r = tlsconn_next_frame(c->tls, &body, &blen)) != 0) {
@@ -712,7 +879,19 @@ on_data(struct cpx_client *c, const uint8_t *p, size_t len)
 			cpx__envelope__free_unpacked(env, NULL);
 	}
 	drain_queue(c);
-	if (c->tls != NULL && tlsconn_state(c->tls) == TLSCONN_CLOSED)
+	if (c->tls == NULL)
+		return;		/* a fatal Error ended the connection */
+	if (failed) {
+		/*
+		 * Before the Welcome, a TLS alert is the broker refusing our
+		 * certificate (TLS 1.3: our handshake "succeeded" before it
+		 * judged us). That is final, not a reason to retry.
+		 */
+		snprintf(why, sizeof(why), "%s: %s", c->welcome ?
+		    "TLS session failed" : "broker refused the session",
+		    tlsconn_error(c->tls));
+		lost(c, why, c->welcome == NULL);
+	} else if (tlsconn_state(c->tls) == TLSCONN_CLOSED)
 		lost(c, "broker closed the connection", 0);
 }
 
@@ -787,11 +966,14 @@ cpx_client_run(struct cpx_client *c, int timeout_ms)
 	int i, nitems = 1;
 
 	c->stopped = 0;
+	c->wake = 0;
 	for (;;) {
 		if (c->dead)
 			return -1;
 		if (c->stopped)
 			return 1;
+		if (c->wake)
+			return 0;
 		left = until - now_ms();
 		if (left < 0)
 			left = 0;
@@ -817,8 +999,12 @@ cpx_client_run(struct cpx_client *c, int timeout_ms)
 			return -1;
 		}
 		take_verified(c);
-		for (i = 0; i < 1024 && !c->dead && c->qlen < QUEUE_MAX / 2;
-		    i++) {
+		/*
+		 * An internal wait (wake) returns as soon as what it awaits
+		 * was handled, not at the end of a poll period.
+		 */
+		for (i = 0; i < 1024 && !c->dead && !c->wake &&
+		    c->qlen < QUEUE_MAX / 2; i++) {
 			zmq_msg_init(&rid);
 			zmq_msg_init(&data);
 			if (zmq_msg_recv(&rid, c->sock, ZMQ_DONTWAIT) == -1) {
@@ -836,7 +1022,7 @@ cpx_client_run(struct cpx_client *c, int timeout_ms)
 		}
 		flush(c);
 		keepalive(c);
-		if (now_ms() >= until)
+		if (now_ms() >= until || c->wake)
 			return c->dead ? -1 : c->stopped ? 1 : 0;
 	}
 }
@@ -860,19 +1046,24 @@ cpx_client_error(const struct cpx_client *c)
 }
 
 int
+cpx_client_error_reason(const struct cpx_client *c)
+{
+	return c->fatal_reason;
+}
+
+int
 cpx_client_connect(struct cpx_client *c, int timeout_ms, char *err,
     size_t errlen)
 {
-	int64_t until = now_ms() + timeout_ms;
+	int64_t until = now_ms() + timeout_ms, left;
+	int rc = -1;
 
 	if (c->sock == NULL && open_socket(c, err, errlen) == -1)
 		return -1;
+	/* The Welcome wakes cpx_client_run: no poll period is waited out. */
+	c->wait_welcome = 1;
 	while (c->welcome == NULL) {
-		if (cpx_client_run(c, 50) == -1 || c->dead) {
-			snprintf(err, errlen, "%s", c->error);
-			return -1;
-		}
-		if (now_ms() >= until) {
+		if ((left = until - now_ms()) <= 0) {
 			if (c->error[0])
 				snprintf(err, errlen, "no session with the "
 				    "broker at %s within %d ms: %s",
@@ -881,10 +1072,17 @@ cpx_client_connect(struct cpx_client *c, int timeout_ms, char *err,
 				snprintf(err, errlen, "no session with the "
 				    "broker at %s within %d ms (is it running "
 				    "and reachable?)", c->endpoint, timeout_ms);
-			return -1;
+			goto done;
+		}
+		if (cpx_client_run(c, (int)left) == -1 || c->dead) {
+			snprintf(err, errlen, "%s", c->error);
+			goto done;
 		}
 	}
-	return 0;
+	rc = 0;
+done:
+	c->wait_welcome = 0;
+	return rc;
 }
 
 const struct identity *
@@ -1023,6 +1221,7 @@ cpx_publish_inflight(const struct cpx_client *c)
 }
 
 struct wait_ctx {
+	struct cpx_client	*c;
 	uint64_t		 request_id;
 	int			 done;
 	struct cpx_result	*res;
@@ -1038,6 +1237,7 @@ wait_cb(const struct cpx_event *ev, void *arg)
 	if (ev->request_id == w->request_id && (ev->kind == CPX_EV_ACK ||
 	    (ev->kind == CPX_EV_ERROR && ev->request_id != 0))) {
 		w->done = 1;
+		w->c->wake = 1;	/* cpx_client_run returns at once */
 		w->res->seq = ev->seq;
 		w->res->duplicate = ev->duplicate;
 		w->res->reason = ev->kind == CPX_EV_ERROR ? ev->reason : 0;
@@ -1054,11 +1254,12 @@ cpx_publish(struct cpx_client *c, Cpx__Alert *a, int timeout_ms,
     struct cpx_result *res)
 {
 	struct wait_ctx w;
-	int64_t until = now_ms() + timeout_ms;
+	int64_t until = now_ms() + timeout_ms, left;
 	int rc = 0;
 
 	memset(res, 0, sizeof(*res));
 	memset(&w, 0, sizeof(w));
+	w.c = c;
 	w.res = res;
 	w.cb = c->cb;
 	w.arg = c->cb_arg;
@@ -1069,12 +1270,14 @@ cpx_publish(struct cpx_client *c, Cpx__Alert *a, int timeout_ms,
 	}
 	c->cb = wait_cb;
 	c->cb_arg = &w;
-	while (!w.done && rc != -1 && now_ms() < until)
-		rc = cpx_client_run(c, 50);
+	while (!w.done && rc != -1 && (left = until - now_ms()) > 0)
+		rc = cpx_client_run(c, (int)left);
 	c->cb = w.cb;
 	c->cb_arg = w.arg;
 	if (!w.done) {
-		res->reason = CPX__REASON__REASON_INTERNAL;
+		/* The session's own end (a fatal Error) says why. */
+		res->reason = rc == -1 && c->fatal_reason != 0 ?
+		    c->fatal_reason : CPX__REASON__REASON_INTERNAL;
 		snprintf(res->text, sizeof(res->text), "%s", rc == -1 ?
 		    c->error : "no acknowledgement from the broker in time");
 		return -1;
@@ -1106,8 +1309,8 @@ cpx_subscribe(struct cpx_client *c, Cpx__Filter *const *filters,
 	c->sub_resume = resume;
 	if (resume && after > c->last_seq)
 		c->last_seq = after;
-	if (resume && after > c->recv_seq)
-		c->recv_seq = after;
+	c->catchup_rid = resume ? sub.request_id : 0;
+	c->catchup_to = 0;
 	*request_id = sub.request_id;
 	env.body_case = CPX__ENVELOPE__BODY_SUBSCRIBE;
 	env.subscribe = &sub;
@@ -1120,14 +1323,24 @@ cpx_replay(struct cpx_client *c, const Cpx__ReplayRequest *rq,
 {
 	Cpx__Envelope env = CPX__ENVELOPE__INIT;
 	Cpx__ReplayRequest copy = *rq;
+	size_t i;
 
-	copy.request_id = c->next_request++;
-	*request_id = copy.request_id;
-	env.body_case = CPX__ENVELOPE__BODY_REPLAY;
-	env.replay = &copy;
+	*request_id = 0;
 	if (c->welcome == NULL)
 		return -1;
-	return send_env(c, &env);
+	/* Remembered so its deliveries, and only they, are history. */
+	for (i = 0; i < REPLAYS_MAX && c->replays[i] != 0; i++)
+		;
+	if (i == REPLAYS_MAX)
+		return -1;
+	copy.request_id = c->next_request++;
+	env.body_case = CPX__ENVELOPE__BODY_REPLAY;
+	env.replay = &copy;
+	if (send_env(c, &env) == -1)
+		return -1;
+	c->replays[i] = copy.request_id;
+	*request_id = copy.request_id;
+	return 0;
 }
 
 uint64_t

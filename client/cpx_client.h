@@ -3,7 +3,8 @@
  * links to publish and receive alerts.
  *
  *	struct cpx_client_config cfg = { .endpoint = "tcp://broker:7443",
- *	    .ca = "ca.pem", .cert = "si-ncp.pem", .key = "si-ncp.key" };
+ *	    .ca = "ca.pem", .cert = "si-ncp.pem", .key = "si-ncp.key",
+ *	    .crl = "crl.pem" };
  *	struct cpx_client *c = cpx_client_new(&cfg, err, sizeof(err));
  *	cpx_client_connect(c, 10000, err, sizeof(err));
  *	cpx_publish(c, &alert, 10000, &res);		// signs, waits for ack
@@ -13,8 +14,29 @@
  *	cpx_client_free(&c);
  *
  * Every delivery is verified here, end to end, against the network CA
- * (and CRL if given) before it reaches the callback, with the result in
+ * and CRL before it reaches the callback, with the result in
  * ev->verified: not even a compromised broker can forge an alert.
+ *
+ * What the library believes of the broker, and what it does not:
+ *
+ * - History. A delivery is checked as history (a signer certificate that
+ *   has expired since is accepted if it was valid when the alert was
+ *   issued) only if this client asked for it: it answers a replay of ours
+ *   still running (its request_id), or it comes during a resume we asked
+ *   for with a sequence at or below the live_from of our Subscribed.
+ *   Everything else must verify as of now, whatever ev->replayed (the
+ *   broker's own marking, shown for information) says.
+ *
+ * - Sequence numbers are not signed: the broker assigns them. The resume
+ *   point (cpx_client_last_seq, used to resume after a reconnect) moves
+ *   only forward, only over verified live deliveries, and only over a
+ *   plausible sequence: at most CPX_SEQ_AHEAD_MAX past the highest
+ *   sequence the broker announced (Welcome.last_seq, Subscribed.live_from,
+ *   ReplayEnd.last_seq, Ack.seq), and never UINT64_MAX. Live alerts run
+ *   ahead of the last announcement by one per audit record written since;
+ *   2^32 of them within one session is far beyond any real traffic, while a
+ *   forged sequence such as 2^64 - 1 is reported as not verified and
+ *   cannot make the subscriber skip every later alert.
  *
  * The library is single-threaded: call it from one thread.
  */
@@ -27,6 +49,9 @@
 #include "identity.h"
 #include "proto/cpx.pb-c.h"
 
+/* How far past the broker's last announced sequence a delivery may be. */
+#define CPX_SEQ_AHEAD_MAX	((uint64_t)1 << 32)
+
 struct cpx_client;
 
 struct cpx_client_config {
@@ -34,7 +59,26 @@ struct cpx_client_config {
 	const char	*ca;		/* network CA, PEM */
 	const char	*cert;		/* this node's certificate, PEM */
 	const char	*key;		/* this node's key, PEM, mode 0600 */
-	const char	*crl;		/* optional CRL for verifying deliveries */
+	const char	*crl;		/* CRL for verifying deliveries */
+	/*
+	 * Run without a CRL: set it to say so knowingly. Without a CRL an
+	 * alert signed with a revoked node's key verifies, so with crl NULL
+	 * and no_crl 0 cpx_client_new refuses to start.
+	 */
+	int		 no_crl;
+	/*
+	 * Who the broker must be: the name its certificate's subjectAltName
+	 * must carry (a DNS name, or an IP address), NULL for the host of
+	 * endpoint. Its certificate must also be for serverAuth and, with
+	 * the CRL, not revoked.
+	 */
+	const char	*broker_name;
+	/*
+	 * Optional pinned broker key: SHA-256 of its SubjectPublicKeyInfo,
+	 * 64 hex digits. When set, a broker with another key is refused
+	 * even if its certificate passes every other check.
+	 */
+	const char	*broker_pin;
 	int		 reconnect;	/* reconnect and resume after a break */
 	int		 ping_ms;	/* keepalive period; 0 = broker's value */
 	/*
@@ -69,10 +113,11 @@ struct cpx_event {
 	const char		*alert_id;	/* ACK */
 	/* DELIVERY */
 	int64_t			 accepted_at;
-	int			 replayed;
+	int			 replayed;	/* as the broker marked it */
 	const Cpx__SignedAlert	*signed_alert;
 	const Cpx__Alert	*alert;		/* NULL if not verified */
-	int			 verified;	/* signature, chain, origin ok */
+	int			 verified;	/* signature, chain, origin and
+						   sequence ok (see above) */
 	const char		*verify_error;	/* why not verified */
 	struct identity		 signer;
 	/* AUDIT_RECORD */
@@ -118,10 +163,23 @@ void	cpx_client_on_event(struct cpx_client *c, cpx_event_cb *cb, void *arg);
  * calling the event callback. Returns 0, 1 if cpx_client_stop() was
  * called, or -1 when the session is over for good (refused, or lost and
  * reconnect disabled) with the reason in cpx_client_error().
+ *
+ * Events keep the broker's order. When the connection ends, everything
+ * received before the end is handed over first (deliveries still being
+ * verified included); if the broker ended it with a fatal Error, that
+ * comes as CPX_EV_ERROR with fatal set, its text and reason stay in
+ * cpx_client_error() and cpx_client_error_reason(), and only then comes
+ * CPX_EV_DISCONNECTED.
  */
 int	cpx_client_run(struct cpx_client *c, int timeout_ms);
 void	cpx_client_stop(struct cpx_client *c);
 const char *cpx_client_error(const struct cpx_client *c);
+/*
+ * The CPX__REASON__* of the broker's fatal Error that ended the session
+ * (its text is in cpx_client_error()), or 0 if the session did not end
+ * that way or was welcomed again since.
+ */
+int	cpx_client_error_reason(const struct cpx_client *c);
 /*
  * 1 if the session ended because the broker refused this node (its
  * certificate was refused, revoked, or the policy grants it nothing):
@@ -174,12 +232,18 @@ int	cpx_subscribe(struct cpx_client *c, Cpx__Filter *const *filters,
 /*
  * Ask for a replay (rq is copied; its request_id is assigned). Records
  * arrive as DELIVERY (or AUDIT_RECORD with all_kinds), then REPLAY_END.
- * Returns 0 with *request_id, or -1.
+ * At most 16 replays may run at once. Returns 0 with *request_id, or -1
+ * (not welcomed, too many replays, or the write failed).
  */
 int	cpx_replay(struct cpx_client *c, const Cpx__ReplayRequest *rq,
 	    uint64_t *request_id) __attribute__((warn_unused_result));
 
-/* Last sequence delivered to the callback (live or replayed). */
+/*
+ * The resume point: the highest sequence of a verified, plausible live
+ * (or resumed) delivery handed to the callback, or the `after` of a
+ * resuming cpx_subscribe if higher. Replays asked with cpx_replay do not
+ * move it. See the top of this file.
+ */
 uint64_t cpx_client_last_seq(const struct cpx_client *c);
 
 #endif

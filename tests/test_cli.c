@@ -29,6 +29,8 @@
 
 #include "alert.h"
 #include "cli.h"
+#include "fakebroker.h"
+#include "sign.h"
 #include "testbroker.h"
 #include "testpki.h"
 #include "testutil.h"
@@ -847,6 +849,127 @@ test_sanitize(void **state)
 	assert_string_equal(cli_sanitize(NULL, out, sizeof(out)), "");
 }
 
+/*
+ * Without a CRL, cpx refuses to start and says how to fix it; --no-crl
+ * starts knowingly. The PKI directory here has everything but crl.pem.
+ */
+static void
+test_no_crl(void **state)
+{
+	const char *pki;
+	char dir[300], from[600], to[600];
+
+	(void)state;
+	need_broker();
+	assert_int_equal(testpki_get(&pki), 0);
+	snprintf(dir, sizeof(dir), "%s/pki", g->dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(from, sizeof(from), "%s/ca.pem", pki);
+	snprintf(to, sizeof(to), "%s/ca.pem", dir);
+	assert_int_equal(symlink(from, to), 0);
+	snprintf(from, sizeof(from), "%s/nodes", pki);
+	snprintf(to, sizeof(to), "%s/nodes", dir);
+	assert_int_equal(symlink(from, to), 0);
+	expect_exit(RUN("whoami", "--pki", dir, "--node", "hr-ncp"),
+	    CLI_EXIT_USAGE);
+	expect_in(2, "no CRL");
+	expect_in(2, "--no-crl");
+	expect_exit(RUN("whoami", "--pki", dir, "--node", "hr-ncp",
+	    "--no-crl"), 0);
+}
+
+/*
+ * A lying broker delivers a genuine alert numbered 2^64 - 1, then a
+ * forged one, then a genuine one numbered 11: only the last is shown as
+ * verified, and the state file says 11, so the next run resumes there
+ * instead of skipping every later alert.
+ */
+static void
+test_state_file_not_poisoned(void **state)
+{
+	Cpx__SignedAlert sa = CPX__SIGNED_ALERT__INIT;
+	Cpx__Envelope env = CPX__ENVELOPE__INIT, *in;
+	Cpx__Subscribed sd = CPX__SUBSCRIBED__INIT;
+	Cpx__Welcome w;
+	Cpx__Delivery d;
+	struct fakebroker *fb;
+	char sf[300], err[300], *t;
+	pid_t pid;
+	uint64_t seq = 0;
+
+	(void)state;
+	snprintf(sf, sizeof(sf), "%s/hr.state", g->dir);
+	if ((fb = fakebroker_new(err, sizeof(err))) == NULL)
+		fail_msg("fakebroker_new: %s", err);
+	fakebroker_welcome(&env, &w, 10);
+	assert_int_equal(fakebroker_send(fb, &env), 0);
+	pid = spawn_cpx(g->out, g->err, NULL, (const char *const []){
+	    "subscribe", "--broker", fakebroker_endpoint(fb), "--node",
+	    "hr-ncp", "--state-file", sf, "--after", "10", "--count", "1",
+	    "--json", NULL });
+	assert_true(pid > 0);
+	in = fakebroker_recv(fb, CPX__ENVELOPE__BODY_SUBSCRIBE,
+	    RUN_TIMEOUT_MS);
+	if (in == NULL) {
+		(void)wait_cpx(pid, 1);
+		show_output();
+		fail_msg("cpx subscribe never subscribed");
+	}
+	sd.request_id = in->subscribe->request_id;
+	sd.live_from = 10;
+	cpx__envelope__free_unpacked(in, NULL);
+	env.body_case = CPX__ENVELOPE__BODY_SUBSCRIBED;
+	env.subscribed = &sd;
+	assert_int_equal(fakebroker_send(fb, &env), 0);
+	assert_int_equal(fakebroker_sign("nodes/si-ncp", "SI", "poison-max",
+	    alert_now_ms(), &sa), 0);
+	fakebroker_delivery(&env, &d, UINT64_MAX, &sa, 0, 0);
+	assert_int_equal(fakebroker_send(fb, &env), 0);
+	sign_signed_alert_clear(&sa);
+	assert_int_equal(fakebroker_sign("nodes/si-ncp", "SI", "forged-12",
+	    alert_now_ms(), &sa), 0);
+	sa.alert.data[sa.alert.len - 3] ^= 0x20;
+	fakebroker_delivery(&env, &d, 12, &sa, 0, 0);
+	assert_int_equal(fakebroker_send(fb, &env), 0);
+	sign_signed_alert_clear(&sa);
+	assert_int_equal(fakebroker_sign("nodes/si-ncp", "SI", "genuine-11",
+	    alert_now_ms(), &sa), 0);
+	fakebroker_delivery(&env, &d, 11, &sa, 0, 0);
+	assert_int_equal(fakebroker_send(fb, &env), 0);
+	sign_signed_alert_clear(&sa);
+	expect_exit(wait_cpx(pid, RUN_TIMEOUT_MS), 0);
+	fakebroker_free(&fb);
+	expect_in(1, "genuine-11");
+	expect_in(2, "refused to show alert");
+	t = slurp(g->out);
+	assert_non_null(t);
+	if (strstr(t, "poison-max") != NULL || strstr(t, "forged-12") != NULL)
+		fail_msg("an unverified alert was shown: %s", t);
+	free(t);
+	assert_int_equal(cli_state_read(sf, &seq), 0);
+	assert_int_equal(seq, 11);
+}
+
+/*
+ * A state file already past the broker's newest sequence (damaged, or
+ * written by an older cpx from a forged delivery) is refused in plain
+ * words instead of silently skipping every alert to come.
+ */
+static void
+test_state_file_past_broker(void **state)
+{
+	char sf[300];
+
+	(void)state;
+	need_broker();
+	snprintf(sf, sizeof(sf), "%s/poisoned.state", g->dir);
+	assert_int_equal(cli_state_write(sf, UINT64_MAX), 0);
+	expect_exit(RUN("subscribe", "--node", "hr-ncp", "--state-file", sf,
+	    "--timeout", "5"), CLI_EXIT_LOCAL);
+	expect_in(2, "18446744073709551615");
+	expect_in(2, "broker's newest");
+}
+
 int
 main(void)
 {
@@ -878,6 +1001,11 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_sanitize, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_no_crl, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_file_not_poisoned,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_file_past_broker,
+		    setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
