@@ -3,6 +3,14 @@
  * (bound here, connected by the worker) and one PULL socket for finished
  * jobs. A message is a struct msg copied whole; a job's pointer travels in
  * it, and with it the job's ownership.
+ *
+ * No thread ever blocks on another: every inproc pipe here is unbounded
+ * (high-water mark 0), so a send never waits for the other side to read,
+ * and the submitter never blocks either (ZMQ_DONTWAIT). Memory is bounded
+ * by the caller instead, which keeps the jobs in flight under a limit of
+ * its own (workpool_inflight): a bounded pipe would be a second bound, and
+ * two threads each waiting for the other to drain its bounded pipe is
+ * exactly the deadlock this avoids.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -59,6 +67,17 @@ ep_name(char *out, size_t len, const struct workpool *p, const char *what,
 	    what, i);
 }
 
+/* Unbounded pipes both ways (see the top of this file). */
+static int
+unbounded(void *sock)
+{
+	int zero = 0;
+
+	return zmq_setsockopt(sock, ZMQ_SNDHWM, &zero, sizeof(zero)) == -1 ||
+	    zmq_setsockopt(sock, ZMQ_RCVHWM, &zero, sizeof(zero)) == -1 ?
+	    -1 : 0;
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -72,7 +91,8 @@ worker_main(void *arg)
 	ep_name(ep, sizeof(ep), p, "in", w->index);
 	in = zmq_socket(p->zctx, ZMQ_PAIR);
 	out = zmq_socket(p->zctx, ZMQ_PUSH);
-	if (in == NULL || out == NULL || zmq_connect(in, ep) == -1 ||
+	if (in == NULL || out == NULL || unbounded(in) == -1 ||
+	    unbounded(out) == -1 || zmq_connect(in, ep) == -1 ||
 	    zmq_connect(out, p->results_ep) == -1) {
 		snprintf(w->err, sizeof(w->err), "worker %u: %s", w->index,
 		    zmq_strerror(errno));
@@ -135,7 +155,8 @@ workpool_new(void *zctx, unsigned int n, const struct workpool_ops *ops,
 	ep_name(p->results_ep, sizeof(p->results_ep), p, "out", 0);
 	if ((p->results = zmq_socket(zctx, ZMQ_PULL)) == NULL ||
 	    zmq_setsockopt(p->results, ZMQ_LINGER, &linger,
-	    sizeof(linger)) == -1 || zmq_bind(p->results, p->results_ep) == -1) {
+	    sizeof(linger)) == -1 || unbounded(p->results) == -1 ||
+	    zmq_bind(p->results, p->results_ep) == -1) {
 		snprintf(err, errlen, "workpool: %s", zmq_strerror(errno));
 		goto fail;
 	}
@@ -146,7 +167,8 @@ workpool_new(void *zctx, unsigned int n, const struct workpool_ops *ops,
 		ep_name(ep, sizeof(ep), p, "in", i);
 		if ((w->in = zmq_socket(zctx, ZMQ_PAIR)) == NULL ||
 		    zmq_setsockopt(w->in, ZMQ_LINGER, &linger,
-		    sizeof(linger)) == -1 || zmq_bind(w->in, ep) == -1) {
+		    sizeof(linger)) == -1 || unbounded(w->in) == -1 ||
+		    zmq_bind(w->in, ep) == -1) {
 			snprintf(err, errlen, "workpool: %s",
 			    zmq_strerror(errno));
 			goto fail;
@@ -212,7 +234,8 @@ workpool_submit(struct workpool *p, uint64_t key, void *job)
 	memset(&m, 0, sizeof(m));
 	m.kind = MSG_JOB;
 	m.job = job;
-	if (zmq_send(p->w[key % p->n].in, &m, sizeof(m), 0) !=
+	/* Never waits: the pipe is unbounded, DONTWAIT is the guarantee. */
+	if (zmq_send(p->w[key % p->n].in, &m, sizeof(m), ZMQ_DONTWAIT) !=
 	    (int)sizeof(m))
 		return -1;
 	p->inflight++;
@@ -257,7 +280,8 @@ workpool_control(struct workpool *p, const char *word)
 		return -1;
 	memcpy(m.word, word, strlen(word) + 1);
 	for (i = 0; i < p->n; i++)
-		if (zmq_send(p->w[i].in, &m, sizeof(m), 0) != (int)sizeof(m))
+		if (zmq_send(p->w[i].in, &m, sizeof(m), ZMQ_DONTWAIT) !=
+		    (int)sizeof(m))
 			rc = -1;
 	return rc;
 }

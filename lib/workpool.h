@@ -6,6 +6,10 @@
  * Jobs submitted with the same key go to the same worker and come back in
  * the order they were submitted. Both the broker (signature checks before
  * accepting) and the client library (checks of deliveries) use it.
+ *
+ * Nothing here blocks: the pipes between the threads are unbounded and
+ * workpool_submit never waits. The caller bounds memory by keeping
+ * workpool_inflight() under a limit of its own before it submits more.
  */
 #ifndef CPX_WORKPOOL_H
 #define CPX_WORKPOOL_H
