@@ -21,6 +21,7 @@
 #include "cpx_limits.h"
 #include "log.h"
 #include "ratelimit.h"
+#include "refusals.h"
 #include "replay.h"
 #include "route.h"
 #include "tlsctx.h"
@@ -32,6 +33,7 @@
 #define REPLAY_BATCH		512
 #define DRAIN_MS		2000
 #define STATS_MS		60000
+#define PARKED_INPUT_FRAMES	4	/* x max_frame buffered while parked */
 
 /* An alert appended this turn, acknowledged once the turn's commit holds. */
 struct pending {
@@ -97,17 +99,104 @@ send_error(struct broker *b, struct session *s, uint64_t request_id,
 	send_env(b, s, &env);
 }
 
+/*
+ * Record a refusal of s. The first of its kind, reason and source (the
+ * node, or the address before authentication) within refusal_interval_ms
+ * goes to the audit log in full; the others are only counted and come out
+ * as one summary record with their count (write_summary), so whoever
+ * keeps being refused cannot fill the disk. Returns 1 if it was written
+ * in full (the caller logs it then, so the log stays as quiet).
+ */
+static int
+note_refusal(struct broker *b, struct session *s, Cpx__RecordKind kind,
+    int reason, const char *why, const char *alert_id)
+{
+	struct refusal_source src = { s->peer.country, s->peer.node, s->addr };
+
+	if (refusals_count(b->refusals, &src, kind, reason, why,
+	    edge_now_ms()) == 0)
+		return 0;
+	audit_note(b, s, kind, reason, why, alert_id);
+	return 1;
+}
+
+/*
+ * A node refused more than refusal_limit times within one interval is cut
+ * and kept out for a while, doubling while it goes on: refusals cost the
+ * node that causes them. Refusals that only say the broker is busy or
+ * failing are not the node's doing and do not count.
+ */
+static void
+check_refusal_limit(struct broker *b, struct session *s, int reason)
+{
+	struct refusal_source src = { s->peer.country, s->peer.node, s->addr };
+	int64_t out;
+
+	switch (reason) {
+	case CPX__REASON__REASON_OVERLOADED:
+	case CPX__REASON__REASON_STORAGE:
+	case CPX__REASON__REASON_SHUTTING_DOWN:
+	case CPX__REASON__REASON_INTERNAL:
+		return;
+	default:
+		break;
+	}
+	if (s->phase != SESSION_OPEN ||
+	    refusals_total(b->refusals, &src) <= b->cfg->refusal_limit)
+		return;
+	out = refusals_penalise(b->refusals, &src, edge_now_ms(),
+	    b->cfg->refusal_penalty_ms);
+	log_warnx("%s: refused more than %u times within %u ms (config key "
+	    "refusal_limit): disconnecting, kept out for %lld s", s->tag,
+	    b->cfg->refusal_limit, b->cfg->refusal_interval_ms,
+	    (long long)(out + 999) / 1000);
+	session_refuse(b->edge, s, CPX__REASON__REASON_SESSION_LIMIT,
+	    "more than %u requests refused within %u s; this node is kept "
+	    "out for %lld s", b->cfg->refusal_limit,
+	    b->cfg->refusal_interval_ms / 1000, (long long)(out + 999) / 1000);
+}
+
+/* One summary record for refusals counted but not written one by one. */
+static void
+write_summary(void *arg, const struct refusal_summary *sum)
+{
+	struct broker *b = arg;
+	Cpx__AuditRecord rec = CPX__AUDIT_RECORD__INIT;
+	char text[CPX_MAX_ERROR_TEXT + 64];
+	uint64_t seq;
+	int64_t secs = (edge_now_ms() - sum->since_ms + 999) / 1000;
+
+	snprintf(text, sizeof(text), "repeated %" PRIu64 " times in %lld s: "
+	    "%s", sum->count, (long long)secs, sum->text);
+	log_warnx("%s%s%s%s: %s (%s): %s", sum->country,
+	    sum->country[0] ? "/" : "", sum->node, sum->country[0] ? "" :
+	    sum->addr, alert_record_kind_name(sum->kind),
+	    alert_reason_name(sum->reason), text);
+	rec.kind = sum->kind;
+	rec.reason = sum->reason;
+	rec.count = sum->count;
+	rec.text = text;
+	rec.alert_id = "";
+	rec.peer_country = (char *)sum->country;
+	rec.peer_node = (char *)sum->node;
+	rec.peer_address = (char *)sum->addr;
+	if (audit_append(b->audit, &rec, &seq) == -1)
+		log_warnx("audit: refusal summary could not be appended");
+	b->since_checkpoint++;
+}
+
 /* The one place a publish is refused: answer, log, audit. */
 static void
 refuse_publish(struct broker *b, struct session *s, uint64_t request_id,
     const char *alert_id, int reason, const char *why)
 {
 	b->stats.refused++;
-	log_warnx("%s: publish %s refused (%s): %s", s->tag,
-	    alert_id ? alert_id : "?", alert_reason_name(reason), why);
+	if (note_refusal(b, s, CPX__RECORD_KIND__RECORD_PUBLISH_REFUSED,
+	    reason, why, alert_id))
+		log_warnx("%s: publish %s refused (%s): %s", s->tag,
+		    alert_id ? alert_id : "?", alert_reason_name(reason), why);
 	send_error(b, s, request_id, reason, why);
-	audit_note(b, s, CPX__RECORD_KIND__RECORD_PUBLISH_REFUSED, reason,
-	    why, alert_id);
+	check_refusal_limit(b, s, reason);
 }
 
 static void
@@ -146,7 +235,8 @@ pending_push(struct broker *b)
 
 /*
  * The second half of a publish, once signature, origin and form hold:
- * policy, duplicates, the audit append. Takes over *envp and *ap.
+ * policy and relaying, duplicates and references, the audit append.
+ * Takes over *envp and *ap.
  */
 static void
 accept_verified(struct broker *b, struct session *s, Cpx__Envelope **envp,
@@ -156,24 +246,35 @@ accept_verified(struct broker *b, struct session *s, Cpx__Envelope **envp,
 	Cpx__Publish *pub = env->publish;
 	Cpx__Alert *a = *ap;
 	Cpx__AuditRecord rec = CPX__AUDIT_RECORD__INIT;
+	struct route_entitled_list ent;
 	uint8_t hash[DEDUP_HASH_LEN];
 	struct dedup_entry *de;
 	struct pending *p;
-	char why[256];
+	const uint8_t *der;
+	char why[256], note[CPX_MAX_NODE_NAME + 32];
+	size_t derlen;
 	int reason;
 
 	*ap = NULL;
+	der = tlsconn_peer_cert_der(s->tls, &derlen);
 	if (policy_check_publish(b->policy, &s->peer, a, &reason, why,
+	    sizeof(why)) == -1 || verify_relay(b->policy, &s->peer, der,
+	    derlen, pub->alert, note, sizeof(note), &reason, why,
 	    sizeof(why)) == -1) {
 		refuse_publish(b, s, pub->request_id, a->id, reason, why);
 		goto done;
 	}
+	/*
+	 * Ids are per origin: the earlier alert found here is always of the
+	 * same origin, so naming its seq reveals nothing of another
+	 * country's alerts.
+	 */
 	dedup_hash(pub->alert->alert.data, pub->alert->alert.len, hash);
-	if ((de = dedup_find(b->dedup, a->id)) != NULL) {
+	if ((de = dedup_find(b->dedup, a->origin, a->id)) != NULL) {
 		if (CRYPTO_memcmp(de->hash, hash, sizeof(hash)) != 0) {
-			snprintf(why, sizeof(why), "alert id %s was accepted "
-			    "before (seq %" PRIu64 ") with different content",
-			    a->id, de->seq);
+			snprintf(why, sizeof(why), "alert id %s of %s was "
+			    "accepted before (seq %" PRIu64 ") with different "
+			    "content", a->id, a->origin, de->seq);
 			refuse_publish(b, s, pub->request_id, a->id,
 			    CPX__REASON__REASON_DUPLICATE_CONFLICT, why);
 			goto done;
@@ -194,6 +295,11 @@ accept_verified(struct broker *b, struct session *s, Cpx__Envelope **envp,
 		snprintf(p->alert_id, sizeof(p->alert_id), "%s", a->id);
 		goto done;
 	}
+	if (dedup_check_reference(b->dedup, a, &reason, why,
+	    sizeof(why)) == -1) {
+		refuse_publish(b, s, pub->request_id, a->id, reason, why);
+		goto done;
+	}
 	rec.kind = CPX__RECORD_KIND__RECORD_ALERT_ACCEPTED;
 	rec.peer_country = s->peer.country;
 	rec.peer_node = s->peer.node;
@@ -201,7 +307,11 @@ accept_verified(struct broker *b, struct session *s, Cpx__Envelope **envp,
 	rec.session_id = s->id;
 	rec.alert = pub->alert;
 	rec.alert_id = a->id;
-	rec.text = "";
+	rec.text = note;	/* "relayed for CC/node", or empty */
+	/* Fixed now: replay goes by who was entitled at acceptance. */
+	route_entitled_record(b->policy, a, &ent);
+	rec.entitled = ent.v;
+	rec.n_entitled = ent.n;
 	if ((p = pending_push(b)) == NULL)
 		goto oom;
 	if (audit_append(b->audit, &rec, &p->seq) == -1) {
@@ -212,7 +322,9 @@ accept_verified(struct broker *b, struct session *s, Cpx__Envelope **envp,
 		goto done;
 	}
 	b->since_checkpoint++;
-	if (dedup_add(b->dedup, a->id, p->seq, hash, 1) == NULL)
+	if (note[0] != '\0')
+		log_info("%s: alert %s %s", s->tag, a->id, note);
+	if (dedup_add(b->dedup, a->origin, a->id, p->seq, hash, 1) == NULL)
 		log_warnx("dedup: out of memory; repeats of %s may be "
 		    "delivered twice", a->id);
 	p->session = s;
@@ -235,13 +347,19 @@ static int
 submit_verify(struct broker *b, struct session *s, Cpx__Envelope **envp)
 {
 	struct verify_job *job;
+	const uint8_t *der;
+	size_t len;
 
-	if (b->verifier == NULL || (job = calloc(1, sizeof(*job))) == NULL)
+	if (b->verifier == NULL)
+		return -1;
+	der = tlsconn_peer_cert_der(s->tls, &len);
+	if ((job = verify_job_new(der, der != NULL ? len : 0)) == NULL)
 		return -1;
 	job->session = s;
 	job->session_id = s->id;
 	job->env = *envp;
 	job->peer = s->peer;
+	job->may_relay = s->rights.relay;
 	job->now_ms = alert_now_ms();
 	job->max_skew_ms = b->cfg->clock_skew_ms;
 	if (verifier_submit(b->verifier, &job) == -1) {
@@ -260,9 +378,10 @@ handle_publish(struct broker *b, struct session *s, Cpx__Envelope **envp,
 {
 	Cpx__Publish *pub = (*envp)->publish;
 	struct identity signer;
+	struct verify_peer vp;
 	Cpx__Alert *a = NULL;
 	char why[256];
-	int reason;
+	int reason, relayed;
 
 	if (!s->rights.publish) {
 		snprintf(why, sizeof(why), "node %s/%s has no publish right "
@@ -281,8 +400,11 @@ handle_publish(struct broker *b, struct session *s, Cpx__Envelope **envp,
 	}
 	if (submit_verify(b, s, envp) == 0)
 		return;
-	if (verify_signed(b->trust, &s->peer, pub->alert, alert_now_ms(),
-	    b->cfg->clock_skew_ms, &a, &signer, &reason, why,
+	vp.id = &s->peer;
+	vp.cert = tlsconn_peer_cert_der(s->tls, &vp.cert_len);
+	vp.may_relay = s->rights.relay;
+	if (verify_signed(b->trust, &vp, pub->alert, alert_now_ms(),
+	    b->cfg->clock_skew_ms, &a, &signer, &relayed, &reason, why,
 	    sizeof(why)) == -1) {
 		refuse_publish(b, s, pub->request_id, NULL, reason, why);
 		return;
@@ -344,16 +466,24 @@ handle_subscribe(struct broker *b, struct session *s, Cpx__Envelope **envp)
 
 	if (policy_check_subscribe(b->policy, &s->peer, sub->filters,
 	    sub->n_filters, 0, &reason, why, sizeof(why)) == -1) {
-		log_warnx("%s: subscribe refused (%s): %s", s->tag,
-		    alert_reason_name(reason), why);
+		if (note_refusal(b, s, CPX__RECORD_KIND__RECORD_REQUEST_REFUSED,
+		    reason, why, NULL))
+			log_warnx("%s: subscribe refused (%s): %s", s->tag,
+			    alert_reason_name(reason), why);
 		send_error(b, s, sub->request_id, reason, why);
-		audit_note(b, s, CPX__RECORD_KIND__RECORD_REQUEST_REFUSED,
-		    reason, why, NULL);
+		check_refusal_limit(b, s, reason);
 		return;
 	}
 	if (s->replay != NULL && !s->replay->catch_up && sub->resume) {
 		send_error(b, s, sub->request_id, CPX__REASON__REASON_BAD_REQUEST,
 		    "a replay is running on this session; resume after it");
+		return;
+	}
+	/* The catch-up starts at resume_after + 1, which must not wrap. */
+	if (sub->resume && sub->resume_after == UINT64_MAX) {
+		send_error(b, s, sub->request_id, CPX__REASON__REASON_BAD_REQUEST,
+		    "resume_after is the largest sequence possible; nothing "
+		    "can follow it");
 		return;
 	}
 	if (s->subscription != NULL)
@@ -390,11 +520,12 @@ handle_replay(struct broker *b, struct session *s, Cpx__Envelope **envp)
 	}
 	if (policy_check_subscribe(b->policy, &s->peer, rq->filters,
 	    rq->n_filters, rq->all_kinds, &reason, why, sizeof(why)) == -1) {
-		log_warnx("%s: replay refused (%s): %s", s->tag,
-		    alert_reason_name(reason), why);
+		if (note_refusal(b, s, CPX__RECORD_KIND__RECORD_REPLAY_REQUESTED,
+		    reason, why, NULL))
+			log_warnx("%s: replay refused (%s): %s", s->tag,
+			    alert_reason_name(reason), why);
 		send_error(b, s, rq->request_id, reason, why);
-		audit_note(b, s, CPX__RECORD_KIND__RECORD_REPLAY_REQUESTED,
-		    reason, why, NULL);
+		check_refusal_limit(b, s, reason);
 		return;
 	}
 	to = rq->to_seq != 0 && rq->to_seq < last ? rq->to_seq : last;
@@ -427,30 +558,86 @@ handle_ping(struct broker *b, struct session *s, const Cpx__Ping *ping)
 	send_env(b, s, &env);
 }
 
-static void
-handle_frames(struct broker *b, struct session *s, int64_t now)
+/*
+ * 1 if one more publish of s may go to the verifier threads now. This
+ * bound, not the pipes to the threads (unbounded, see lib/workpool.c), is
+ * what holds memory, and the network thread never waits on it: a session
+ * over it is parked instead (handle_frames). A quarter of the backlog per
+ * session keeps one node that pipelines thousands of publishes from
+ * taking every slot.
+ */
+static int
+verify_admits(const struct broker *b, const struct session *s)
 {
-	Cpx__Envelope *env;
+	if (b->verifier == NULL)
+		return 1;
+	return verifier_inflight(b->verifier) < b->cfg->verify_backlog &&
+	    s->jobs < b->cfg->verify_backlog / 4;
+}
+
+/*
+ * The next request of s, the parked one first: 1 with *envp (owned by
+ * the caller), 0 if none is complete yet, -1 if s was refused for a bad
+ * frame.
+ */
+static int
+next_request(struct broker *b, struct session *s, Cpx__Envelope **envp)
+{
 	const uint8_t *body;
 	size_t len;
 	char why[256];
 	int r, reason;
 
+	*envp = NULL;
+	if (s->parked != NULL) {
+		*envp = s->parked;
+		s->parked = NULL;
+		return 1;
+	}
+	if ((r = tlsconn_next_frame(s->tls, &body, &len)) == 0)
+		return 0;
+	if (r == -1) {
+		log_warnx("%s: %s", s->tag, tlsconn_error(s->tls));
+		session_refuse(b->edge, s, CPX__REASON__REASON_TOO_LARGE,
+		    "%s (config key max_frame)", tlsconn_error(s->tls));
+		return -1;
+	}
+	if ((*envp = wire_decode(body, len, &reason, why,
+	    sizeof(why))) == NULL) {
+		log_warnx("%s: bad frame (%s): %s", s->tag,
+		    alert_reason_name(reason), why);
+		session_refuse(b->edge, s, reason, "bad frame: %s", why);
+		return -1;
+	}
+	return 1;
+}
+
+static void
+handle_frames(struct broker *b, struct session *s, int64_t now)
+{
+	Cpx__Envelope *env;
+
 	while (s->phase == SESSION_OPEN && !s->dead &&
-	    (r = tlsconn_next_frame(s->tls, &body, &len)) != 0) {
-		if (r == -1) {
-			log_warnx("%s: %s", s->tag, tlsconn_error(s->tls));
-			session_refuse(b->edge, s, CPX__REASON__REASON_TOO_LARGE,
-			    "%s (config key max_frame)", tlsconn_error(s->tls));
-			return;
-		}
-		if ((env = wire_decode(body, len, &reason, why,
-		    sizeof(why))) == NULL) {
-			log_warnx("%s: bad frame (%s): %s", s->tag,
-			    alert_reason_name(reason), why);
-			session_refuse(b->edge, s, reason, "bad frame: %s",
-			    why);
-			return;
+	    next_request(b, s, &env) == 1) {
+		if (env->body_case == CPX__ENVELOPE__BODY_PUBLISH &&
+		    !verify_admits(b, s)) {
+			/*
+			 * Back-pressure: stop taking this session's requests
+			 * until the verifiers catch up. Only if it keeps
+			 * sending past a bound meanwhile are its publishes
+			 * refused, so its buffered input stays bounded too.
+			 */
+			if (tlsconn_in_pending(s->tls) <=
+			    PARKED_INPUT_FRAMES * (size_t)b->cfg->max_frame) {
+				s->parked = env;
+				return;
+			}
+			refuse_publish(b, s, env->publish->request_id, NULL,
+			    CPX__REASON__REASON_OVERLOADED, "the broker's "
+			    "verification backlog is full (config key "
+			    "verify_backlog); retry later");
+			cpx__envelope__free_unpacked(env, NULL);
+			continue;
 		}
 		switch (env->body_case) {
 		case CPX__ENVELOPE__BODY_PUBLISH:
@@ -480,6 +667,53 @@ handle_frames(struct broker *b, struct session *s, int64_t now)
 	}
 }
 
+/* Sessions parked on a full verify backlog go on where there is room. */
+static void
+resume_parked(struct broker *b, int64_t now)
+{
+	struct session *s;
+
+	if (b->verifier == NULL)
+		return;
+	for (s = edge_sessions(b->edge); s != NULL; s = s->next)
+		if (s->parked != NULL && verify_admits(b, s))
+			handle_frames(b, s, now);
+}
+
+/*
+ * 1 (and s refused) if the node of s may not open one more session now:
+ * it is kept out after too many refusals, or it already holds
+ * max_sessions_per_node sessions (one certificate must not take every
+ * slot of the broker).
+ */
+static int
+node_kept_out(struct broker *b, struct session *s)
+{
+	struct refusal_source src = { s->peer.country, s->peer.node, s->addr };
+	const struct session *o;
+	uint32_t n = 0;
+	int64_t left;
+
+	if ((left = refusals_banned(b->refusals, &src, edge_now_ms())) > 0) {
+		session_refuse(b->edge, s, CPX__REASON__REASON_SESSION_LIMIT,
+		    "node %s/%s is kept out for %lld more s after too many "
+		    "refused requests", s->peer.country, s->peer.node,
+		    (long long)(left + 999) / 1000);
+		return 1;
+	}
+	for (o = edge_sessions(b->edge); o != NULL; o = o->next)
+		if (o != s && o->welcomed && o->phase == SESSION_OPEN &&
+		    strcmp(o->peer.country, s->peer.country) == 0 &&
+		    strcmp(o->peer.node, s->peer.node) == 0)
+			n++;
+	if (n < b->cfg->max_sessions_per_node)
+		return 0;
+	session_refuse(b->edge, s, CPX__REASON__REASON_SESSION_LIMIT,
+	    "node %s/%s already has %u sessions open (config key "
+	    "max_sessions_per_node)", s->peer.country, s->peer.node, n);
+	return 1;
+}
+
 static void
 welcome(struct broker *b, struct session *s, int64_t now)
 {
@@ -495,6 +729,8 @@ welcome(struct broker *b, struct session *s, int64_t now)
 	s->peer = *peer;
 	snprintf(s->tag, sizeof(s->tag), "s%" PRIu64 " %s/%s", s->id,
 	    s->peer.country, s->peer.node);
+	if (node_kept_out(b, s))
+		return;
 	policy_rights(b->policy, &s->peer, &s->rights);
 	if (!s->rights.publish && !s->rights.subscribe && !s->rights.audit) {
 		log_warnx("%s: refused: no rights in the policy (%s)", s->tag,
@@ -545,13 +781,25 @@ take_closed(struct broker *b)
 			    s->close_why[0] ? s->close_why : "closed");
 			audit_note(b, s, CPX__RECORD_KIND__RECORD_SESSION_CLOSED,
 			    s->close_reason, s->close_why, NULL);
-		} else {
+		} else if (s->peer.country[0] != '\0' &&
+		    s->close_reason != CPX__REASON__REASON_SESSION_LIMIT) {
+			/* An authenticated node: on record one by one. */
 			log_warnx("%s: session refused (%s): %s", s->tag,
 			    alert_reason_name(s->close_reason),
 			    s->close_why[0] ? s->close_why : "closed");
 			audit_note(b, s,
 			    CPX__RECORD_KIND__RECORD_SESSION_REFUSED,
 			    s->close_reason, s->close_why, NULL);
+		} else if (note_refusal(b, s,
+		    CPX__RECORD_KIND__RECORD_SESSION_REFUSED, s->close_reason,
+		    s->close_why[0] ? s->close_why : "closed", NULL)) {
+			/*
+			 * Before authentication anyone can cause these:
+			 * counted per address and summarised.
+			 */
+			log_warnx("%s: session refused (%s): %s", s->tag,
+			    alert_reason_name(s->close_reason),
+			    s->close_why[0] ? s->close_why : "closed");
 		}
 	}
 }
@@ -589,7 +837,8 @@ commit_turn(struct broker *b)
 		for (i = 0; i < b->npending; i++) {
 			p = &b->pending[i];
 			if (!p->duplicate)
-				dedup_remove(b->dedup, p->alert_id);
+				dedup_remove(b->dedup, p->alert->origin,
+				    p->alert_id);
 			if (!p->session->dead)
 				send_error(b, p->session, p->request_id,
 				    CPX__REASON__REASON_STORAGE, why);
@@ -602,7 +851,8 @@ commit_turn(struct broker *b)
 	for (i = 0; i < b->npending; i++) {
 		p = &b->pending[i];
 		if (!p->duplicate) {
-			if ((de = dedup_find(b->dedup, p->alert_id)) != NULL)
+			if ((de = dedup_find(b->dedup, p->alert->origin,
+			    p->alert_id)) != NULL)
 				de->pending = 0;
 			b->stats.accepted++;
 			b->stats.deliveries += route_publish(b->edge, b->policy,
@@ -664,7 +914,41 @@ replay_done(struct broker *b, struct session *s)
 	replay_free(&s->replay);
 }
 
-/* Feed replays as far as each session's queue allows; 1 if work remains. */
+/*
+ * Stop r (on s) if a reload took away the right it runs under: a replay
+ * started under yesterday's policy must not go on serving history today's
+ * denies. 1 if it was stopped.
+ */
+static int
+replay_revoked(struct broker *b, struct session *s, struct replay *r)
+{
+	char why[256];
+
+	if (replay_allowed(r, s))
+		return 0;
+	snprintf(why, sizeof(why), "node %s/%s no longer has the %s right; "
+	    "%s stopped", s->peer.country, s->peer.node,
+	    !s->rights.subscribe ? "subscribe" : "audit",
+	    r->catch_up ? "resume" : "replay");
+	log_warnx("%s: %s", s->tag, why);
+	send_error(b, s, r->request_id, CPX__REASON__REASON_NOT_AUTHORIZED,
+	    why);
+	audit_note(b, s, CPX__RECORD_KIND__RECORD_REQUEST_REFUSED,
+	    CPX__REASON__REASON_NOT_AUTHORIZED, why, NULL);
+	s->catching_up = 0;
+	replay_free(&s->replay);
+	return 1;
+}
+
+/*
+ * Feed replays as far as each session's queue allows; 1 if work remains.
+ * The work is bounded by records read, not sent: a replay whose filters
+ * match nothing would otherwise read the whole log in one turn while
+ * every other node waits for its ack. Each replaying session reads at
+ * most REPLAY_BATCH records a turn, and an equal share of
+ * REPLAY_TURN_READS when many replay at once (never under
+ * REPLAY_MIN_READS, so each one progresses).
+ */
 static int
 pump_replays(struct broker *b)
 {
@@ -672,12 +956,25 @@ pump_replays(struct broker *b)
 	Cpx__AuditRecord *rec;
 	struct session *s;
 	struct replay *r;
-	size_t nfilters;
+	size_t nfilters, nrun = 0;
+	unsigned int share, budget;
 	char err[256];
-	int busy = 0, n, rc;
+	int busy = 0, rc;
 
+	for (s = edge_sessions(b->edge); s != NULL; s = s->next)
+		if (s->replay != NULL && s->phase == SESSION_OPEN)
+			nrun++;
+	if (nrun == 0)
+		return 0;
+	share = REPLAY_TURN_READS / nrun;
+	if (share > REPLAY_BATCH)
+		share = REPLAY_BATCH;
+	if (share < REPLAY_MIN_READS)
+		share = REPLAY_MIN_READS;
 	for (s = edge_sessions(b->edge); s != NULL; s = s->next) {
 		if ((r = s->replay) == NULL || s->phase != SESSION_OPEN)
+			continue;
+		if (replay_revoked(b, s, r))
 			continue;
 		if (r->catch_up) {
 			filters = s->subscription->subscribe->filters;
@@ -686,13 +983,18 @@ pump_replays(struct broker *b)
 			filters = r->req->replay->filters;
 			nfilters = r->req->replay->n_filters;
 		}
-		for (n = 0; n < REPLAY_BATCH; n++) {
-			if (session_queued(s) > b->cfg->outbound_queue / 2) {
-				busy = 1;
+		budget = share;
+		for (;;) {
+			/*
+			 * History waits while this session, or the broker as
+			 * a whole (queue_budget), has much queued: live
+			 * traffic keeps the other half.
+			 */
+			if (session_queued(s) > b->cfg->outbound_queue / 2 ||
+			    edge_queued(b->edge) > b->cfg->queue_budget / 2)
 				break;
-			}
-			rc = replay_next(r, b->policy, &s->peer, filters,
-			    nfilters, &rec, err, sizeof(err));
+			rc = replay_next(r, b->policy, s, filters, nfilters,
+			    &budget, &rec, err, sizeof(err));
 			if (rc == 1) {
 				send_record(b, s, r, rec);
 				cpx__audit_record__free_unpacked(rec, NULL);
@@ -700,7 +1002,7 @@ pump_replays(struct broker *b)
 			}
 			if (rc == 0)
 				replay_done(b, s);
-			else {
+			else if (rc == -1) {
 				log_warnx("%s: replay stopped: %s", s->tag, err);
 				send_error(b, s, r->request_id,
 				    CPX__REASON__REASON_INTERNAL,
@@ -708,7 +1010,7 @@ pump_replays(struct broker *b)
 				s->catching_up = 0;
 				replay_free(&s->replay);
 			}
-			break;
+			break;		/* REPLAY_YIELD: the next turn */
 		}
 		if (s->replay != NULL)
 			busy = 1;
@@ -777,6 +1079,9 @@ turn(struct broker *b)
 	int64_t now = edge_now_ms();
 	int i, rc, busy;
 
+	/* Results first: they make room for what is parked and read now. */
+	take_verified(b);
+	resume_parked(b, now);
 	for (i = 0; i < TURN_MAX_MESSAGES; i++) {
 		if ((rc = edge_recv(b->edge, now, &ev)) <= 0)
 			break;
@@ -785,6 +1090,8 @@ turn(struct broker *b)
 	busy = i == TURN_MAX_MESSAGES;
 	take_verified(b);
 	take_closed(b);
+	(void)refusals_flush(b->refusals, now, b->cfg->refusal_interval_ms,
+	    write_summary, b);
 	maybe_checkpoint(b, now);
 	maybe_log_stats(b, now);
 	commit_turn(b);
@@ -854,6 +1161,7 @@ broker_run(struct broker *b)
 		(void)turn(b);
 	}
 	take_closed(b);
+	(void)refusals_flush(b->refusals, edge_now_ms(), 0, write_summary, b);
 	commit_turn(b);
 	log_info("stopped: %" PRIu64 " accepted, %" PRIu64 " duplicate(s), %"
 	    PRIu64 " refused, %" PRIu64 " deliveries, last seq %" PRIu64,
@@ -868,30 +1176,42 @@ load_dedup(struct broker *b, char *err, size_t errlen)
 {
 	struct audit_cursor *c;
 	Cpx__AuditRecord *rec;
+	Cpx__Alert *a;
 	uint8_t hash[DEDUP_HASH_LEN];
 	int rc;
 
 	if ((b->dedup = dedup_new()) == NULL) {
-		snprintf(err, errlen, "out of memory");
+		snprintf(err, errlen, "out of memory or no random bytes");
 		return -1;
 	}
 	if ((c = audit_cursor_new(b->audit, 1, 0, err, errlen)) == NULL)
 		return -1;
 	while ((rc = audit_cursor_next(c, &rec, err, errlen)) == 1) {
+		a = NULL;
+		/* The key is (origin, id): the origin is in the alert bytes. */
 		if (rec->kind == CPX__RECORD_KIND__RECORD_ALERT_ACCEPTED &&
 		    rec->alert != NULL && rec->alert_id[0] != '\0' &&
-		    dedup_find(b->dedup, rec->alert_id) == NULL) {
+		    ((a = cpx__alert__unpack(NULL, rec->alert->alert.len,
+		    rec->alert->alert.data)) == NULL || a->origin == NULL)) {
+			snprintf(err, errlen, "%s: accepted alert at seq %"
+			    PRIu64 " does not decode; run cpx-audit verify",
+			    b->cfg->audit_dir, rec->seq);
+			rc = -1;
+		} else if (a != NULL &&
+		    dedup_find(b->dedup, a->origin, rec->alert_id) == NULL) {
 			dedup_hash(rec->alert->alert.data,
 			    rec->alert->alert.len, hash);
-			if (dedup_add(b->dedup, rec->alert_id, rec->seq, hash,
-			    0) == NULL)
+			if (dedup_add(b->dedup, a->origin, rec->alert_id,
+			    rec->seq, hash, 0) == NULL) {
+				snprintf(err, errlen, "out of memory");
 				rc = -1;
+			}
 		}
+		if (a != NULL)
+			cpx__alert__free_unpacked(a, NULL);
 		cpx__audit_record__free_unpacked(rec, NULL);
-		if (rc == -1) {
-			snprintf(err, errlen, "out of memory");
+		if (rc == -1)
 			break;
-		}
 	}
 	audit_cursor_free(&c);
 	return rc == 0 ? 0 : -1;
@@ -919,6 +1239,11 @@ broker_init(struct broker *b, struct config *cfg, char *err, size_t errlen)
 		return -1;
 	if ((b->trust = trust_new(cfg->ca, cfg->crl, err, errlen)) == NULL)
 		return -1;
+	/* One store, one CRL for connections and signatures alike. */
+	if (tlsctx_use_store(b->ssl_ctx, trust_store(b->trust)) == -1) {
+		snprintf(err, errlen, "%s: cannot use the trust store", cfg->ca);
+		return -1;
+	}
 	if ((b->policy = policy_load(cfg->policy, err, errlen)) == NULL)
 		return -1;
 	if ((b->audit = audit_open(cfg->audit_dir, b->key, b->cert, err,
@@ -941,7 +1266,8 @@ broker_init(struct broker *b, struct config *cfg, char *err, size_t errlen)
 	    audit_last_seq(b->audit) + 1, err, errlen)) == NULL)
 		return -1;
 	if ((b->ratelimit = ratelimit_new(cfg->publish_rate,
-	    cfg->publish_burst)) == NULL) {
+	    cfg->publish_burst)) == NULL ||
+	    (b->refusals = refusals_new()) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -966,14 +1292,15 @@ broker_reload(struct broker *b)
 	log_info("SIGHUP: reloading CRL %s and policy %s", b->cfg->crl,
 	    b->cfg->policy);
 	/*
-	 * The trust store checks the new CRL is the CA's before anything
-	 * uses it, so the TLS context and the signature checks never end
-	 * up on different CRLs.
+	 * The trust store vets the new CRL (the CA's, current, not older
+	 * than the one in force) before anything uses it, and the TLS
+	 * context then takes that very store, so connections and signature
+	 * checks never end up on different CRLs.
 	 */
-	if (trust_reload_crl(b->trust, b->cfg->crl, err, sizeof(err)) == -1 ||
-	    tlsctx_reload_crl(b->ssl_ctx, b->cfg->ca, b->cfg->crl, err,
-	    sizeof(err)) == -1)
+	if (trust_reload_crl(b->trust, b->cfg->crl, err, sizeof(err)) == -1)
 		log_warnx("reload: %s; the previous CRL stays in force", err);
+	else if (tlsctx_use_store(b->ssl_ctx, trust_store(b->trust)) == -1)
+		log_warnx("reload: the TLS context could not take the new CRL");
 	else if (b->verifier != NULL &&
 	    verifier_reload_crl(b->verifier, b->cfg->crl) == -1)
 		log_warnx("reload: the verifier threads could not be told");
@@ -993,9 +1320,21 @@ broker_reload(struct broker *b)
 		    why, sizeof(why)) == -1) {
 			log_warnx("%s: certificate no longer valid (%s), "
 			    "disconnecting", s->tag, cert ? why : "unreadable");
-			session_refuse(b->edge, s, CPX__REASON__REASON_CERT_REVOKED,
-			    "your certificate is no longer accepted: %s",
-			    cert ? why : "unreadable");
+			/*
+			 * An expired CRL says nothing about this node: never
+			 * call that a revocation (a node gives up for good on
+			 * one), but a reason to come back once it is renewed.
+			 */
+			if (cert != NULL &&
+			    reason == CPX__REASON__REASON_CRL_STALE)
+				session_refuse(b->edge, s, reason, "the broker's "
+				    "CRL has expired; the CA must publish a "
+				    "new one");
+			else
+				session_refuse(b->edge, s,
+				    CPX__REASON__REASON_CERT_REVOKED,
+				    "your certificate is no longer accepted: %s",
+				    cert ? why : "unreadable");
 			X509_free(cert);
 			continue;
 		}
@@ -1027,6 +1366,7 @@ broker_free(struct broker *b)
 	audit_close(&b->audit);
 	dedup_free(&b->dedup);
 	ratelimit_free(&b->ratelimit);
+	refusals_free(&b->refusals);
 	policy_free(&b->policy);
 	trust_free(&b->trust);
 	SSL_CTX_free(b->ssl_ctx);

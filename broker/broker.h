@@ -24,6 +24,7 @@
 struct pending;
 struct verifier;
 struct ratelimit;
+struct refusals;
 
 struct broker_stats {
 	uint64_t	accepted;
@@ -48,6 +49,7 @@ struct broker {
 	struct dedup		*dedup;
 	struct verifier		*verifier;	/* NULL: verify inline */
 	struct ratelimit	*ratelimit;	/* per-node publish rate */
+	struct refusals		*refusals;	/* counted, summarised */
 	struct pending		*pending;	/* this turn's appends */
 	size_t			 npending;
 	size_t			 pending_cap;

@@ -361,6 +361,16 @@ static const struct key config_keys[] = {
 	U32(checkpoint_interval_ms, 1000, 86400000),
 	U32(checkpoint_records, 1, 100000000),
 	U32(verify_threads, 0, 64),
+	U32(verify_backlog, 16, 1000000),
+	U32(queue_budget, 1048576, 4294967295u),
+	U32(max_sessions_per_node, 1, 100000),
+	U32(max_handshakes, 1, 100000),
+	U32(max_handshakes_per_address, 1, 100000),
+	U32(connect_rate, 0, 1000000),
+	U32(connect_burst, 1, 1000000),
+	U32(refusal_interval_ms, 1000, 3600000),
+	U32(refusal_limit, 10, 100000000),
+	U32(refusal_penalty_ms, 1000, 3600000),
 };
 #define NKEYS	(sizeof(config_keys) / sizeof(config_keys[0]))
 
@@ -514,10 +524,15 @@ set_value(struct config *c, const struct key *k, const char *v,
 		snprintf(msg, msglen, "out of memory");
 		return -1;
 	}
-	if (basedir != NULL)
-		snprintf(copy, len + 1, "%s/%s", basedir, v);
-	else
-		memcpy(copy, v, len + 1);
+	/*
+	 * Copied piecewise, not with snprintf: len is exact, and GCC's
+	 * truncation analysis cannot see that under every build type.
+	 */
+	if (basedir != NULL) {
+		memcpy(copy, basedir, blen - 1);
+		copy[blen - 1] = '/';
+	}
+	memcpy(copy + blen, v, len - blen + 1);
 	slot = key_str(c, k);
 	free(*slot);
 	*slot = copy;
@@ -543,6 +558,16 @@ config_defaults(struct config *c)
 	c->checkpoint_interval_ms = 60000;
 	c->checkpoint_records = 10000;
 	c->verify_threads = 1;
+	c->verify_backlog = 4096;
+	c->queue_budget = 512u * 1024u * 1024u;
+	c->max_sessions_per_node = 16;
+	c->max_handshakes = 512;
+	c->max_handshakes_per_address = 32;
+	c->connect_rate = 20;
+	c->connect_burst = 100;
+	c->refusal_interval_ms = 60000;
+	c->refusal_limit = 1000;
+	c->refusal_penalty_ms = 10000;
 }
 
 void
@@ -735,6 +760,18 @@ config_check(const struct config *c, char *err, size_t errlen)
 	if (c->outbound_queue < c->max_frame) {
 		snprintf(err, errlen, "outbound_queue: %u is under max_frame "
 		    "(%u)", c->outbound_queue, c->max_frame);
+		return -1;
+	}
+	/* The budget is shared: one session's full queue must fit in it. */
+	if (c->queue_budget < c->outbound_queue) {
+		snprintf(err, errlen, "queue_budget: %u is under outbound_queue "
+		    "(%u)", c->queue_budget, c->outbound_queue);
+		return -1;
+	}
+	if (c->max_handshakes_per_address > c->max_handshakes) {
+		snprintf(err, errlen, "max_handshakes_per_address: %u is over "
+		    "max_handshakes (%u)", c->max_handshakes_per_address,
+		    c->max_handshakes);
 		return -1;
 	}
 	return 0;

@@ -31,6 +31,17 @@ struct config {
 	uint32_t checkpoint_interval_ms;/* signed checkpoint period; 60000 */
 	uint32_t checkpoint_records;	/* or every N records; 10000 */
 	uint32_t verify_threads;	/* signature threads, 0 = inline; 1 */
+	uint32_t verify_backlog;	/* publishes at the verifiers; 4096 */
+	uint32_t queue_budget;		/* bytes queued, all sessions; 512 MiB */
+	uint32_t max_sessions_per_node;	/* sessions of one certificate; 16 */
+	uint32_t max_handshakes;	/* unauthenticated at once; 512 */
+	uint32_t max_handshakes_per_address; /* per source address; 32 */
+	uint32_t connect_rate;		/* connections/s per address; 20 */
+	uint32_t connect_burst;		/* token bucket size; 100 */
+	uint32_t refusal_interval_ms;	/* refusal summary period; 60000 */
+	uint32_t refusal_limit;		/* refusals a node may cause per
+					   interval before it is cut; 1000 */
+	uint32_t refusal_penalty_ms;	/* first time out after that; 10000 */
 };
 
 /* Largest configuration or policy file read, bytes. */

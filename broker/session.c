@@ -21,6 +21,7 @@
 
 #include "cpx_limits.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "session.h"
 #include "wire.h"
 
@@ -31,6 +32,7 @@
 #define EDGE_CHUNK		(64 * 1024)
 #define EDGE_TRIM_MS		1000	/* idle this long: free buffers */
 #define EDGE_SNDHWM		16	/* chunks held by ZeroMQ per peer */
+#define EDGE_NOISE_LOG_MS	60000	/* summary of refused connections */
 
 struct closed_id {
 	uint8_t	rid[SESSION_RID_MAX];
@@ -53,6 +55,14 @@ struct edge {
 	size_t			 closed_next;
 	size_t			 nkill;		/* entries with kill set */
 	int64_t			 now_ms;
+	size_t			 unauthenticated; /* not yet welcomed */
+	size_t			 queued;	/* bytes, all sessions, at
+						   the last edge_tick */
+	struct ratelimit	*connects;	/* per source address */
+	/* Connections refused before TLS, logged once a minute. */
+	uint64_t		 noise;
+	int64_t			 noise_since_ms;
+	char			 noise_why[200];
 };
 
 int64_t
@@ -138,6 +148,11 @@ edge_new(void *zctx, SSL_CTX *ctx, const struct config *cfg,
 	e->ssl_ctx = ctx;
 	e->cfg = cfg;
 	e->next_id = first_id > 0 ? first_id : 1;
+	if ((e->connects = ratelimit_new(cfg->connect_rate,
+	    cfg->connect_burst)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	if ((e->sock = zmq_socket(zctx, ZMQ_STREAM)) == NULL) {
 		snprintf(err, errlen, "zmq_socket(ZMQ_STREAM): %s",
 		    zmq_strerror(errno));
@@ -173,8 +188,10 @@ edge_new(void *zctx, SSL_CTX *ctx, const struct config *cfg,
 fail:
 	if (e != NULL && e->sock != NULL)
 		zmq_close(e->sock);
-	if (e != NULL)
+	if (e != NULL) {
 		free(e->closed);
+		ratelimit_free(&e->connects);
+	}
 	free(e);
 	return NULL;
 }
@@ -185,6 +202,8 @@ session_free(struct session *s)
 	tlsconn_free(&s->tls);
 	if (s->subscription != NULL)
 		cpx__envelope__free_unpacked(s->subscription, NULL);
+	if (s->parked != NULL)
+		cpx__envelope__free_unpacked(s->parked, NULL);
 	free(s);
 }
 
@@ -211,6 +230,7 @@ edge_free(struct edge **ep)
 	}
 	zmq_close(e->sock);
 	free(e->closed);
+	ratelimit_free(&e->connects);
 	free(e);
 	*ep = NULL;
 }
@@ -305,6 +325,8 @@ detach(struct edge *e, struct session *s, int tell_zmq)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	e->count--;
+	if (!s->welcomed)
+		e->unauthenticated--;
 	s->dead = 1;
 	if (tell_zmq)
 		peer_disconnect(e, s->rid, s->rid_len);
@@ -355,16 +377,103 @@ flush(struct edge *e, struct session *s)
 	return 0;
 }
 
+/*
+ * A connection refused before TLS: closed at once, and counted. Anyone
+ * can cause these, so they are logged once a minute with their number,
+ * not once each (see log_noise).
+ */
+static void
+refuse_connection(struct edge *e, const uint8_t *rid, size_t len,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	if (e->noise++ == 0) {
+		e->noise_since_ms = e->now_ms;
+		va_start(ap, fmt);
+		vsnprintf(e->noise_why, sizeof(e->noise_why), fmt, ap);
+		va_end(ap);
+		log_warnx("%s", e->noise_why);
+	}
+	peer_disconnect(e, rid, len);
+}
+
+static void
+log_noise(struct edge *e)
+{
+	if (e->noise == 0 || e->now_ms - e->noise_since_ms < EDGE_NOISE_LOG_MS)
+		return;
+	if (e->noise > 1)
+		log_warnx("%llu connection(s) refused before TLS in the last "
+		    "%lld s; the first: %s", (unsigned long long)e->noise,
+		    (long long)(e->now_ms - e->noise_since_ms) / 1000,
+		    e->noise_why);
+	e->noise = 0;
+}
+
+/*
+ * Make room for one more connection that has not authenticated yet: 0 if
+ * there is room, or after dropping the oldest such connection when
+ * max_handshakes are under way (a real node finishes its handshake in
+ * milliseconds; connections that idle in it are what gets dropped, so
+ * they cannot keep real nodes out). -1 if this address has its share.
+ */
+static int
+room_for_handshake(struct edge *e, const char *addr)
+{
+	struct session *s, *oldest = NULL;
+	uint32_t same = 0;
+
+	for (s = e->head; s != NULL; s = s->next) {
+		if (s->welcomed)
+			continue;
+		if (strcmp(s->addr, addr) == 0)
+			same++;
+		if (oldest == NULL || s->created_ms <= oldest->created_ms)
+			oldest = s;
+	}
+	if (same >= e->cfg->max_handshakes_per_address)
+		return -1;
+	if (e->unauthenticated >= e->cfg->max_handshakes && oldest != NULL) {
+		log_debug("%s: dropped: %zu connections without a "
+		    "certificate yet (config key max_handshakes)", oldest->tag,
+		    e->unauthenticated);
+		end_now(e, oldest, CPX__REASON__REASON_OVERLOADED,
+		    "dropped to make room: too many connections in the TLS "
+		    "handshake (config key max_handshakes)", 1);
+	}
+	return 0;
+}
+
 static struct session *
 accept_new(struct edge *e, const uint8_t *rid, size_t len, const char *addr)
 {
+	struct identity by_addr;
 	struct session *s;
 	size_t h;
 
+	/* The per-node bucket table, keyed here by the address alone. */
+	memset(&by_addr, 0, sizeof(by_addr));
+	snprintf(by_addr.node, sizeof(by_addr.node), "%s", addr);
+	if (e->cfg->connect_rate > 0 &&
+	    !ratelimit_take(e->connects, &by_addr, e->now_ms)) {
+		refuse_connection(e, rid, len, "connection from %s refused: "
+		    "more than %u new connections/s from this address (config "
+		    "keys connect_rate, connect_burst)", addr,
+		    e->cfg->connect_rate);
+		return NULL;
+	}
+	if (room_for_handshake(e, addr) == -1) {
+		refuse_connection(e, rid, len, "connection from %s refused: "
+		    "%u connections from this address are in the TLS handshake "
+		    "(config key max_handshakes_per_address)", addr,
+		    e->cfg->max_handshakes_per_address);
+		return NULL;
+	}
 	if (e->count >= e->cfg->max_sessions) {
-		log_warnx("connection from %s refused: %zu sessions, the "
-		    "limit (config key max_sessions)", addr, e->count);
-		peer_disconnect(e, rid, len);
+		refuse_connection(e, rid, len, "connection from %s refused: "
+		    "%zu sessions, the limit (config key max_sessions)", addr,
+		    e->count);
 		return NULL;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL ||
@@ -390,6 +499,7 @@ accept_new(struct edge *e, const uint8_t *rid, size_t len, const char *addr)
 		e->head->prev = s;
 	e->head = s;
 	e->count++;
+	e->unauthenticated++;
 	log_debug("%s: connected", s->tag);
 	return s;
 }
@@ -406,8 +516,13 @@ tls_failed(struct edge *e, struct session *s)
 		    CPX__REASON__REASON_MALFORMED;
 	s->phase = SESSION_CLOSING;
 	s->closing_ms = e->now_ms;
-	if (flush(e, s) == -1 || tlsconn_out_pending(s->tls) == 0)
-		end_now(e, s, s->close_reason, s->close_why, 1);
+	/*
+	 * A TLS alert to deliver: linger (edge_tick) so the peer reads why
+	 * before the connection goes. Closing now would drop the alert
+	 * inside ZeroMQ, or reset the connection.
+	 */
+	if (flush(e, s) == -1)
+		end_now(e, s, s->close_reason, s->close_why, 0);
 }
 
 int
@@ -540,6 +655,16 @@ session_refuse(struct edge *e, struct session *s, int reason,
 	vsnprintf(s->close_why, sizeof(s->close_why), fmt, ap);
 	va_end(ap);
 	s->close_reason = reason;
+	/*
+	 * Deliveries still queued for a node cut for being slow, or no
+	 * longer entitled, are not sent: the Error goes ahead of them (what
+	 * is already encrypted must still go, see tlsconn_write). Acks and
+	 * answers queued for a node refused for other reasons still go.
+	 */
+	if (reason == CPX__REASON__REASON_OVERLOADED ||
+	    reason == CPX__REASON__REASON_CERT_REVOKED ||
+	    reason == CPX__REASON__REASON_NOT_AUTHORIZED)
+		(void)tlsconn_discard_queued(s->tls);
 	if (tlsconn_state(s->tls) == TLSCONN_OPEN) {
 		er.reason = reason;
 		er.text = s->close_why;
@@ -561,12 +686,47 @@ session_refuse(struct edge *e, struct session *s, int reason,
 void
 session_open(struct edge *e, struct session *s)
 {
-	(void)e;
+	if (!s->welcomed)
+		e->unauthenticated--;
 	s->phase = SESSION_OPEN;
 	s->welcomed = 1;
 	tlsconn_set_max_frame(s->tls, e->cfg->max_frame);
 	snprintf(s->tag, sizeof(s->tag), "s%llu %s/%s",
 	    (unsigned long long)s->id, s->peer.country, s->peer.node);
+}
+
+/*
+ * The broker-wide bound on queued bytes (queue_budget): past it, the
+ * session with the longest queue is refused as overloaded, its queued
+ * frames dropped, until the total fits. Replays pause earlier
+ * (edge_queued), so this only bites when live traffic overflows.
+ */
+static void
+enforce_budget(struct edge *e)
+{
+	struct session *s, *big;
+	size_t total;
+
+	for (;;) {
+		total = 0;
+		big = NULL;
+		for (s = e->head; s != NULL; s = s->next) {
+			total += session_queued(s);
+			if (s->phase != SESSION_CLOSING && (big == NULL ||
+			    session_queued(s) > session_queued(big)))
+				big = s;
+		}
+		e->queued = total;
+		if (total <= e->cfg->queue_budget || big == NULL ||
+		    session_queued(big) == 0)
+			return;
+		log_warnx("%s: disconnected: %zu bytes queued for all sessions, "
+		    "over queue_budget (%u); this one had %zu", big->tag, total,
+		    e->cfg->queue_budget, session_queued(big));
+		session_refuse(e, big, CPX__REASON__REASON_OVERLOADED,
+		    "the broker's queues are full (config key queue_budget); "
+		    "reconnect and resume");
+	}
 }
 
 void
@@ -598,7 +758,7 @@ edge_tick(struct edge *e, int64_t now_ms)
 		case SESSION_VERIFIED:
 			if (now_ms - s->created_ms >
 			    (int64_t)cfg->handshake_timeout_ms) {
-				log_warnx("%s: TLS handshake not completed "
+				log_debug("%s: TLS handshake not completed "
 				    "within %u ms, closing", s->tag,
 				    cfg->handshake_timeout_ms);
 				end_now(e, s, CPX__REASON__REASON_IDLE_TIMEOUT,
@@ -615,12 +775,28 @@ edge_tick(struct edge *e, int64_t now_ms)
 				tlsconn_trim(s->tls);	/* idle: small */
 			break;
 		case SESSION_CLOSING:
-			if (tlsconn_out_pending(s->tls) == 0 ||
-			    now_ms - s->closing_ms > EDGE_CLOSE_LINGER_MS)
+			/*
+			 * The Error and close_notify are on their way; the
+			 * peer closes once it has read them, and what it
+			 * still sends meanwhile is discarded (edge_recv).
+			 * Closing from here first would drop what ZeroMQ
+			 * still holds, or reset the connection under bytes
+			 * not yet read: only a peer that does not close
+			 * within the linger is cut.
+			 */
+			if (now_ms - s->closing_ms > EDGE_CLOSE_LINGER_MS)
 				end_now(e, s, s->close_reason, s->close_why, 1);
 			break;
 		}
 	}
+	log_noise(e);
+	enforce_budget(e);
+}
+
+size_t
+edge_queued(const struct edge *e)
+{
+	return e->queued;
 }
 
 int

@@ -57,6 +57,12 @@ struct session {
 	Cpx__Envelope		*subscription;	/* the Subscribe, or NULL */
 	int			 catching_up;	/* resume replay under way */
 	struct replay		*replay;	/* replay or catch-up cursor */
+	/*
+	 * A publish decoded but not yet handed to the verifiers because
+	 * their backlog was full; the session's later frames wait behind it
+	 * in its TLS buffer, so its requests keep their order.
+	 */
+	Cpx__Envelope		*parked;
 
 	struct session		*hnext;		/* routing-id hash chain */
 	struct session		*prev, *next;	/* all sessions */
@@ -132,6 +138,8 @@ void	session_open(struct edge *e, struct session *s);
  * that ended are reported through edge_take_closed().
  */
 void	edge_tick(struct edge *e, int64_t now_ms);
+/* Bytes queued for all sessions together, as of the last edge_tick. */
+size_t	edge_queued(const struct edge *e);
 /* 1 if some session still has bytes waiting for ZeroMQ. */
 int	edge_has_backlog(const struct edge *e);
 /*

@@ -36,7 +36,8 @@ static const char *const reason_names[] = {
 	"invalid-alert", "clock-skew", "expired", "unknown-recipient",
 	"handling-recipients", "not-authorized", "duplicate-conflict",
 	"rate-limited", "storage", "bad-request", "overloaded",
-	"shutting-down", "cert-revoked", "idle-timeout", "internal"
+	"shutting-down", "cert-revoked", "idle-timeout", "internal",
+	"crl-stale", "session-limit"
 };
 
 static const char *const record_kind_names[] = {

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "proto/cpx.pb-c.h"
 #include "tlsconn.h"
+#include "tlsctx.h"
 #include "wire.h"
 
 struct buf {
@@ -44,7 +45,11 @@ struct tlsconn {
 	size_t			 peer_der_len;
 	struct buf		 in;	/* plaintext */
 	struct buf		 out;	/* ciphertext */
+	struct buf		 pend;	/* whole frames not yet encrypted */
 };
+
+/* Ciphertext kept ready for the network; more frames wait as plaintext. */
+#define SEAL_AHEAD	(64u * 1024u)
 
 static int
 buf_reserve(struct buf *b, size_t more)
@@ -155,6 +160,7 @@ tlsconn_free(struct tlsconn **cp)
 	SSL_free(c->ssl);
 	buf_clear(&c->in);
 	buf_clear(&c->out);
+	buf_clear(&c->pend);
 	free(c->peer_der);
 	free(c);
 	*cp = NULL;
@@ -184,6 +190,9 @@ drain(struct tlsconn *c)
 static int
 verify_reason(long v)
 {
+	if (v == X509_V_ERR_CRL_HAS_EXPIRED ||
+	    v == X509_V_ERR_CRL_NOT_YET_VALID)
+		return CPX__REASON__REASON_CRL_STALE;
 	return v == X509_V_ERR_CERT_REVOKED ? CPX__REASON__REASON_CERT_REVOKED :
 	    CPX__REASON__REASON_BAD_SIGNER;
 }
@@ -195,8 +204,12 @@ handshake_failed(struct tlsconn *c)
 	char msg[200];
 
 	if (v != X509_V_OK) {
-		snprintf(msg, sizeof(msg), "peer certificate refused: %s",
-		    X509_verify_cert_error_string(v));
+		/* A node says plainly why it will not talk to this broker. */
+		if (!c->is_server)
+			tlsctx_broker_refusal(c->ssl, v, msg, sizeof(msg));
+		else
+			snprintf(msg, sizeof(msg), "peer certificate refused: "
+			    "%s", X509_verify_cert_error_string(v));
 		ERR_clear_error();
 		set_failed(c, verify_reason(v), "", msg);
 		return;
@@ -212,6 +225,37 @@ handshake_failed(struct tlsconn *c)
 	    NULL);
 }
 
+/*
+ * The broker's CRL is out of date (tlsctx let the handshake finish on
+ * that error alone): the node is told so in an Error over the finished
+ * TLS session, a reason it may retry on, rather than by a TLS alert it
+ * would read as a bad or revoked certificate. The session never opens.
+ */
+static void
+refuse_crl_stale(struct tlsconn *c)
+{
+	static const char text[] = "the broker's CRL has expired; the CA "
+	    "must publish a new one";
+	Cpx__Envelope env = CPX__ENVELOPE__INIT;
+	Cpx__Error e = CPX__ERROR__INIT;
+	uint8_t *frame = NULL;
+	size_t len = 0, done;
+
+	e.reason = CPX__REASON__REASON_CRL_STALE;
+	e.fatal = 1;
+	e.text = (char *)text;
+	env.body_case = CPX__ENVELOPE__BODY_ERROR;
+	env.error = &e;
+	ERR_clear_error();
+	if (wire_encode(&env, &frame, &len) == 0)
+		(void)SSL_write_ex(c->ssl, frame, len, &done);
+	(void)SSL_shutdown(c->ssl);
+	ERR_clear_error();
+	(void)drain(c);
+	free(frame);
+	set_failed(c, CPX__REASON__REASON_CRL_STALE, "", text);
+}
+
 /* Handshake finished: take the peer identity from its certificate. */
 static int
 handshake_done(struct tlsconn *c)
@@ -219,9 +263,15 @@ handshake_done(struct tlsconn *c)
 	X509 *peer = SSL_get0_peer_certificate(c->ssl);
 	unsigned char *p;
 	char why[160];
+	long v = SSL_get_verify_result(c->ssl);
 	int len;
 
-	if (peer == NULL || SSL_get_verify_result(c->ssl) != X509_V_OK) {
+	if (c->is_server && peer != NULL && (v == X509_V_ERR_CRL_HAS_EXPIRED ||
+	    v == X509_V_ERR_CRL_NOT_YET_VALID)) {
+		refuse_crl_stale(c);
+		return -1;
+	}
+	if (peer == NULL || v != X509_V_OK) {
 		set_failed(c, CPX__REASON__REASON_BAD_SIGNER, "",
 		    "peer certificate missing or not verified");
 		return -1;
@@ -352,27 +402,89 @@ tlsconn_next_frame(struct tlsconn *c, const uint8_t **body, size_t *len)
 	}
 }
 
+size_t
+tlsconn_in_pending(const struct tlsconn *c)
+{
+	return c->in.len - c->in.off;
+}
+
 void
 tlsconn_set_max_frame(struct tlsconn *c, size_t max_frame)
 {
 	c->max_frame = max_frame;
 }
 
+/*
+ * Frames are queued as plaintext and encrypted only as the network takes
+ * them (seal): a TLS record, once made, must be sent, because dropping one
+ * breaks the record sequence. Keeping the queue in plaintext is what lets
+ * a refusal go ahead of deliveries still queued (tlsconn_discard_queued),
+ * and it writes many small frames as few records.
+ */
 int
 tlsconn_write(struct tlsconn *c, const uint8_t *p, size_t len)
 {
-	size_t done;
-
 	if (c->state != TLSCONN_OPEN)
 		return -1;
-	ERR_clear_error();
-	if (SSL_write_ex(c->ssl, p, len, &done) != 1 || done != len) {
-		set_failed(c, CPX__REASON__REASON_INTERNAL, "TLS write failed: ",
-		    NULL);
-		drain(c);
+	/* Whole frames only: seal and discard cut the queue between them. */
+	if (len < 4 || ((size_t)p[0] << 24 | (size_t)p[1] << 16 |
+	    (size_t)p[2] << 8 | p[3]) != len - 4)
 		return -1;
+	if (buf_reserve(&c->pend, len) == -1)
+		return -1;
+	memcpy(c->pend.data + c->pend.len, p, len);
+	c->pend.len += len;
+	return 0;
+}
+
+/*
+ * Encrypt whole queued frames until about limit bytes of ciphertext are
+ * waiting (at least one frame). 0, or -1 when TLS failed (the queue is
+ * dropped: nothing more can be sent).
+ */
+static int
+seal(struct tlsconn *c, size_t limit)
+{
+	const uint8_t *p;
+	size_t n, avail, flen, done, ready;
+
+	while (c->pend.len > c->pend.off &&
+	    (ready = c->out.len - c->out.off) < limit) {
+		p = c->pend.data + c->pend.off;
+		avail = c->pend.len - c->pend.off;
+		for (n = 0; avail - n >= 4 && (n == 0 || ready + n < limit);
+		    n += flen) {
+			flen = 4 + ((size_t)p[n] << 24 | (size_t)p[n + 1] << 16 |
+			    (size_t)p[n + 2] << 8 | p[n + 3]);
+			if (flen > avail - n)
+				break;	/* cannot happen: whole frames only */
+		}
+		if (n == 0 || n > avail)
+			n = avail;
+		ERR_clear_error();
+		if (SSL_write_ex(c->ssl, p, n, &done) != 1 || done != n) {
+			set_failed(c, CPX__REASON__REASON_INTERNAL,
+			    "TLS write failed: ", NULL);
+			(void)drain(c);
+			buf_clear(&c->pend);
+			return -1;
+		}
+		c->pend.off += n;
+		if (drain(c) == -1)
+			return -1;
 	}
-	return drain(c);
+	return 0;
+}
+
+size_t
+tlsconn_discard_queued(struct tlsconn *c)
+{
+	size_t n = c->pend.len - c->pend.off;
+
+	if (c->pend.data != NULL)
+		OPENSSL_cleanse(c->pend.data, c->pend.cap);
+	c->pend.off = c->pend.len = 0;
+	return n;
 }
 
 void
@@ -380,6 +492,8 @@ tlsconn_shutdown(struct tlsconn *c)
 {
 	if (c->state != TLSCONN_OPEN)
 		return;
+	/* close_notify goes after every frame already written. */
+	(void)seal(c, SIZE_MAX);
 	ERR_clear_error();
 	(void)SSL_shutdown(c->ssl);
 	ERR_clear_error();
@@ -390,6 +504,8 @@ tlsconn_shutdown(struct tlsconn *c)
 void
 tlsconn_out(struct tlsconn *c, const uint8_t **p, size_t *len)
 {
+	if (c->out.len - c->out.off < SEAL_AHEAD)
+		(void)seal(c, SEAL_AHEAD);
 	*p = c->out.data + c->out.off;
 	*len = c->out.len - c->out.off;
 }
@@ -411,12 +527,14 @@ tlsconn_trim(struct tlsconn *c)
 		buf_clear(&c->in);
 	if (c->out.off == c->out.len)
 		buf_clear(&c->out);
+	if (c->pend.off == c->pend.len)
+		buf_clear(&c->pend);
 }
 
 size_t
 tlsconn_out_pending(const struct tlsconn *c)
 {
-	return c->out.len - c->out.off;
+	return (c->out.len - c->out.off) + (c->pend.len - c->pend.off);
 }
 
 enum tlsconn_state

@@ -52,20 +52,36 @@ int	tlsconn_feed(struct tlsconn *c, const uint8_t *in, size_t len)
 int	tlsconn_next_frame(struct tlsconn *c, const uint8_t **body,
 	    size_t *len) __attribute__((warn_unused_result));
 
+/* Decrypted bytes received and not yet taken as frames. */
+size_t	tlsconn_in_pending(const struct tlsconn *c);
+
 /* Change the incoming frame limit (raised once a session is welcomed). */
 void	tlsconn_set_max_frame(struct tlsconn *c, size_t max_frame);
 
-/* Encrypt and queue plaintext (a whole frame, prefix included). 0 / -1. */
+/*
+ * Queue one whole frame (prefix included) to send; it is encrypted as
+ * tlsconn_out hands ciphertext out. 0, or -1 if the connection is not
+ * open, p is not one whole frame, or memory ran out.
+ */
 int	tlsconn_write(struct tlsconn *c, const uint8_t *p, size_t len)
 	    __attribute__((warn_unused_result));
+
+/*
+ * Drop the frames queued and not yet encrypted (what was encrypted must
+ * still be sent). A refusal written next goes out ahead of them. Returns
+ * the bytes dropped.
+ */
+size_t	tlsconn_discard_queued(struct tlsconn *c);
 
 /* Send close_notify. */
 void	tlsconn_shutdown(struct tlsconn *c);
 
 /*
  * Ciphertext waiting to go to the network: p and len (into an internal
- * buffer, valid until the next call). tlsconn_consume drops n bytes once
- * sent.
+ * buffer, valid until the next call), encrypting queued frames first if
+ * little is ready. len is 0 only when nothing is queued or TLS failed.
+ * tlsconn_consume drops n bytes once sent. tlsconn_out_pending counts
+ * ciphertext and queued frames.
  */
 void	tlsconn_out(struct tlsconn *c, const uint8_t **p, size_t *len);
 void	tlsconn_consume(struct tlsconn *c, size_t n);

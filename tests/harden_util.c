@@ -328,6 +328,36 @@ harden_audit_count(const char *dir, int kind, int reason, int *last_kind)
 }
 
 int
+harden_audit_refusals(const char *dir, int kind, int reason, long *records,
+    long *refusals)
+{
+	struct audit_cursor *c;
+	Cpx__AuditRecord *rec;
+	char err[256];
+	int rc;
+
+	*records = *refusals = 0;
+	if ((c = audit_cursor_open_dir(dir, 1, 0, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "audit %s: %s\n", dir, err);
+		return -1;
+	}
+	while ((rc = audit_cursor_next(c, &rec, err, sizeof(err))) == 1) {
+		if ((int)rec->kind == kind && (reason < 0 ||
+		    (int)rec->reason == reason)) {
+			(*records)++;
+			*refusals += rec->count > 1 ? (long)rec->count : 1;
+		}
+		cpx__audit_record__free_unpacked(rec, NULL);
+	}
+	audit_cursor_free(&c);
+	if (rc == -1) {
+		fprintf(stderr, "audit %s: %s\n", dir, err);
+		return -1;
+	}
+	return 0;
+}
+
+int
 harden_raise_nofile(long n)
 {
 	struct rlimit rl;

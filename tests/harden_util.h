@@ -65,6 +65,13 @@ int	harden_run_broker(struct testbroker *tb, const char *flag);
  */
 long	harden_audit_count(const char *dir, int kind, int reason,
 	    int *last_kind);
+/*
+ * Refusal records of kind (and reason, if >= 0) in dir: *records how many
+ * records, *refusals how many refusals they stand for (a summary record
+ * stands for its count). 0, or -1 if the log cannot be read.
+ */
+int	harden_audit_refusals(const char *dir, int kind, int reason,
+	    long *records, long *refusals) __attribute__((warn_unused_result));
 /* Raise RLIMIT_NOFILE to at least n (hard limit permitting). 0 or -1. */
 int	harden_raise_nofile(long n) __attribute__((warn_unused_result));
 

@@ -116,7 +116,8 @@ test_max_frame(void **state)
 	assert_true(rawtls_wait_close(&raw, 5000));
 	assert_int_equal(raw.last_error, CPX__REASON__REASON_TOO_LARGE);
 	assert_true(raw.last_fatal);
-	assert_true(testbroker_wait_log(&tb, "config key max_frame", 2000));
+	/* Logged once the peer is gone (the broker lingers for it). */
+	assert_true(testbroker_wait_log(&tb, "config key max_frame", 5000));
 	/* Others continue. */
 	assert_served(good, &sink);
 	publish_ok(good, "frame-after");
@@ -247,8 +248,8 @@ test_publish_rate(void **state)
 	char err[400], id[32];
 	uint64_t req;
 	int64_t t0, until, elapsed;
-	int i, last_kind;
-	long audited;
+	long records, refusals;
+	int i, status;
 
 	(void)state;
 	memset(&si_t, 0, sizeof(si_t));
@@ -297,15 +298,23 @@ test_publish_rate(void **state)
 	/* Other nodes unaffected. */
 	assert_int_equal(hr_t.acks, 5);
 	assert_int_equal(hr_t.errors, 0);
-	/* Logged and audited, one line and one record per refusal. */
+	/*
+	 * Refusals cost the node, not the disk: the first is logged and
+	 * audited in full, the rest are counted and summarised (at the
+	 * latest when the broker stops), so the records stand for every
+	 * refusal and there are two of them.
+	 */
 	assert_int_equal(testbroker_log_count(&tb, "refused (rate-limited)"),
-	    si_t.rate_limited);
-	audited = harden_audit_count(tb.audit,
-	    CPX__RECORD_KIND__RECORD_PUBLISH_REFUSED,
-	    CPX__REASON__REASON_RATE_LIMITED, &last_kind);
-	assert_int_equal(audited, si_t.rate_limited);
+	    1);
 	cpx_client_free(&si);
 	cpx_client_free(&hr);
+	status = testbroker_stop(&tb, SIGTERM);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(harden_audit_refusals(tb.audit,
+	    CPX__RECORD_KIND__RECORD_PUBLISH_REFUSED,
+	    CPX__REASON__REASON_RATE_LIMITED, &records, &refusals), 0);
+	assert_int_equal(refusals, si_t.rate_limited);
+	assert_int_equal(records, 2);
 	assert_int_equal(testbroker_cleanup(&tb), 0);
 }
 
@@ -644,6 +653,7 @@ test_client_key_mode(void **state)
 	cfg.ca = ca;
 	cfg.cert = cert;
 	cfg.key = copy;
+	cfg.no_crl = 1;	/* this test is about the key file only */
 	/* Readable by the group: refused, with the fix in the message. */
 	assert_int_equal(copy_mode(key, copy, 0640), 0);
 	c = cpx_client_new(&cfg, err, sizeof(err));
