@@ -372,6 +372,44 @@ submit_verify(struct broker *b, struct session *s, Cpx__Envelope **envp)
 	return 0;
 }
 
+/*
+ * A node that retries a publish after a lost Ack (a broken connection, a
+ * failover) may do so long after it issued the alert, and the clock-skew
+ * or expiry check would then refuse what the log already holds. Those
+ * checks come last, after the signature and origin held, so if these
+ * exact alert bytes were accepted before under the same origin and id,
+ * the original Ack is answered again. Returns 1 if it was.
+ */
+static int
+ack_if_repeat(struct broker *b, struct session *s, const Cpx__Publish *pub,
+    int reason)
+{
+	uint8_t hash[DEDUP_HASH_LEN];
+	struct dedup_entry *de;
+	Cpx__Alert *a;
+	int done = 0;
+
+	if ((reason != CPX__REASON__REASON_CLOCK_SKEW &&
+	    reason != CPX__REASON__REASON_EXPIRED) || pub->alert == NULL ||
+	    (a = cpx__alert__unpack(NULL, pub->alert->alert.len,
+	    pub->alert->alert.data)) == NULL)
+		return 0;
+	if (a->origin != NULL && a->id != NULL &&
+	    (de = dedup_find(b->dedup, a->origin, a->id)) != NULL &&
+	    !de->pending) {
+		dedup_hash(pub->alert->alert.data, pub->alert->alert.len, hash);
+		if (CRYPTO_memcmp(de->hash, hash, sizeof(hash)) == 0) {
+			b->stats.duplicates++;
+			log_info("%s: alert %s is a late repeat of seq %" PRIu64
+			    ", acknowledged again", s->tag, a->id, de->seq);
+			send_ack(b, s, pub->request_id, de->seq, a->id, 1);
+			done = 1;
+		}
+	}
+	cpx__alert__free_unpacked(a, NULL);
+	return done;
+}
+
 static void
 handle_publish(struct broker *b, struct session *s, Cpx__Envelope **envp,
     int64_t now)
@@ -406,7 +444,9 @@ handle_publish(struct broker *b, struct session *s, Cpx__Envelope **envp,
 	if (verify_signed(b->trust, &vp, pub->alert, alert_now_ms(),
 	    b->cfg->clock_skew_ms, &a, &signer, &relayed, &reason, why,
 	    sizeof(why)) == -1) {
-		refuse_publish(b, s, pub->request_id, NULL, reason, why);
+		if (!ack_if_repeat(b, s, pub, reason))
+			refuse_publish(b, s, pub->request_id, NULL, reason,
+			    why);
 		return;
 	}
 	accept_verified(b, s, envp, &a);
@@ -426,16 +466,19 @@ take_verified(struct broker *b)
 		s->jobs--;
 		if (s->dead || s->phase != SESSION_OPEN)
 			;	/* gone or refused meanwhile: nothing to answer */
-		else if (j->rc == -1)
-			refuse_publish(b, s, j->env->publish->request_id, NULL,
-			    j->reason, j->why);
+		else if (j->rc == -1) {
+			if (!ack_if_repeat(b, s, j->env->publish, j->reason))
+				refuse_publish(b, s,
+				    j->env->publish->request_id, NULL,
+				    j->reason, j->why);
+		}
 		else
 			accept_verified(b, s, &j->env, &j->alert);
 		verify_job_free(&j);
 	}
 }
 
-static void
+static int
 start_catch_up(struct broker *b, struct session *s, uint64_t after,
     uint64_t request_id)
 {
@@ -447,12 +490,11 @@ start_catch_up(struct broker *b, struct session *s, uint64_t after,
 	if (s->replay == NULL) {
 		log_warnx("%s: cannot resume after seq %" PRIu64 ": %s",
 		    s->tag, after, err);
-		send_error(b, s, request_id, CPX__REASON__REASON_INTERNAL,
-		    "cannot read the audit log to resume; retry");
 		s->catching_up = 0;
-		return;
+		return -1;
 	}
 	s->catching_up = 1;
+	return 0;
 }
 
 static void
@@ -494,8 +536,19 @@ handle_subscribe(struct broker *b, struct session *s, Cpx__Envelope **envp)
 		replay_free(&s->replay);
 		s->catching_up = 0;
 	}
-	if (sub->resume && sub->n_filters > 0)
-		start_catch_up(b, s, sub->resume_after, sub->request_id);
+	/*
+	 * Without its history a resumed subscription would go live with a
+	 * gap: refuse it whole instead, and the node subscribes again.
+	 */
+	if (sub->resume && sub->n_filters > 0 &&
+	    start_catch_up(b, s, sub->resume_after, sub->request_id) == -1) {
+		send_error(b, s, sub->request_id, CPX__REASON__REASON_INTERNAL,
+		    "cannot read the audit log to resume; nothing was "
+		    "subscribed, subscribe again");
+		cpx__envelope__free_unpacked(s->subscription, NULL);
+		s->subscription = NULL;	/* sub pointed into it */
+		return;
+	}
 	log_info("%s: subscribed with %zu filter(s)%s", s->tag, sub->n_filters,
 	    s->catching_up ? ", resuming from history" : "");
 	ok.request_id = sub->request_id;

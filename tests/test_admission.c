@@ -37,8 +37,11 @@
 #include "alert.h"
 #include "cpx_client.h"
 #include "harden_util.h"
+#include "sign.h"
 #include "testbroker.h"
+#include "testpki.h"
 #include "testsink.h"
+#include "tlsctx.h"
 
 /* ---- pipelined publish storms ------------------------------------- */
 
@@ -636,6 +639,78 @@ test_queue_budget(void **state)
 	assert_int_equal(testbroker_cleanup(&tb), 0);
 }
 
+/*
+ * A retry after a lost Ack may come long after the alert was issued: the
+ * same bytes get the original Ack again, not a clock-skew refusal; other
+ * bytes that old are still refused.
+ */
+static void
+test_late_repeat(void **state)
+{
+	Cpx__SignedAlert sa = CPX__SIGNED_ALERT__INIT;
+	struct testbroker tb;
+	struct testsink sink;
+	struct cpx_client *c;
+	struct testalert ta;
+	EVP_PKEY *key;
+	X509 *cert;
+	uint8_t buf[4096];
+	char path[512], err[400];
+	uint64_t req, first_seq;
+	int64_t issued;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(testbroker_start(&tb, "clock_skew_ms = 1000\n", NULL),
+	    0);
+	c = testsink_connect(&tb, "si-ncp", 0, &sink);
+	assert_non_null(c);
+	assert_int_equal(testpki_path(path, sizeof(path), "nodes/si-ncp.key"),
+	    0);
+	assert_non_null(key = tlsctx_load_key(path, err, sizeof(err)));
+	assert_int_equal(testpki_path(path, sizeof(path), "nodes/si-ncp.pem"),
+	    0);
+	assert_non_null(cert = tlsctx_load_cert(path, err, sizeof(err)));
+	testalert_init(&ta, "late-repeat-1", CPX__CATEGORY__CATEGORY_ROUTE,
+	    CPX__SEVERITY__SEVERITY_LOW, CPX__HANDLING__HANDLING_NETWORK, "",
+	    "sent, ack lost, sent again later");
+	ta.alert.origin = "SI";
+	issued = alert_now_ms() - 500;
+	ta.alert.issued_at = issued;
+	len = cpx__alert__get_packed_size(&ta.alert);
+	assert_true(len <= sizeof(buf));
+	cpx__alert__pack(&ta.alert, buf);
+	assert_int_equal(sign_alert(key, cert, buf, len, &sa), 0);
+	assert_int_equal(cpx_publish_signed(c, &sa, &req, err, sizeof(err)),
+	    0);
+	assert_true(testsink_run_until(c, &sink.acks, 1, 5000));
+	first_seq = sink.last_ack_seq;
+	/* Until the alert is outside the 1 s bound (polling the clock). */
+	while (alert_now_ms() - issued <= 1500)
+		assert_true(cpx_client_run(c, 50) >= 0);
+	assert_int_equal(cpx_publish_signed(c, &sa, &req, err, sizeof(err)),
+	    0);
+	assert_true(testsink_run_until(c, &sink.acks, 2, 5000));
+	assert_int_equal(sink.errors, 0);
+	assert_true(sink.last_ack_dup);
+	assert_int_equal(sink.last_ack_seq, first_seq);
+	/* Other bytes as old are refused as before. */
+	sign_signed_alert_clear(&sa);
+	ta.alert.id = "late-repeat-2";
+	len = cpx__alert__get_packed_size(&ta.alert);
+	cpx__alert__pack(&ta.alert, buf);
+	assert_int_equal(sign_alert(key, cert, buf, len, &sa), 0);
+	assert_int_equal(cpx_publish_signed(c, &sa, &req, err, sizeof(err)),
+	    0);
+	assert_true(testsink_run_until(c, &sink.errors, 1, 5000));
+	assert_int_equal(sink.last_reason, CPX__REASON__REASON_CLOCK_SKEW);
+	sign_signed_alert_clear(&sa);
+	EVP_PKEY_free(key);
+	X509_free(cert);
+	cpx_client_free(&c);
+	assert_int_equal(testbroker_cleanup(&tb), 0);
+}
+
 /* A node refused over and over is cut and kept out for a while. */
 static void
 test_refusal_limit(void **state)
@@ -706,6 +781,7 @@ main(void)
 		cmocka_unit_test(test_sessions_per_node),
 		cmocka_unit_test(test_refusal_limit),
 		cmocka_unit_test(test_queue_budget),
+		cmocka_unit_test(test_late_repeat),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
