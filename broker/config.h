@@ -1,7 +1,8 @@
 /*
  * config.h: the broker's configuration: file paths, listen address and
  * every protective limit, each with a safe default. Read from an INI file
- * ([broker] section, libinih) and overridable by command-line flags.
+ * ([broker] section, through inifile.c) and overridable by command-line
+ * flags.
  */
 #ifndef CPX_CONFIG_H
 #define CPX_CONFIG_H
@@ -44,9 +45,6 @@ struct config {
 	uint32_t refusal_penalty_ms;	/* first time out after that; 10000 */
 };
 
-/* Largest configuration or policy file read, bytes. */
-#define CONFIG_MAX_FILE		(1024u * 1024u)
-
 /*
  * Fill c with the defaults: listen and log_level set, paths and user NULL.
  * Start-up only: calls fatal if memory runs out.
@@ -74,42 +72,5 @@ int	config_check(const struct config *c, char *err, size_t errlen)
 
 /* Free the strings inside c (not c itself). */
 void	config_clear(struct config *c);
-
-/*
- * INI reading shared by config.c and policy.c. libinih (Debian r55) has
- * no line numbers in its handler, truncates section names to 50 bytes and
- * splits lines over 200 bytes into two: config_ini_parse feeds it through
- * a reader that counts lines, keeps each section header whole and refuses
- * over-long lines, NUL bytes and sections without keys.
- */
-struct config_ini_key {
-	const char	*file;		/* name for messages */
-	const char	*section;	/* text between [ and ], whole */
-	const char	*key;
-	const char	*value;		/* trimmed; "" if empty */
-	unsigned int	 line;		/* line of the key */
-	unsigned int	 section_line;	/* line of the section header */
-	unsigned int	 section_seq;	/* 1, 2, ... per header; 0 = none */
-};
-
-/*
- * Parse buf[0..len) (need not be NUL-terminated) as INI and call fn for
- * each key = value, in order. fn returns 0, or -1 with err[] set (it
- * should name k->file, k->line and the key). Returns 0, or -1 with err[]
- * naming the file and line at fault.
- */
-int	config_ini_parse(const char *name, const char *buf, size_t len,
-	    int (*fn)(void *arg, const struct config_ini_key *k, char *err,
-	    size_t errlen), void *arg, char *err, size_t errlen)
-	    __attribute__((warn_unused_result));
-
-/*
- * Read a whole regular file of at most maxlen bytes. *buf is owned by the
- * caller (free) and NUL-terminated; *len excludes the NUL. Returns 0, or
- * -1 with *buf NULL, *len 0 and err[] naming the file.
- */
-int	config_read_file(const char *path, size_t maxlen, char **buf,
-	    size_t *len, char *err, size_t errlen)
-	    __attribute__((warn_unused_result));
 
 #endif

@@ -1,9 +1,10 @@
 /*
  * policy.h: who may do what. Named regions, each node's rights, and the
- * decisions the broker takes from them. Deciding lives here; acting
- * (routing, refusing) is in route.c and session.c.
+ * decisions the broker takes from them. Loading is policy_load.c's,
+ * deciding policy.c's; acting (routing, refusing) is in route.c and the
+ * edge.
  *
- * The policy file is INI (parsed with libinih):
+ * The policy file is INI (read through inifile.c):
  *
  *   [region western-balkans]
  *   members = AL BA ME MK RS XK

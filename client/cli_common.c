@@ -21,6 +21,7 @@
 #include "alert.h"
 #include "alert_json.h"
 #include "cli.h"
+#include "clock.h"
 #include "identity.h"
 #include "log.h"
 #include "sign.h"
@@ -71,10 +72,7 @@ on_signal(int sig)
 int64_t
 cli_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return clock_mono_ms();
 }
 
 void

@@ -1,6 +1,6 @@
 /*
  * fuzz_policy.c: libFuzzer target for policy_load_string(), the reader of
- * the broker's policy file (and, through config_ini_parse, of its INI
+ * the broker's policy file (and, through inifile_parse, of its INI
  * layer, shared with config.c). Bytes are fed from memory, never through
  * a temporary file. Whatever loads is then asked the decisions the broker
  * takes per alert, and their invariants are checked: NAMED_ONLY never
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "inifile.h"
 #include "log.h"
 #include "policy.h"
 
@@ -98,7 +98,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct policy *p;
 	char err[512];
 
-	if (size > CONFIG_MAX_FILE)
+	if (size > INIFILE_MAX_FILE)
 		return 0;
 	p = policy_load_string("fuzz.ini", (const char *)data, size, err,
 	    sizeof(err));

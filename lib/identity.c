@@ -2,9 +2,10 @@
  * identity.c: who a peer or a signer is, taken only from the subject of a
  * certificate that the caller has already verified against the network CA.
  *
- * This is the one place that reads C= and CN= (see STYLE "Secrets"): every
- * other module compares the struct identity filled here, never the raw
- * X509_NAME. Owns the list of ISO 3166-1 alpha-2 codes.
+ * This is the one place that reads C= and CN=: every other module
+ * compares the struct identity filled here, never the raw X509_NAME, so
+ * the checks on a name (one C=, one CN=, no NUL byte inside it) cannot be
+ * forgotten in a second copy. Owns the list of ISO 3166-1 alpha-2 codes.
  */
 #include <stdio.h>
 #include <string.h>

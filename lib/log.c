@@ -3,6 +3,7 @@
  * Owns the program name and the log level (the only mutable globals).
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 
 #include <openssl/err.h>
 
+#include "clock.h"
 #include "log.h"
 
 static const char *log_progname = "cpx";
@@ -59,17 +61,19 @@ static void
 vlog(enum log_level level, const char *suffix, const char *fmt, va_list ap)
 {
 	char ts[32], msg[1024];
-	struct timespec now;
+	int64_t now;
+	time_t sec;
 	struct tm tm;
 
 	if (level > log_level)
 		return;
-	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
+	now = clock_wall_ms();
+	sec = (time_t)(now / 1000);
+	gmtime_r(&sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	fprintf(stderr, "%s.%03ldZ %s[%s] %s%s%s\n", ts,
-	    now.tv_nsec / 1000000, log_progname, level_names[level], msg,
+	fprintf(stderr, "%s.%03dZ %s[%s] %s%s%s\n", ts,
+	    (int)(now % 1000), log_progname, level_names[level], msg,
 	    suffix ? ": " : "", suffix ? suffix : "");
 }
 

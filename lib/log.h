@@ -3,7 +3,8 @@
  *
  * Lines go to stderr with a UTC timestamp and level, or to syslog when
  * log_init() is asked to. The level is the only mutable global besides
- * signal flags (see ../shared STYLE). Never log keys or alert bodies.
+ * signal flags: everything else lives in a context that main creates.
+ * Never log keys or alert bodies.
  */
 #ifndef CPX_LOG_H
 #define CPX_LOG_H

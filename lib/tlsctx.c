@@ -33,6 +33,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "errfmt.h"
 #include "log.h"
 #include "sign.h"
 #include "tlsctx.h"
@@ -56,8 +57,8 @@ openssl_err(char *err, size_t errlen, const char *what, const char *path)
 	if (e != 0)
 		ERR_error_string_n(e, reason, sizeof(reason));
 	ERR_clear_error();
-	snprintf(err, errlen, "%s %s%s%s", what, path, reason[0] ? ": " : "",
-	    reason);
+	(void)errf(err, errlen, "%s %s%s%s", what, path,
+	    reason[0] ? ": " : "", reason);
 }
 
 /*

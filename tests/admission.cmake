@@ -3,6 +3,5 @@
 # unauthenticated noise, per-address and per-node limits.
 cpx_add_test(NAME test_admission
 	SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_admission.c
-	${CMAKE_CURRENT_SOURCE_DIR}/harden_util.c
 	LIBS cpx cpxbroker TIMEOUT 600)
 add_dependencies(test_admission cpx-broker)

@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "cpx_limits.h"
+#include "inifile.h"
 #include "testutil.h"
 
 #define ERRLEN	512
@@ -56,17 +57,6 @@ teardown(void **state)
 	rc = testutil_rmrf(f->dir);
 	free(f);
 	return rc;
-}
-
-static void
-write_file(const char *path, const char *text, size_t len)
-{
-	FILE *fp;
-
-	fp = fopen(path, "w");
-	assert_non_null(fp);
-	assert_int_equal(fwrite(text, 1, len, fp), len);
-	assert_int_equal(fclose(fp), 0);
 }
 
 static void
@@ -165,7 +155,8 @@ t_file(void **state)
 	char err[ERRLEN], want[1024];
 
 	config_defaults(&c);
-	write_file(f->path, text, sizeof(text) - 1);
+	assert_int_equal(testutil_write_file(f->path, text, sizeof(text) - 1),
+	    0);
 	if (config_load(&c, f->path, err, sizeof(err)) == -1)
 		fail_msg("%s", err);
 	assert_string_equal(c.listen, "tcp://127.0.0.1:9000");
@@ -196,7 +187,8 @@ t_file(void **state)
 	assert_int_equal(config_check(&c, err, sizeof(err)), 0);
 
 	/* A second file goes over the first (keys it names only). */
-	write_file(f->path, "[broker]\nmax_frame = 2048\n", 26);
+	assert_int_equal(testutil_write_file(f->path,
+	    "[broker]\nmax_frame = 2048\n", 26), 0);
 	assert_int_equal(config_load(&c, f->path, err, sizeof(err)), 0);
 	assert_int_equal(c.max_frame, 2048);
 	assert_int_equal(c.outbound_queue, 65536);
@@ -310,7 +302,8 @@ t_bad(void **state)
 		    "max_frame = 4096" : "max_sessions = 7",
 		    bad_lines[i].line);
 		assert_true(n > 0 && (size_t)n < sizeof(text));
-		write_file(f->path, text, (size_t)n);
+		assert_int_equal(testutil_write_file(f->path, text, (size_t)n),
+		    0);
 		config_defaults(&c);
 		err[0] = '\0';
 		assert_int_equal(config_load(&c, f->path, err, sizeof(err)),
@@ -341,10 +334,11 @@ t_bad_file(void **state)
 
 	config_defaults(&c);
 	/* Keys outside a section, empty section, missing file, directory. */
-	write_file(f->path, "max_frame = 2048\n", 17);
+	assert_int_equal(testutil_write_file(f->path, "max_frame = 2048\n",
+	    17), 0);
 	assert_int_equal(config_load(&c, f->path, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, ":1: max_frame: key outside any"));
-	write_file(f->path, "[broker]\n", 9);
+	assert_int_equal(testutil_write_file(f->path, "[broker]\n", 9), 0);
 	assert_int_equal(config_load(&c, f->path, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, ":1: [broker]: section has no keys"));
 	snprintf(path, sizeof(path), "%s/none.ini", f->dir);
@@ -353,18 +347,19 @@ t_bad_file(void **state)
 	assert_int_equal(config_load(&c, f->dir, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "not a regular file"));
 	/* NUL byte and a path value that would pass PATH_MAX. */
-	write_file(f->path, "[broker]\nca = a\0b\n", 18);
+	assert_int_equal(testutil_write_file(f->path, "[broker]\nca = a\0b\n",
+	    18), 0);
 	assert_int_equal(config_load(&c, f->path, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, ":2: NUL byte in line"));
 	/* Over size. */
 	fd = open(f->path, O_WRONLY | O_TRUNC);
 	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, CONFIG_MAX_FILE + 1), 0);
+	assert_int_equal(ftruncate(fd, INIFILE_MAX_FILE + 1), 0);
 	assert_int_equal(close(fd), 0);
 	assert_int_equal(config_load(&c, f->path, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "larger than"));
 	/* An empty file is valid and changes nothing. */
-	write_file(f->path, "", 0);
+	assert_int_equal(testutil_write_file(f->path, "", 0), 0);
 	assert_int_equal(config_load(&c, f->path, err, sizeof(err)), 0);
 	assert_defaults(&c);
 	config_clear(&c);
@@ -385,7 +380,7 @@ t_relative(void **state)
 	snprintf(path, sizeof(path), "%s/broker.ini", sub);
 	snprintf(want, sizeof(want), "[broker]\npolicy = ../policy.ini\n"
 	    "ca = /ca.pem\naudit_dir = ./audit\n");
-	write_file(path, want, strlen(want));
+	assert_int_equal(testutil_write_file(path, want, strlen(want)), 0);
 	config_defaults(&c);
 	if (config_load(&c, path, err, sizeof(err)) == -1)
 		fail_msg("%s", err);
@@ -529,7 +524,7 @@ t_cut_short(void **state)
 
 	/* Every prefix loads or fails with a message; none crashes. */
 	for (n = 0; n <= sizeof(text) - 1; n++) {
-		write_file(f->path, text, n);
+		assert_int_equal(testutil_write_file(f->path, text, n), 0);
 		config_defaults(&c);
 		err[0] = '\0';
 		if (config_load(&c, f->path, err, sizeof(err)) == 0)
@@ -541,7 +536,7 @@ t_cut_short(void **state)
 	assert_true(ok > 0);
 	/* "max_frame = 13": cut in the number, under the minimum. */
 	n = (size_t)(strstr(text, "131072") - text) + 2;
-	write_file(f->path, text, n);
+	assert_int_equal(testutil_write_file(f->path, text, n), 0);
 	config_defaults(&c);
 	assert_int_equal(config_load(&c, f->path, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, ":3: max_frame: 13 is under the minimum"));

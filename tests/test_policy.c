@@ -20,7 +20,7 @@
 
 #include <cmocka.h>
 
-#include "config.h"
+#include "inifile.h"
 #include "policy.h"
 #include "testutil.h"
 
@@ -57,17 +57,6 @@ expect_error(const char *text, size_t len, const char *want)
 	if (strstr(err, want) == NULL)
 		fail_msg("error \"%s\" lacks \"%s\"", err, want);
 	assert_non_null(strstr(err, "mem.ini:"));
-}
-
-static void
-write_file(const char *path, const char *text, size_t len)
-{
-	FILE *f;
-
-	f = fopen(path, "w");
-	assert_non_null(f);
-	assert_int_equal(fwrite(text, 1, len, f), len);
-	assert_int_equal(fclose(f), 0);
 }
 
 static struct identity
@@ -268,8 +257,8 @@ t_bad(void **state)
 	assert_int_equal(testutil_mkdtemp(dir, sizeof(dir)), 0);
 	snprintf(path, sizeof(path), "%s/policy.ini", dir);
 	for (i = 0; i < sizeof(bad_policies) / sizeof(bad_policies[0]); i++) {
-		write_file(path, bad_policies[i].text,
-		    strlen(bad_policies[i].text));
+		assert_int_equal(testutil_write_file(path, bad_policies[i].text,
+		    strlen(bad_policies[i].text)), 0);
 		p = policy_load(path, err, sizeof(err));
 		assert_null(p);
 		assert_non_null(strstr(err, path));
@@ -378,7 +367,7 @@ t_over_size(void **state)
 	snprintf(path, sizeof(path), "%s/big.ini", dir);
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
 	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, CONFIG_MAX_FILE + 1), 0);
+	assert_int_equal(ftruncate(fd, INIFILE_MAX_FILE + 1), 0);
 	assert_int_equal(close(fd), 0);
 	assert_null(policy_load(path, err, sizeof(err)));
 	assert_non_null(strstr(err, "larger than 1048576 bytes"));

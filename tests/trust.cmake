@@ -3,6 +3,5 @@
 # cpx-broker process; see tests/test_trust.c.
 cpx_add_test(NAME test_trust
 	SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_trust.c
-	${CMAKE_CURRENT_SOURCE_DIR}/harden_util.c
 	LIBS cpx cpxbroker TIMEOUT 180)
 add_dependencies(test_trust cpx-broker cpx-audit)

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "testbroker.h"
 #include "testpki.h"
 #include "testutil.h"
@@ -23,10 +24,7 @@
 int64_t
 testutil_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return clock_mono_ms();
 }
 
 static const char *
@@ -79,17 +77,6 @@ tcp_ready(int port)
 	ok = connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
 	close(fd);
 	return ok;
-}
-
-static int
-write_file(const char *path, const char *text)
-{
-	FILE *f;
-
-	if ((f = fopen(path, "w")) == NULL)
-		return -1;
-	fputs(text, f);
-	return fclose(f) == 0 ? 0 : -1;
 }
 
 static int
@@ -186,7 +173,8 @@ testbroker_start(struct testbroker *tb, const char *extra, const char *policy)
 	snprintf(tb->audit, sizeof(tb->audit), "%s/audit", tb->dir);
 	snprintf(tb->policy, sizeof(tb->policy), "%s/policy.ini", tb->dir);
 	if (policy != NULL) {
-		if (write_file(tb->policy, policy) == -1)
+		if (testutil_write_file(tb->policy, policy,
+		    strlen(policy)) == -1)
 			return -1;
 	} else {
 		snprintf(src, sizeof(src), "%s/broker/policy.example.ini",
@@ -210,7 +198,7 @@ testbroker_start(struct testbroker *tb, const char *extra, const char *policy)
 	    tb->endpoint, pki, pki, pki, pki, tb->policy,
 	    tb->audit[0] ? "audit_dir = " : "", tb->audit,
 	    tb->audit[0] ? "\n" : "", extra ? extra : "");
-	if (write_file(tb->conf, ini) == -1)
+	if (testutil_write_file(tb->conf, ini, strlen(ini)) == -1)
 		return -1;
 	return spawn(tb);
 }

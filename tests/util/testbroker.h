@@ -95,7 +95,7 @@ void	testfilter_init(struct testfilter *tf, const char *origins,
 	    const char *regions, const Cpx__Category *cats, size_t ncats,
 	    int min_severity);
 
-/* Milliseconds, monotonic. */
+/* Milliseconds, monotonic: clock_mono_ms(), kept as the tests' name. */
 int64_t	testutil_now_ms(void);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * testutil.c: scratch directories for tests (see testutil.h).
+ * testutil.c: scratch directories and files for tests (see testutil.h).
  */
 #define _XOPEN_SOURCE 700	/* nftw() */
 
@@ -66,4 +66,25 @@ testutil_rmrf(const char *dir)
 	if (nftw(dir, rmrf_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
 		return -1;
 	return 0;
+}
+
+int
+testutil_write_file(const char *path, const void *buf, size_t len)
+{
+	FILE *f;
+	int ret = 0;
+
+	if ((f = fopen(path, "w")) == NULL) {
+		log_warn("%s", path);
+		return -1;
+	}
+	if (len > 0 && fwrite(buf, 1, len, f) != len) {
+		log_warn("write %s", path);
+		ret = -1;
+	}
+	if (fclose(f) != 0) {
+		log_warn("close %s", path);
+		ret = -1;
+	}
+	return ret;
 }

@@ -1,7 +1,7 @@
 /*
  * testutil.h: small helpers every cpx test may use: a private scratch
- * directory under /tmp and its removal. Tests use real files (STYLE:
- * Tests), so each test makes its own directory and removes it at the end.
+ * directory under /tmp and its removal. Tests use real files, not mocks,
+ * so each test makes its own directory and removes it at the end.
  */
 #ifndef CPX_TESTUTIL_H
 #define CPX_TESTUTIL_H
@@ -22,5 +22,13 @@ int	testutil_mkdtemp(char *out, size_t len)
  * be removed (logged).
  */
 int	testutil_rmrf(const char *dir) __attribute__((warn_unused_result));
+
+/*
+ * Create or replace path with buf[0..len) exactly (NUL bytes included,
+ * for tests of readers that must refuse them). Returns 0, or -1 if it
+ * could not be opened, written or closed.
+ */
+int	testutil_write_file(const char *path, const void *buf, size_t len)
+	    __attribute__((warn_unused_result));
 
 #endif

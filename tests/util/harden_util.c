@@ -7,6 +7,10 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,12 +19,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmocka.h>
 #include <openssl/err.h>
 
+#include "alert.h"
 #include "audit.h"
 #include "cpx_limits.h"
 #include "harden_util.h"
 #include "testpki.h"
+#include "testsink.h"
 #include "wire.h"
 
 #define RAW_BUF	(CPX_MAX_FRAME + 4 + 16384)
@@ -370,4 +377,78 @@ harden_raise_nofile(long n)
 		rl.rlim_max = (rlim_t)n;	/* root may raise it */
 	rl.rlim_cur = (rlim_t)n;
 	return setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+struct cpx_client *
+harden_connect(struct testbroker *tb, const char *node, int reconnect,
+    struct testsink *sink)
+{
+	struct cpx_client *c = testsink_connect(tb, node, reconnect, sink);
+
+	assert_non_null(c);
+	return c;
+}
+
+void
+harden_assert_served(struct cpx_client *c, struct testsink *s)
+{
+	assert_true(testsink_served(s, c));
+}
+
+int
+harden_publish(struct cpx_client *c, const char *id, uint64_t *seq)
+{
+	struct testalert ta;
+	struct cpx_result res;
+
+	testalert_init(&ta, id, CPX__CATEGORY__CATEGORY_ROUTE,
+	    CPX__SEVERITY__SEVERITY_LOW, CPX__HANDLING__HANDLING_NETWORK, "",
+	    "hardening test");
+	if (cpx_publish(c, &ta.alert, 10000, &res) == -1)
+		return res.reason ? res.reason : -1;
+	if (seq != NULL)
+		*seq = res.seq;
+	return 0;
+}
+
+void
+harden_publish_ok(struct cpx_client *c, const char *id)
+{
+	int r;
+
+	if ((r = harden_publish(c, id, NULL)) != 0)
+		fail_msg("publish %s refused: %s", id, alert_reason_name(r));
+}
+
+void
+harden_small_quarantine(void)
+{
+	const char *old = getenv("ASAN_OPTIONS");
+	char buf[1024];
+
+	if (old != NULL && strstr(old, "quarantine_size_mb") != NULL)
+		return;
+	snprintf(buf, sizeof(buf), "%s%squarantine_size_mb=1:"
+	    "thread_local_quarantine_size_kb=64", old ? old : "",
+	    old && old[0] ? ":" : "");
+	setenv("ASAN_OPTIONS", buf, 1);
+}
+
+int
+harden_tcp_connect(int port)
+{
+	struct sockaddr_in sin;
+	int fd;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		return -1;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }

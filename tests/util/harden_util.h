@@ -3,7 +3,10 @@
  * test_faults.c): a raw TLS 1.3 node client over a plain TCP socket with
  * OpenSSL, so a test can misbehave in ways the client library never does
  * (oversized frames, silence after the handshake, half records, never
- * reading), plus broker-process probes (RSS, config rewrite, audit scan).
+ * reading), plus broker-process probes (RSS, config rewrite, audit scan)
+ * and the few cmocka-asserting steps those tests share (connect a node,
+ * check it is still served, publish). Also used by test_admission.c and
+ * test_trust.c.
  */
 #ifndef CPX_HARDEN_UTIL_H
 #define CPX_HARDEN_UTIL_H
@@ -14,8 +17,10 @@
 
 #include <openssl/ssl.h>
 
+#include "cpx_client.h"
 #include "proto/cpx.pb-c.h"
 #include "testbroker.h"
+#include "testsink.h"
 
 struct rawtls {
 	int		 fd;
@@ -74,5 +79,31 @@ int	harden_audit_refusals(const char *dir, int kind, int reason,
 	    long *records, long *refusals) __attribute__((warn_unused_result));
 /* Raise RLIMIT_NOFILE to at least n (hard limit permitting). 0 or -1. */
 int	harden_raise_nofile(long n) __attribute__((warn_unused_result));
+
+/*
+ * Connect node to tb with sink's callbacks (testsink_connect); fails the
+ * cmocka test if it cannot. The caller owns the client (cpx_client_free).
+ */
+struct cpx_client *harden_connect(struct testbroker *tb, const char *node,
+	    int reconnect, struct testsink *sink);
+/* Fail the test unless a subscribe round trip shows c is still served. */
+void	harden_assert_served(struct cpx_client *c, struct testsink *s);
+/*
+ * Publish a low-severity ROUTE alert id to the whole network (10 s
+ * timeout). Returns 0 with *seq (if seq is not NULL) set, or the refusal
+ * reason (CPX__REASON__*), or -1 if no reason was given.
+ */
+int	harden_publish(struct cpx_client *c, const char *id, uint64_t *seq)
+	    __attribute__((warn_unused_result));
+/* harden_publish, failing the test with the reason if it is refused. */
+void	harden_publish_ok(struct cpx_client *c, const char *id);
+/*
+ * Shrink AddressSanitizer's quarantine for the broker processes started
+ * after this (ASAN_OPTIONS), so their RSS measures live memory rather
+ * than freed blocks held back. Once set, later calls change nothing.
+ */
+void	harden_small_quarantine(void);
+/* A plain TCP connection to 127.0.0.1:port: the descriptor, or -1. */
+int	harden_tcp_connect(int port);
 
 #endif
