@@ -1,34 +1,78 @@
 /*
- * audit.h: the durable, hash-chained, append-only audit log.
+ * audit.h: the audit log as a store: the one interface the broker
+ * (broker.c, replay.c) and cpx-audit (audit_main.c) use. Records are
+ * cpx.AuditRecord messages.
  *
- * Records (cpx.AuditRecord) are appended to a pending batch, then made
- * durable together by audit_commit() (write + fsync: group commit). The
- * broker acknowledges nothing and delivers nothing before audit_commit()
- * returned 0 for it. On a write or fsync failure the batch is rolled back
- * (file truncated to the last durable size, sequence numbers reused), so
- * the chain on disk stays intact and nothing unacknowledged lingers.
+ * THE CONTRACT. Any store behind this interface (the segment files below
+ * today; a replicated PostgreSQL store is next) must keep all of it:
  *
- * On disk: a directory of segment files "seg-<first seq, 20 digits>.log".
- * Each record is
- *     u32be magic 0x43505852 ("CPXR") | u32be len | len bytes AuditRecord |
- *     32 bytes chain hash
- * where hash(n) = SHA-256(hash(n-1) || u64be seq || u32be len || bytes),
- * and hash(0) is 32 zero bytes. len is at most AUDIT_MAX_RECORD. The
- * first segment starts at record 1; each next one at the record after the
- * last of the one before, so a missing segment breaks the numbering.
+ * Ordering. audit_append assigns sequence numbers in append order: 1 for
+ * the first record of an empty log, then 2, 3, ... with no gap and no
+ * reuse of a durable number. A time the store assigns (rec->time 0)
+ * never goes below an earlier record's, even after a restart with the
+ * clock stepped back, so cursors can seek by time.
  *
- * A checkpoint record (RECORD_CHECKPOINT) always covers the record just
- * before it: checkpoint_seq == seq - 1 and checkpoint_hash is the chain
- * hash after that record. checkpoint_signature is ECDSA P-256 with
- * SHA-256 (DER) by the key of checkpoint_cert over the 65 bytes
+ * Durability. audit_commit returns 0 only once every record of the
+ * pending batch is durable (it survives a crash or power loss). The broker
+ * acknowledges nothing and delivers nothing before that 0, so whatever a
+ * node was told is on record.
+ *
+ * Rollback. If audit_commit fails, none of the batch is on record and
+ * its sequence numbers are unused: the next append gets the number the
+ * batch's first record had. A store that cannot return to its last
+ * durable state refuses every later append and commit rather than
+ * extend a chain that may hold unacknowledged records.
+ *
+ * Chain continuity. Each record's chain hash covers the hash before it:
+ * hash(n) = SHA-256(hash(n-1) || u64be seq || u32be len || bytes), where
+ * bytes are the record as serialized and hash(0) is 32 zero bytes. A
+ * checkpoint record covers the record just before it (checkpoint_seq ==
+ * seq - 1, checkpoint_hash the chain hash after that record) and signs
+ * (checkpoint_seq, checkpoint_hash, time) with the broker's key: ECDSA
+ * P-256 over SHA-256 (lib/sign.c: sign_bytes), DER, over the 65 bytes
  *     "cpx-checkpoint-v1" (17 bytes, no NUL) | u64be checkpoint_seq |
  *     32 bytes checkpoint_hash | i64be time (the record's own time).
+ * So a log can be checked offline, record by record, whatever stored it.
  *
- * Torn tail: after a crash the last segment may end in bytes that are
- * not one complete valid record (a write cut short, or a last complete
- * record whose hash does not match). audit_open() cuts them if they are
- * at most one record frame long and hold no later record; anything else
- * is damage and audit_open() refuses to start.
+ * Cursors. A cursor sees committed records only, in sequence order,
+ * never the pending batch, and checks the chain as it reads. It starts
+ * at a sequence, or at the first record of a time, without reading the
+ * log from the start. A cursor at the durable end returns 0 and sees
+ * later commits when called again.
+ *
+ * Recovery. Opening the store checks the whole chain. A torn tail (the
+ * end of a write cut short by a crash: at most one record's bytes, with
+ * no later record in them) was never acknowledged and is cut, with a
+ * log line. Anything else that does not check (a bad record followed by
+ * more, a missing or misnumbered part, a hash that does not chain) is
+ * damage: the store refuses to open and says where, because silently
+ * dropping acknowledged records is the one thing an audit log must not
+ * do. One writer at a time: a second opener is refused.
+ *
+ * Why no table of function pointers: there is one store today, and an
+ * ops struct with one entry is indirection nobody can test. The seam is
+ * this header: struct audit and struct audit_cursor are opaque, and no
+ * caller knows files, offsets or fsync. A second store adds its own
+ * file(s) implementing these functions and, once both must live in one
+ * binary, the struct of function pointers behind them; callers do not
+ * change. The functions marked "segment-file store only" below are the
+ * offline tools of cpx-audit and the fuzzer over the file format.
+ *
+ * THE SEGMENT-FILE STORE (audit.c and the audit_*.c it names). A
+ * directory of segment files "seg-<first seq, 20 digits>.log". Each
+ * record is
+ *     u32be magic 0x43505852 ("CPXR") | u32be len | len bytes AuditRecord |
+ *     32 bytes chain hash
+ * with len at most AUDIT_MAX_RECORD. The first segment starts at record
+ * 1; each next one at the record after the last of the one before, so a
+ * missing segment breaks the numbering. Commit is write + fsync of the
+ * batch (and of the directory for a new segment): group commit, one
+ * commit per broker loop turn. Rollback truncates the tail back to its
+ * durable size and removes segments the commit created. After a crash the
+ * last segment may end in bytes that are not one complete valid record
+ * (a write cut short, or a last complete record whose hash does not
+ * match); audit_open() cuts them if they are at most one record frame
+ * long and hold no later record, and refuses to start otherwise.
  *
  * Threads: an audit and its cursors belong to one thread.
  */
@@ -52,6 +96,8 @@
 struct audit;
 struct audit_cursor;
 
+/* --- the store: what the contract above is about --------------------- */
+
 /*
  * Open (creating if needed, mode 0700) the log in dir and recover it:
  * verify the whole chain; cut a torn last record (logged); refuse to open,
@@ -67,7 +113,8 @@ struct audit *audit_open(const char *dir, EVP_PKEY *key, X509 *cert,
 void	audit_close(struct audit **a);
 
 /*
- * Roll over to a new segment once the current one would grow past bytes
+ * Segment-file store only: roll over to a new segment once the current
+ * one would grow past bytes
  * (default AUDIT_SEGMENT_BYTES; tests use small values). A record is
  * never split: one larger than bytes gets a segment of its own.
  */
@@ -77,8 +124,8 @@ void	audit_set_segment_bytes(struct audit *a, uint64_t bytes);
  * Add rec to the pending batch. audit sets rec->seq and rec->time (if 0:
  * never below an earlier record's, even after a restart with the clock
  * stepped back, so the log stays ordered by time for cursors that seek
- * by it); the caller keeps ownership of rec. *seq_out gets the sequence it will
- * have once committed. Returns 0, or -1 (and *seq_out 0, rec unchanged)
+ * by it); the caller keeps ownership of rec. *seq_out gets the sequence
+ * it will have once committed. Returns 0, or -1 (and *seq_out 0, rec unchanged)
  * if the record is too large, memory runs out, or the log stopped writing
  * after a rollback it could not complete.
  */
@@ -102,7 +149,9 @@ void	audit_last_hash(const struct audit *a, uint8_t out[AUDIT_HASH_LEN]);
 
 /*
  * Append a signed checkpoint record over (last seq, chain hash, time)
- * to the pending batch. The caller commits. Returns 0 or -1.
+ * to the pending batch. The caller commits. Returns 0, or -1 (no key,
+ * a key that is not P-256 or not the certificate's, or the append
+ * failed; logged).
  */
 int	audit_checkpoint(struct audit *a) __attribute__((warn_unused_result));
 
@@ -131,6 +180,8 @@ int	audit_cursor_next(struct audit_cursor *c, Cpx__AuditRecord **rec,
  */
 uint64_t audit_cursor_reads(const struct audit_cursor *c);
 void	audit_cursor_free(struct audit_cursor **c);
+
+/* --- segment-file store only: offline tools (cpx-audit, fuzzer) ---- */
 
 /*
  * A cursor over a log directory that no audit of this process has open

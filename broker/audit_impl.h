@@ -1,8 +1,10 @@
 /*
- * audit_impl.h: internals of the audit log shared by audit.c (the log,
- * recovery, cursors) and audit_verify.c (the offline verifier): the
- * buffered segment reader and the one record parser. Not for other
- * modules: they use audit.h.
+ * audit_impl.h: internals of the segment-file store, shared by its files
+ * (audit.c, audit_frame.c, audit_segment.c, audit_writer.c,
+ * audit_checkpoint.c, audit_index.c, audit_cursor.c) and the offline
+ * verifier (audit_verify.c): the store and cursor structs, the buffered
+ * segment reader and the one record parser. Not for other modules: they
+ * use audit.h, and nothing here is part of the store contract.
  */
 #ifndef CPX_AUDIT_IMPL_H
 #define CPX_AUDIT_IMPL_H
@@ -11,6 +13,7 @@
 #include <stdint.h>
 
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "audit.h"
 
@@ -111,14 +114,128 @@ const struct audit_ixpt *audit_index_seek(const struct audit_index *x,
 int64_t	audit_index_maxtime(const struct audit_index *x);
 void	audit_index_free(struct audit_index *x);
 
+/* A durable segment: its first record and the chain hash before it. */
+struct seg {
+	uint64_t	first;
+	uint8_t		prev[AUDIT_HASH_LEN];
+};
+
+/* A run of the pending batch that goes into one segment file. */
+struct part {
+	uint64_t	first;		/* the segment's first sequence */
+	size_t		off;		/* start in the batch */
+	int		isnew;		/* segment file to create */
+	int		created;	/* by this commit: undo on failure */
+	uint8_t		prev[AUDIT_HASH_LEN];	/* chain before */
+};
+
+/* The open store (audit.c); one thread. */
+struct audit {
+	char		*dir;
+	int		 dirfd;
+	EVP_PKEY	*key;		/* borrowed */
+	X509		*cert;		/* borrowed */
+	uint8_t		*cert_der;
+	size_t		 cert_len;
+	EVP_MD		*sha256;
+	EVP_MD_CTX	*md;
+	uint64_t	 seg_bytes;
+	int		 broken;	/* rollback failed: no more writes */
+
+	struct seg	*segs;		/* durable segments, in order */
+	size_t		 nsegs, segcap;
+	struct audit_index ix;		/* for cursors to seek by */
+
+	/* Durable state. */
+	int		 fd;		/* tail segment, -1 if none */
+	uint64_t	 tail_first;
+	uint64_t	 durable_size;	/* of the tail segment */
+	uint64_t	 durable_seq;
+	uint8_t		 durable_hash[AUDIT_HASH_LEN];
+	int64_t		 durable_time;
+
+	/* Pending batch. */
+	uint8_t		*batch;
+	size_t		 batch_len, batch_cap;
+	struct part	*parts;
+	size_t		 nparts, partcap;
+	size_t		 npending;
+	uint64_t	 pend_seq;
+	uint8_t		 pend_hash[AUDIT_HASH_LEN];
+	int64_t		 pend_time;
+	uint64_t	 tail_bytes;	/* last segment incl. pending */
+	uint64_t	 since_checkpoint;
+};
+
+/* What audit_frame_check found at a read position. */
+enum frame {
+	FRAME_OK = 0,
+	FRAME_SHORT,		/* fewer bytes than the record needs */
+	FRAME_MAGIC,
+	FRAME_LEN,
+	FRAME_HASH,
+	FRAME_DECODE,
+	FRAME_SEQ,
+	FRAME_NOMEM
+};
+
+/* A reader of durable records (audit_cursor.c). */
+struct audit_cursor {
+	struct audit	*a;		/* NULL: a dir cursor */
+	int		 dirfd;		/* own, dir cursors only */
+	struct audit_rd	 rd;
+	EVP_MD		*sha256;
+	EVP_MD_CTX	*md;
+	uint64_t	 seg;		/* first seq of the open segment */
+	uint64_t	 next_seq;	/* record at the read position */
+	uint8_t		 hash[AUDIT_HASH_LEN];	/* chain before */
+	uint64_t	 from_seq;
+	int64_t		 from_time;
+	int		 started;	/* from_time reached */
+	uint64_t	 seek_seg;	/* index point to open first, 0: none */
+	uint64_t	 seek_off;
+	uint64_t	 reads;		/* records checked */
+};
+
+/* --- audit_frame.c: record format and the parser ------------------- */
+
 /* "seg-<first, 20 digits>.log" */
 void	audit_seg_name(char name[SEG_NAME_LEN], uint64_t first);
+/* hash(n) = SHA-256(hash(n-1) || u64be seq || u32be len || bytes). */
+int	audit_chain_hash(EVP_MD_CTX *md, const uint8_t prev[AUDIT_HASH_LEN],
+	    uint64_t seq, const uint8_t *bytes, uint32_t len,
+	    uint8_t out[AUDIT_HASH_LEN]) __attribute__((warn_unused_result));
+void	audit_put_be32(uint8_t *p, uint32_t v);
+void	audit_put_be64(uint8_t *p, uint64_t v);
 /* A SHA-256 context for the chain; *mdp is the fetched digest (free both). */
 EVP_MD_CTX *audit_sha256_ctx(EVP_MD **mdp);
 /* A file reader with a cap-byte buffer (owned by r: free(r->buf)). */
 int	audit_rd_init(struct audit_rd *r, int fd, size_t cap, uint64_t limit)
 	    __attribute__((warn_unused_result));
 void	audit_rd_reset(struct audit_rd *r, int fd, uint64_t off);
+/*
+ * Make at least want bytes readable at p[pos] if the file has them (want
+ * <= cap): one pread of as much as fits. *avail gets what is readable.
+ * Returns 0, or -1 on a read error (errno).
+ */
+int	audit_rd_fill(struct audit_rd *r, size_t want, size_t *avail)
+	    __attribute__((warn_unused_result));
+/* Move past n bytes that are readable. */
+void	audit_rd_skip(struct audit_rd *r, size_t n);
+/* Bytes needed for the record at p: its frame, or the header if unknown. */
+size_t	audit_frame_want(const uint8_t *p, size_t avail);
+/*
+ * Check the record frame at p (avail bytes readable) numbered seq, chained
+ * from prev (NULL: hash not checked). On FRAME_OK, *flen is the frame
+ * size, hash the new chain hash and *recp (if not NULL) the record, owned
+ * by the caller.
+ */
+enum frame audit_frame_check(EVP_MD_CTX *md, const uint8_t *p, size_t avail,
+	    uint64_t seq, const uint8_t *prev, uint8_t hash[AUDIT_HASH_LEN],
+	    size_t *flen, Cpx__AuditRecord **recp);
+/* Why audit_frame_check returned st, in words, into why[]. */
+void	audit_frame_why(enum frame st, const uint8_t *p, size_t avail,
+	    uint64_t seq, char *why, size_t whylen);
 /*
  * Read and check every record of one segment from r, continuing the chain
  * in s. Returns 0 when the segment is whole (s->torn == 0) or ends in a
@@ -129,10 +246,35 @@ void	audit_rd_reset(struct audit_rd *r, int fd, uint64_t off);
 int	audit_scan_segment(struct audit_rd *r, struct audit_scan *s,
 	    EVP_MD_CTX *md, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
+/* --- audit_segment.c: segment files and recovery --------------------- */
+
 /* The segments of dirfd, ascending, in *out (owned by the caller). */
 int	audit_list_segments(int dirfd, const char *dir, uint64_t **out,
 	    size_t *n, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
+/* Room for n more segments in a->segs, so adding them cannot fail. */
+int	audit_segs_reserve(struct audit *a, size_t n)
+	    __attribute__((warn_unused_result));
+/* Record a durable segment (first record, chain hash before it). */
+int	audit_segs_add(struct audit *a, uint64_t first,
+	    const uint8_t prev[AUDIT_HASH_LEN])
+	    __attribute__((warn_unused_result));
+/*
+ * Read the whole log of a (dirfd open and locked): check it, cut a torn
+ * tail, index it, set the durable state. Returns 0, or -1 with err[].
+ */
+int	audit_recover(struct audit *a, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+
+/* --- audit_writer.c: batch, commit, rollback --------------------------- */
+
+/* Now, but never below an earlier record's time. */
+int64_t	audit_next_time(const struct audit *a);
+/* Forget the pending batch: the state is the durable one again. */
+void	audit_reset_pending(struct audit *a);
+
+/* --- audit_checkpoint.c ------------------------------------------------ */
+
 /* The bytes a checkpoint signs (audit.h). */
 void	audit_checkpoint_msg(uint8_t out[CKPT_MSG_LEN], uint64_t seq,
 	    const uint8_t hash[AUDIT_HASH_LEN], int64_t time);
@@ -140,5 +282,7 @@ void	audit_checkpoint_msg(uint8_t out[CKPT_MSG_LEN], uint64_t seq,
 /* snprintf into err (if any), for every error path of the audit code. */
 void	audit_seterr(char *err, size_t errlen, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
+/* err[] = "" (if any): no error yet. */
+void	audit_clearerr(char *err, size_t errlen);
 
 #endif

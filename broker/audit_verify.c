@@ -2,8 +2,14 @@
  * audit_verify.c: the offline check of an audit log directory (cpx-audit
  * verify): the hash chain through the shared parser (audit_impl.h), every
  * broker checkpoint against the chain and its signature, and every
- * accepted alert end to end against the network CA and CRL. It only
- * reads, takes no lock and cuts nothing: a torn tail is counted, not cut.
+ * accepted alert end to end against the network CA and CRL; signatures
+ * are checked by lib/sign.c, as everywhere else. It only reads, takes no
+ * lock and cuts nothing: a torn tail is counted, not cut.
+ *
+ * It belongs to the segment-file store: it reads the files through the
+ * store's parser (audit_impl.h: the reader, audit_scan_segment, the
+ * segment listing) and never touches a struct audit or a cursor, so it
+ * judges exactly the bytes a broker would recover from.
  */
 #include <sys/stat.h>
 
@@ -159,13 +165,10 @@ static int
 verify_checkpoint(struct verify *v, const Cpx__AuditRecord *rec,
     const uint8_t *prev, char *why, size_t whylen)
 {
-	EVP_MD_CTX	*ctx = NULL;
-	EVP_PKEY	*pub;
 	X509		*x = NULL;
 	const uint8_t	*p;
 	uint8_t		 msg[CKPT_MSG_LEN], fpr[AUDIT_HASH_LEN];
-	char		 group[32];
-	size_t		 glen = 0;
+	char		 w[64];
 	int		 ret = -1;
 
 	if (rec->checkpoint_seq != rec->seq - 1) {
@@ -188,21 +191,12 @@ verify_checkpoint(struct verify *v, const Cpx__AuditRecord *rec,
 		audit_seterr(why, whylen, "checkpoint certificate does not decode");
 		goto done;
 	}
-	pub = X509_get0_pubkey(x);
-	if (pub == NULL || !EVP_PKEY_is_a(pub, "EC") ||
-	    EVP_PKEY_get_group_name(pub, group, sizeof(group), &glen) != 1 ||
-	    strcmp(group, "prime256v1") != 0) {
-		audit_seterr(why, whylen, "checkpoint key is not ECDSA P-256");
-		goto done;
-	}
+	/* The same rule as for alerts (lib/sign.c): P-256, DER, bounded. */
 	audit_checkpoint_msg(msg, rec->checkpoint_seq, prev, rec->time);
-	if (rec->checkpoint_signature.len == 0 ||
-	    rec->checkpoint_signature.len > CPX_MAX_SIGNATURE ||
-	    (ctx = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pub) != 1 ||
-	    EVP_DigestVerify(ctx, rec->checkpoint_signature.data,
-	    rec->checkpoint_signature.len, msg, sizeof(msg)) != 1) {
-		audit_seterr(why, whylen, "checkpoint signature does not verify");
+	if (sign_verify_bytes(x, msg, sizeof(msg),
+	    rec->checkpoint_signature.data, rec->checkpoint_signature.len, w,
+	    sizeof(w)) == -1) {
+		audit_seterr(why, whylen, "checkpoint %s", w);
 		goto done;
 	}
 	/* Only a signature that verifies says who signed. */
@@ -214,7 +208,6 @@ verify_checkpoint(struct verify *v, const Cpx__AuditRecord *rec,
 	ret = 0;
 done:
 	ERR_clear_error();
-	EVP_MD_CTX_free(ctx);
 	X509_free(x);
 	return ret;
 }
@@ -324,8 +317,7 @@ audit_verify_dir_opts(const char *dir, struct trust *t,
 	memset(st, 0, sizeof(*st));
 	memset(&r, 0, sizeof(r));
 	memset(&s, 0, sizeof(s));
-	if (err != NULL && errlen > 0)
-		err[0] = '\0';
+	audit_clearerr(err, errlen);
 	memset(&v, 0, sizeof(v));
 	v.t = t;
 	v.st = st;

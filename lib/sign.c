@@ -2,7 +2,9 @@
  * sign.c: end-to-end signatures on alerts. The origin signs the serialized
  * Alert with its node key (ECDSA P-256 over SHA-256); anyone holding the
  * network CA (and CRL) checks it without trusting the broker or any other
- * carrier.
+ * carrier. sign_bytes / sign_verify_bytes do the same for bytes that are
+ * not an alert (the broker's audit checkpoints), so there is one place
+ * that signs and one rule for which keys may.
  *
  * Owns struct trust: the CA certificate and an X509_STORE built from it
  * and, optionally, the CRL. The store is rebuilt whole on a CRL reload, so
@@ -667,6 +669,71 @@ done:
 	ERR_clear_error();
 	if (rc == -1)
 		sign_signed_alert_clear(out);
+	return rc;
+}
+
+int
+sign_bytes(EVP_PKEY *key, X509 *cert, const uint8_t *msg, size_t len,
+    uint8_t **sig, size_t *siglen)
+{
+	EVP_MD_CTX	*md = NULL;
+	uint8_t		*out = NULL;
+	size_t		 outlen = 0;
+	int		 rc = -1;
+
+	*sig = NULL;
+	*siglen = 0;
+	if (key == NULL || cert == NULL || msg == NULL || len == 0)
+		goto done;
+	/* The same rule as sign_alert: the key the certificate names. */
+	if (!key_is_p256(key) || X509_check_private_key(cert, key) != 1)
+		goto done;
+	if ((md = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
+	    EVP_DigestSign(md, NULL, &outlen, msg, len) != 1 ||
+	    outlen == 0 || outlen > CPX_MAX_SIGNATURE ||
+	    (out = malloc(outlen)) == NULL ||
+	    EVP_DigestSign(md, out, &outlen, msg, len) != 1)
+		goto done;
+	*sig = out;
+	*siglen = outlen;
+	out = NULL;
+	rc = 0;
+done:
+	free(out);
+	EVP_MD_CTX_free(md);
+	ERR_clear_error();
+	return rc;
+}
+
+int
+sign_verify_bytes(X509 *cert, const uint8_t *msg, size_t len,
+    const uint8_t *sig, size_t siglen, char *why, size_t whylen)
+{
+	EVP_MD_CTX	*md = NULL;
+	EVP_PKEY	*pub;
+	int		 rc = -1;
+
+	if (whylen > 0)
+		why[0] = '\0';
+	pub = cert != NULL ? X509_get0_pubkey(cert) : NULL;
+	if (!key_is_p256(pub)) {
+		snprintf(why, whylen, "key is not ECDSA P-256");
+		goto done;
+	}
+	/* Bounded before OpenSSL parses it. */
+	if (msg == NULL || sig == NULL || siglen == 0 ||
+	    siglen > CPX_MAX_SIGNATURE ||
+	    (md = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pub) != 1 ||
+	    EVP_DigestVerify(md, sig, siglen, msg, len) != 1) {
+		snprintf(why, whylen, "signature does not verify");
+		goto done;
+	}
+	rc = 0;
+done:
+	EVP_MD_CTX_free(md);
+	ERR_clear_error();
 	return rc;
 }
 

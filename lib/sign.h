@@ -78,6 +78,26 @@ int	sign_alert(EVP_PKEY *key, X509 *cert, const uint8_t *alert_bytes,
 void	sign_signed_alert_clear(Cpx__SignedAlert *sa);
 
 /*
+ * Sign msg[0..len) (len > 0) with key: ECDSA P-256 over SHA-256, DER
+ * signature, as sign_alert signs an alert, and only with a P-256 key
+ * that belongs to cert. For bytes that are no alert (the audit log's
+ * checkpoints). Returns 0 with *sig (malloc'd, owned by the caller: free)
+ * and *siglen, or -1 with *sig NULL and *siglen 0.
+ */
+int	sign_bytes(EVP_PKEY *key, X509 *cert, const uint8_t *msg, size_t len,
+	    uint8_t **sig, size_t *siglen) __attribute__((warn_unused_result));
+
+/*
+ * Verify sig (DER, at most CPX_MAX_SIGNATURE bytes) over msg[0..len)
+ * with the key of cert, which must be ECDSA P-256. Only the signature:
+ * whether cert is to be trusted is the caller's question. Returns 0, or
+ * -1 with why[] ("key is not ECDSA P-256", "signature does not verify").
+ */
+int	sign_verify_bytes(X509 *cert, const uint8_t *msg, size_t len,
+	    const uint8_t *sig, size_t siglen, char *why, size_t whylen)
+	    __attribute__((warn_unused_result));
+
+/*
  * Verify a SignedAlert end to end: sizes within limits, signer_cert
  * decodes and verifies against t (chain, validity, CRL), the signature
  * over alert bytes verifies with its key, the alert bytes decode. On

@@ -1,10 +1,11 @@
 /*
- * test_audit.c: tests broker/audit.c, the durable hash-chained audit log,
+ * test_audit.c: tests broker/audit*.c, the durable hash-chained audit log,
  * on real files in mkdtemp() with real fsync: round trips across segments,
  * cursors by sequence and time, torn tails, flipped bytes, a full disk
  * (tmpfs when mount works, RLIMIT_FSIZE in a child otherwise and too),
  * checkpoint signatures and the offline verifier with the test PKI; the
- * time index a cursor seeks by.
+ * time index a cursor seeks by; the checkpoint as the store contract in
+ * audit.h states it, checked from outside the store.
  */
 #include <sys/mount.h>
 #include <sys/resource.h>
@@ -1441,6 +1442,78 @@ test_time_monotonic_reopen(void **state)
 	audit_close(&a);
 }
 
+/*
+ * The checkpoint as audit.h's contract states it, checked from outside
+ * the store: it covers the record before it, its hash is the chain hash
+ * there, and its signature verifies (lib/sign.c) over "cpx-checkpoint-v1"
+ * | u64be seq | hash | i64be time with the broker's certificate. A key
+ * that is not its certificate's signs no checkpoint, and nothing is
+ * appended for it.
+ */
+static void
+test_checkpoint_contract(void **state)
+{
+	struct fx		*f = *state;
+	struct audit		*a;
+	struct audit_cursor	*c;
+	Cpx__AuditRecord	*rec = NULL;
+	EVP_PKEY		*other;
+	X509			*ocert;
+	uint8_t			 hash[AUDIT_HASH_LEN], msg[65];
+	char			 err[512], why[128];
+
+	a = open_ok(f);
+	add(a, 3, "one", 0);
+	add(a, 3, "two", 0);
+	commit(a);
+	audit_last_hash(a, hash);
+	assert_int_equal(audit_checkpoint(a), 0);
+	assert_int_equal(audit_pending(a), 1);
+	/* Not durable yet: a cursor does not see it. */
+	c = audit_cursor_new(a, 3, 0, err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(audit_cursor_next(c, &rec, err, sizeof(err)), 0);
+	commit(a);
+	assert_int_equal(audit_cursor_next(c, &rec, err, sizeof(err)), 1);
+	assert_int_equal(rec->seq, 3);
+	assert_int_equal(rec->kind, CPX__RECORD_KIND__RECORD_CHECKPOINT);
+	assert_int_equal(rec->checkpoint_seq, 2);
+	assert_int_equal(rec->checkpoint_hash.len, AUDIT_HASH_LEN);
+	assert_memory_equal(rec->checkpoint_hash.data, hash, AUDIT_HASH_LEN);
+	memcpy(msg, AUDIT_CHECKPOINT_TAG, 17);
+	be64(msg + 17, rec->checkpoint_seq);
+	memcpy(msg + 25, hash, AUDIT_HASH_LEN);
+	be64(msg + 57, (uint64_t)rec->time);
+	assert_int_equal(sign_verify_bytes(f->cert, msg, sizeof(msg),
+	    rec->checkpoint_signature.data, rec->checkpoint_signature.len,
+	    why, sizeof(why)), 0);
+	/* The time is signed too. */
+	be64(msg + 57, (uint64_t)rec->time + 1);
+	assert_int_equal(sign_verify_bytes(f->cert, msg, sizeof(msg),
+	    rec->checkpoint_signature.data, rec->checkpoint_signature.len,
+	    why, sizeof(why)), -1);
+	cpx__audit_record__free_unpacked(rec, NULL);
+	audit_cursor_free(&c);
+	audit_close(&a);
+
+	/* A key that is not the certificate's: no checkpoint, no record. */
+	make_key(&other, &ocert, "mallory");
+	a = audit_open(f->log, other, f->cert, err, sizeof(err));
+	if (a == NULL)
+		fail_msg("audit_open: %s", err);
+	add(a, 3, "three", 0);
+	assert_int_equal(audit_checkpoint(a), -1);
+	assert_int_equal(audit_pending(a), 1);
+	commit(a);
+	assert_int_equal(audit_last_seq(a), 4);
+	audit_close(&a);
+	a = open_ok(f);
+	assert_int_equal(audit_last_seq(a), 4);
+	audit_close(&a);
+	EVP_PKEY_free(other);
+	X509_free(ocert);
+}
+
 int
 main(void)
 {
@@ -1471,6 +1544,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cursor_time_index, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_time_monotonic_reopen,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint_contract,
 		    setup, teardown),
 	};
 

@@ -993,6 +993,112 @@ test_fingerprint(void **state)
 		assert_non_null(strchr("0123456789abcdef", hex2[i]));
 }
 
+/*
+ * sign_bytes / sign_verify_bytes (the audit log's checkpoints): a
+ * signature verifies with the signer's certificate, and fails on a
+ * flipped byte of the message or of the signature, and with another
+ * key's certificate.
+ */
+static void
+test_sign_bytes(void **state)
+{
+	static const char	 text[] = "cpx-checkpoint-v1 and some bytes";
+	uint8_t			 msg[sizeof(text) - 1], *sig = NULL;
+	size_t			 siglen = 0, i;
+	char			 why[128];
+
+	(void)state;
+	memcpy(msg, text, sizeof(msg));
+	assert_int_equal(sign_bytes(pk.si_key, pk.si, msg, sizeof(msg), &sig,
+	    &siglen), 0);
+	assert_non_null(sig);
+	assert_true(siglen > 0 && siglen <= CPX_MAX_SIGNATURE);
+	/* DER: an ECDSA-Sig-Value SEQUENCE. */
+	assert_int_equal(sig[0], 0x30);
+	assert_int_equal(sign_verify_bytes(pk.si, msg, sizeof(msg), sig, siglen,
+	    why, sizeof(why)), 0);
+	assert_string_equal(why, "");
+
+	/* Every byte of the message is covered. */
+	for (i = 0; i < sizeof(msg); i++) {
+		msg[i] ^= 0x01;
+		assert_int_equal(sign_verify_bytes(pk.si, msg, sizeof(msg), sig,
+		    siglen, why, sizeof(why)), -1);
+		assert_string_equal(why, "signature does not verify");
+		msg[i] ^= 0x01;
+	}
+	/* A flipped byte of the signature fails too. */
+	sig[siglen - 1] ^= 0x01;
+	assert_int_equal(sign_verify_bytes(pk.si, msg, sizeof(msg), sig, siglen,
+	    why, sizeof(why)), -1);
+	sig[siglen - 1] ^= 0x01;
+	/* A shorter message is another message. */
+	assert_int_equal(sign_verify_bytes(pk.si, msg, sizeof(msg) - 1, sig,
+	    siglen, why, sizeof(why)), -1);
+
+	/* Another node's key (and certificate) does not verify it. */
+	assert_int_equal(sign_verify_bytes(pk.hr, msg, sizeof(msg), sig, siglen,
+	    why, sizeof(why)), -1);
+	assert_string_equal(why, "signature does not verify");
+	/* The same key under another certificate does. */
+	assert_int_equal(sign_verify_bytes(pk.rogue, msg, sizeof(msg), sig,
+	    siglen, why, sizeof(why)), 0);
+
+	/* Sizes: empty or over the limit is refused before OpenSSL. */
+	assert_int_equal(sign_verify_bytes(pk.si, msg, sizeof(msg), sig, 0,
+	    why, sizeof(why)), -1);
+	assert_int_equal(sign_verify_bytes(pk.si, msg, sizeof(msg), sig,
+	    CPX_MAX_SIGNATURE + 1, why, sizeof(why)), -1);
+	assert_int_equal(sign_verify_bytes(pk.si, msg, sizeof(msg), NULL,
+	    siglen, why, sizeof(why)), -1);
+	free(sig);
+}
+
+/* The key rules of sign_alert hold for sign_bytes and its verifier. */
+static void
+test_sign_bytes_keys(void **state)
+{
+	static const uint8_t	 msg[] = { 1, 2, 3, 4, 5 };
+	uint8_t			*sig = (uint8_t *)"x";
+	size_t			 siglen = 7;
+	char			 why[128];
+
+	(void)state;
+	/* A key that is not its certificate's: refused, outputs zeroed. */
+	assert_int_equal(sign_bytes(pk.hr_key, pk.si, msg, sizeof(msg), &sig,
+	    &siglen), -1);
+	assert_null(sig);
+	assert_int_equal(siglen, 0);
+	/* P-384 and RSA: not the network's signature key. */
+	assert_int_equal(sign_bytes(pk.p384_key, pk.p384, msg, sizeof(msg),
+	    &sig, &siglen), -1);
+	assert_null(sig);
+	assert_int_equal(sign_bytes(pk.rsa_key, pk.rsa, msg, sizeof(msg),
+	    &sig, &siglen), -1);
+	assert_null(sig);
+	/* Nothing to sign, or no key or certificate. */
+	assert_int_equal(sign_bytes(pk.si_key, pk.si, msg, 0, &sig, &siglen),
+	    -1);
+	assert_int_equal(sign_bytes(NULL, pk.si, msg, sizeof(msg), &sig,
+	    &siglen), -1);
+	assert_int_equal(sign_bytes(pk.si_key, NULL, msg, sizeof(msg), &sig,
+	    &siglen), -1);
+	assert_null(sig);
+
+	/* The verifier names a key of the wrong type as such. */
+	assert_int_equal(sign_bytes(pk.si_key, pk.si, msg, sizeof(msg), &sig,
+	    &siglen), 0);
+	assert_int_equal(sign_verify_bytes(pk.p384, msg, sizeof(msg), sig,
+	    siglen, why, sizeof(why)), -1);
+	assert_string_equal(why, "key is not ECDSA P-256");
+	assert_int_equal(sign_verify_bytes(pk.rsa, msg, sizeof(msg), sig,
+	    siglen, why, sizeof(why)), -1);
+	assert_string_equal(why, "key is not ECDSA P-256");
+	assert_int_equal(sign_verify_bytes(NULL, msg, sizeof(msg), sig,
+	    siglen, why, sizeof(why)), -1);
+	free(sig);
+}
+
 int
 main(void)
 {
@@ -1012,6 +1118,8 @@ main(void)
 		cmocka_unit_test(test_not_canonical),
 		cmocka_unit_test(test_origin_mismatch),
 		cmocka_unit_test(test_fingerprint),
+		cmocka_unit_test(test_sign_bytes),
+		cmocka_unit_test(test_sign_bytes_keys),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
