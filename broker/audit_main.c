@@ -2,8 +2,10 @@
  * audit_main.c: cpx-audit, the offline tool for the broker's audit log.
  * "verify" checks the hash chain, every accepted alert's end-to-end
  * signature and every broker checkpoint; "dump" prints the records as one
- * JSON object per line. It only reads the log (safe while the broker
- * runs) and never prints keys or signatures, only their sizes.
+ * JSON object per line, written by lib/json_out.c exactly as cpx replay
+ * --all-kinds --json prints the same records. It only reads the log (safe
+ * while the broker runs) and never prints keys or signatures, only their
+ * sizes.
  *
  * Exit status: 0 sound, 1 the log (or a file) is bad, 2 usage error.
  */
@@ -13,13 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
 
-#include "alert.h"
 #include "audit.h"
-#include "cpx_limits.h"
+#include "json_out.h"
 #include "log.h"
 #include "sign.h"
 #include "tlsctx.h"
@@ -45,122 +45,13 @@ static const char usage_text[] =
     "        subjectAltName. Every change of signer is printed. Prints a\n"
     "        summary; on failure names the first bad record and exits 1.\n"
     "dump    print each record from SEQ on (default: the first) as one\n"
-    "        JSON object per line.\n";
+    "        JSON object per line, as cpx replay --all-kinds --json does\n"
+    "        (see docs/json.md).\n";
 
 static void
 usage(FILE *fp)
 {
 	fputs(usage_text, fp);
-}
-
-/* ISO 8601 UTC with milliseconds, e.g. 2024-05-01T12:00:00.250Z. */
-static void
-iso_time(int64_t ms, char out[40])
-{
-	struct tm	tm;
-	time_t		secs;
-	int64_t		rem;
-	char		buf[32];
-
-	/* Floor division: times before 1970 stay correct. */
-	rem = ms % 1000;
-	if (rem < 0)
-		rem += 1000;
-	secs = (time_t)((ms - rem) / 1000);
-	if (gmtime_r(&secs, &tm) == NULL ||
-	    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
-		snprintf(out, 40, "invalid");
-		return;
-	}
-	snprintf(out, 40, "%s.%03dZ", buf, (int)rem);
-}
-
-/* A JSON string, or a marker if s is not valid UTF-8 (jansson refuses). */
-static json_t *
-jstr(const char *s)
-{
-	json_t	*j;
-
-	if (s == NULL)
-		s = "";
-	if ((j = json_string(s)) == NULL)
-		j = json_string("<invalid utf-8>");
-	return j;
-}
-
-static int
-put(json_t *o, const char *key, json_t *v)
-{
-	return v == NULL ? -1 : json_object_set_new(o, key, v);
-}
-
-/* The alert at summary level; the signature only as a byte count. */
-static json_t *
-alert_json(const Cpx__SignedAlert *sa)
-{
-	Cpx__Alert	*al = NULL;
-	json_t		*o, *r;
-	char		 t[40];
-	size_t		 i;
-
-	if ((o = json_object()) == NULL)
-		return NULL;
-	put(o, "signature_bytes", json_integer((json_int_t)sa->signature.len));
-	if (sa->alert.len > CPX_MAX_ALERT ||
-	    (al = cpx__alert__unpack(NULL, sa->alert.len,
-	    sa->alert.data)) == NULL) {
-		put(o, "error", json_string("alert does not decode"));
-		return o;
-	}
-	put(o, "id", jstr(al->id));
-	put(o, "origin", jstr(al->origin));
-	iso_time(al->issued_at, t);
-	put(o, "issued_at", json_string(t));
-	put(o, "category", jstr(alert_category_name(al->category)));
-	put(o, "severity", jstr(alert_severity_name(al->severity)));
-	put(o, "handling", jstr(alert_handling_name(al->handling)));
-	if ((r = json_array()) != NULL) {
-		for (i = 0; i < al->n_recipients && i < CPX_MAX_RECIPIENTS;
-		    i++)
-			json_array_append_new(r, jstr(al->recipients[i]));
-		put(o, "recipients", r);
-	}
-	put(o, "summary", jstr(al->summary));
-	cpx__alert__free_unpacked(al, NULL);
-	return o;
-}
-
-static json_t *
-record_json(const Cpx__AuditRecord *rec)
-{
-	json_t	*o;
-	char	 t[40], h[2 * AUDIT_HASH_LEN + 1];
-
-	if ((o = json_object()) == NULL)
-		return NULL;
-	put(o, "seq", json_integer((json_int_t)rec->seq));
-	iso_time(rec->time, t);
-	put(o, "time", json_string(t));
-	put(o, "kind", json_string(alert_record_kind_name(rec->kind)));
-	put(o, "peer_country", jstr(rec->peer_country));
-	put(o, "peer_node", jstr(rec->peer_node));
-	put(o, "session_id", json_integer((json_int_t)rec->session_id));
-	put(o, "reason", jstr(alert_reason_name(rec->reason)));
-	put(o, "text", jstr(rec->text));
-	put(o, "alert_id", jstr(rec->alert_id));
-	if (rec->alert != NULL)
-		put(o, "alert", alert_json(rec->alert));
-	if (rec->kind == CPX__RECORD_KIND__RECORD_CHECKPOINT) {
-		put(o, "checkpoint_seq",
-		    json_integer((json_int_t)rec->checkpoint_seq));
-		if (rec->checkpoint_hash.len == AUDIT_HASH_LEN) {
-			sign_hex(rec->checkpoint_hash.data, AUDIT_HASH_LEN, h);
-			put(o, "checkpoint_hash", json_string(h));
-		}
-		put(o, "checkpoint_signature_bytes",
-		    json_integer((json_int_t)rec->checkpoint_signature.len));
-	}
-	return o;
 }
 
 static int
@@ -190,6 +81,7 @@ cmd_dump(int argc, char **argv)
 	struct audit_cursor	*c = NULL;
 	Cpx__AuditRecord	*rec = NULL;
 	json_t			*o;
+	char			*line = NULL;
 	uint64_t		 from = 0;
 	char			 err[512];
 	int			 ch, r, ret = EXIT_BAD;
@@ -221,15 +113,19 @@ cmd_dump(int argc, char **argv)
 		fprintf(stderr, "cpx-audit: %s\n", err);
 		goto done;
 	}
+	/* The lib writer: a record reads as cpx replay --json prints it. */
 	while ((r = audit_cursor_next(c, &rec, err, sizeof(err))) == 1) {
-		if ((o = record_json(rec)) == NULL ||
-		    json_dumpf(o, stdout, JSON_COMPACT) == -1 ||
-		    putchar('\n') == EOF) {
+		if ((o = json_out_record(rec)) == NULL ||
+		    (line = json_out_line(o)) == NULL ||
+		    printf("%s\n", line) < 0) {
 			json_decref(o);
+			free(line);
 			fprintf(stderr, "cpx-audit: cannot write JSON\n");
 			goto done;
 		}
 		json_decref(o);
+		free(line);
+		line = NULL;
 		cpx__audit_record__free_unpacked(rec, NULL);
 		rec = NULL;
 	}

@@ -1,17 +1,21 @@
 /*
- * alert_json.c: JSON <-> Cpx__Alert for the client, and the two ways a
- * delivery is shown (one JSON line, or a block for a terminal).
+ * alert_json.c: JSON -> Cpx__Alert for the client (cpx publish --file),
+ * and the two ways a delivery is shown (one JSON line, or a block for a
+ * terminal).
  *
- * Owns: the JSON key set of an alert, ISO 8601 time parsing/formatting,
- * and the sanitising of alert text for terminals. The enum names come
- * from lib/alert.c; semantic checks (country codes, handling rules,
- * clocks) stay in alert_validate().
+ * Owns: parsing the JSON of an alert and ISO 8601 times, the delivery
+ * line's keys around the alert, and the sanitising of alert text for
+ * terminals. Writing an alert or a time as JSON is lib/json_out.c's, the
+ * one writer every tool shares, so an alert reads the same in a delivery
+ * and in an audit record; the enum names are lib/alert.c's; semantic
+ * checks (country codes, handling rules, clocks) stay in
+ * alert_validate().
  *
  * Both directions handle outside data. A JSON file may be written by
  * anyone, so the parser enforces every bound of cpx_limits.h before a
  * message is built. An alert off the wire is only as good as protobuf-c
- * left it (no UTF-8 check, any string), so the writers repair UTF-8 for
- * JSON and strip control sequences for terminals.
+ * left it (no UTF-8 check, any string), so the JSON writer repairs UTF-8
+ * and the terminal printer strips control sequences.
  */
 #include <ctype.h>
 #include <math.h>
@@ -27,9 +31,11 @@
 #include "alert.h"
 #include "alert_json.h"
 #include "cpx_limits.h"
+#include "errfmt.h"
+#include "json_out.h"
 
-/* 9999-12-31T23:59:59.999Z: the last instant we read or write as text. */
-#define MAX_TIME_MS	253402300799999LL
+/* The last instant read as text, the last the writer writes as text. */
+#define MAX_TIME_MS	JSON_OUT_TIME_MAX
 /* Longest key or value quoted back in an error message. */
 #define ERR_QUOTE	40
 /* jansson's messages (json_error_t.text) are at most 160 bytes. */
@@ -53,10 +59,8 @@ perr(struct pctx *p, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (p->err == NULL || p->errlen == 0)
-		return -1;
 	va_start(ap, fmt);
-	(void)vsnprintf(p->err, p->errlen, fmt, ap);
+	(void)verrf(p->err, p->errlen, fmt, ap);
 	va_end(ap);
 	return -1;
 }
@@ -264,33 +268,11 @@ alert_json_time_parse(const char *s, int64_t *ms)
 	return 0;
 }
 
-/*
- * Format ms as "YYYY-MM-DDTHH:MM:SS.fffZ". Returns 0, or -1 with buf
- * emptied when ms is outside years 1970..9999 or buf is too small.
- */
+/* The lib writer's format (json_out.h): one time format everywhere. */
 int
 alert_json_time_format(int64_t ms, char *buf, size_t len)
 {
-	struct tm tm;
-	time_t t;
-	int r;
-
-	if (buf == NULL || len == 0)
-		return -1;
-	buf[0] = '\0';
-	if (ms < 0 || ms > MAX_TIME_MS)
-		return -1;
-	t = (time_t)(ms / 1000);
-	if (gmtime_r(&t, &tm) == NULL)
-		return -1;
-	r = snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-	if (r < 0 || (size_t)r >= len) {
-		buf[0] = '\0';
-		return -1;
-	}
-	return 0;
+	return json_out_time_format(ms, buf, len);
 }
 
 /* ----------------------------------------------------- building alerts */
@@ -631,29 +613,6 @@ take_vehicles(struct pctx *p, json_t *v, Cpx__Alert *a)
 }
 
 static int
-reference_kind_parse(const char *s)
-{
-	if (strcasecmp(s, "updates") == 0)
-		return CPX__REFERENCE_KIND__REFERENCE_UPDATES;
-	if (strcasecmp(s, "withdraws") == 0)
-		return CPX__REFERENCE_KIND__REFERENCE_WITHDRAWS;
-	return -1;
-}
-
-static const char *
-reference_kind_name(int k)
-{
-	switch (k) {
-	case CPX__REFERENCE_KIND__REFERENCE_UPDATES:
-		return "updates";
-	case CPX__REFERENCE_KIND__REFERENCE_WITHDRAWS:
-		return "withdraws";
-	default:
-		return NULL;
-	}
-}
-
-static int
 take_reference(struct pctx *p, json_t *v, Cpx__Alert *a)
 {
 	Cpx__Reference *r;
@@ -680,8 +639,8 @@ take_reference(struct pctx *p, json_t *v, Cpx__Alert *a)
 			have_id = 1;
 		} else if (strcmp(key, "kind") == 0) {
 			if (take_enum(p, "reference.kind", val,
-			    reference_kind_parse, "updates, withdraws",
-			    &kind) == -1)
+			    alert_reference_kind_parse,
+			    alert_reference_kind_choices(), &kind) == -1)
 				return -1;
 		} else
 			return unknown_key(p, "reference: ", key);
@@ -719,21 +678,20 @@ take_field(struct pctx *p, const char *key, json_t *v, Cpx__Alert *a,
 	else if (strcmp(key, "expires_at") == 0)
 		return take_time(p, key, v, &a->expires_at);
 	else if (strcmp(key, "category") == 0) {
-		if (take_enum(p, key, v, alert_category_parse, "route, "
-		    "vehicle, crossing, network, document, maritime, other",
-		    &e) == -1)
+		if (take_enum(p, key, v, alert_category_parse,
+		    alert_category_choices(), &e) == -1)
 			return -1;
 		a->category = e;
 		*seen |= SEEN_CATEGORY;
 	} else if (strcmp(key, "severity") == 0) {
 		if (take_enum(p, key, v, alert_severity_parse,
-		    "low, medium, high, critical", &e) == -1)
+		    alert_severity_choices(), &e) == -1)
 			return -1;
 		a->severity = e;
 		*seen |= SEEN_SEVERITY;
 	} else if (strcmp(key, "handling") == 0) {
 		if (take_enum(p, key, v, alert_handling_parse,
-		    "network, restricted, named-only", &e) == -1)
+		    alert_handling_choices(), &e) == -1)
 			return -1;
 		a->handling = e;
 		*seen |= SEEN_HANDLING;
@@ -836,64 +794,14 @@ done:
 /* ------------------------------------------------------- writing JSON */
 
 /*
- * A JSON string for s. protobuf-c does not check UTF-8, so an alert off
- * the wire may hold any bytes; jansson refuses those, so each bad byte
- * becomes U+FFFD instead of losing the whole alert.
+ * The JSON object for an alert: the lib writer's (json_out.h), so an
+ * alert reads the same in a delivery line and in an audit record. The
+ * caller owns the result; NULL on failure.
  */
-static json_t *
-jstr(const char *s)
+json_t *
+alert_json_from_alert(const Cpx__Alert *a)
 {
-	const unsigned char *u;
-	json_t *j;
-	char *buf;
-	size_t n, i, o, k;
-	uint32_t cp;
-
-	if (s == NULL)
-		s = "";
-	if ((j = json_string(s)) != NULL)
-		return j;
-	n = strlen(s);
-	if (n > (SIZE_MAX - 1) / 3 || (buf = malloc(n * 3 + 1)) == NULL)
-		return NULL;
-	u = (const unsigned char *)s;
-	for (i = o = 0; i < n; i += k) {
-		if ((k = utf8_next(u + i, n - i, &cp)) == 0) {
-			memcpy(buf + o, "\xef\xbf\xbd", 3);
-			o += 3;
-			k = 1;
-		} else {
-			memcpy(buf + o, u + i, k);
-			o += k;
-		}
-	}
-	buf[o] = '\0';
-	j = json_string(buf);
-	free(buf);
-	return j;
-}
-
-static json_t *
-jtime(int64_t ms)
-{
-	char buf[ALERT_JSON_TIME_LEN];
-
-	if (alert_json_time_format(ms, buf, sizeof(buf)) == 0)
-		return json_string(buf);
-	/* Out of the textual range (a bad alert): keep the number. */
-	return json_integer(ms);
-}
-
-/*
- * An enum by name, or by number if the name does not parse back to it
- * (UNSPECIFIED or a value off the wire that no version of us knows).
- */
-static json_t *
-jenum(const char *name, int v, int (*parse)(const char *))
-{
-	if (name != NULL && v > 0 && parse(name) == v)
-		return json_string(name);
-	return json_integer(v);
+	return json_out_alert(a);
 }
 
 /* Set o[k] = v, taking v; -1 if v is NULL (allocation failed). */
@@ -903,150 +811,6 @@ set(json_t *o, const char *k, json_t *v)
 	if (v == NULL)
 		return -1;
 	return json_object_set_new(o, k, v);
-}
-
-static json_t *
-jstrv(char **v, size_t n)
-{
-	json_t *arr;
-	size_t i;
-
-	if ((arr = json_array()) == NULL)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		if (json_array_append_new(arr, jstr(v[i])) == -1) {
-			json_decref(arr);
-			return NULL;
-		}
-	}
-	return arr;
-}
-
-static json_t *
-jplace(const Cpx__Place *pl)
-{
-	json_t *o;
-
-	if ((o = json_object()) == NULL)
-		return NULL;
-	if (pl->name != NULL && pl->name[0] != '\0' &&
-	    set(o, "name", jstr(pl->name)) == -1)
-		goto fail;
-	if (pl->crossing != NULL && pl->crossing[0] != '\0' &&
-	    set(o, "crossing", jstr(pl->crossing)) == -1)
-		goto fail;
-	/* json_real() refuses NaN and infinities, which JSON cannot say. */
-	if (pl->has_coordinates && isfinite(pl->latitude) &&
-	    isfinite(pl->longitude) &&
-	    (set(o, "latitude", json_real(pl->latitude)) == -1 ||
-	    set(o, "longitude", json_real(pl->longitude)) == -1))
-		goto fail;
-	return o;
-fail:
-	json_decref(o);
-	return NULL;
-}
-
-static json_t *
-jvehicles(Cpx__Vehicle **v, size_t n)
-{
-	json_t *arr, *o = NULL;
-	size_t i;
-
-	if ((arr = json_array()) == NULL)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		if (v[i] == NULL)
-			continue;
-		if ((o = json_object()) == NULL ||
-		    set(o, "plate", jstr(v[i]->plate)) == -1)
-			goto fail;
-		if (v[i]->country != NULL && v[i]->country[0] != '\0' &&
-		    set(o, "country", jstr(v[i]->country)) == -1)
-			goto fail;
-		if (v[i]->description != NULL &&
-		    v[i]->description[0] != '\0' &&
-		    set(o, "description", jstr(v[i]->description)) == -1)
-			goto fail;
-		if (json_array_append_new(arr, o) == -1) {
-			o = NULL;
-			goto fail;
-		}
-		o = NULL;
-	}
-	return arr;
-fail:
-	json_decref(o);
-	json_decref(arr);
-	return NULL;
-}
-
-static json_t *
-jreference(const Cpx__Reference *r)
-{
-	json_t *o;
-
-	if ((o = json_object()) == NULL)
-		return NULL;
-	if (set(o, "alert_id", jstr(r->alert_id)) == -1 ||
-	    set(o, "kind", jenum(reference_kind_name(r->kind),
-	    r->kind, reference_kind_parse)) == -1) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
-}
-
-/*
- * The JSON object for an alert (see alert_json.h). The caller owns the
- * result; NULL on failure.
- */
-json_t *
-alert_json_from_alert(const Cpx__Alert *a)
-{
-	json_t *o = NULL, *ret = NULL;
-
-	if (a == NULL || (o = json_object()) == NULL)
-		goto done;
-	if (set(o, "id", jstr(a->id)) == -1 ||
-	    set(o, "origin", jstr(a->origin)) == -1)
-		goto done;
-	if (a->issued_at != 0 && set(o, "issued_at", jtime(a->issued_at)) == -1)
-		goto done;
-	if (set(o, "category", jenum(alert_category_name(a->category),
-	    a->category, alert_category_parse)) == -1 ||
-	    set(o, "severity", jenum(alert_severity_name(a->severity),
-	    a->severity, alert_severity_parse)) == -1 ||
-	    set(o, "handling", jenum(alert_handling_name(a->handling),
-	    a->handling, alert_handling_parse)) == -1 ||
-	    set(o, "recipients", jstrv(a->recipients,
-	    a->n_recipients)) == -1 ||
-	    set(o, "summary", jstr(a->summary)) == -1)
-		goto done;
-	if (a->place != NULL && set(o, "place", jplace(a->place)) == -1)
-		goto done;
-	if (a->n_route > 0 &&
-	    set(o, "route", jstrv(a->route, a->n_route)) == -1)
-		goto done;
-	if (a->n_vehicles > 0 &&
-	    set(o, "vehicles", jvehicles(a->vehicles, a->n_vehicles)) == -1)
-		goto done;
-	if (a->persons_count > 0 &&
-	    set(o, "persons_count", json_integer(a->persons_count)) == -1)
-		goto done;
-	if (a->reference != NULL && (a->reference->kind != 0 ||
-	    (a->reference->alert_id != NULL &&
-	    a->reference->alert_id[0] != '\0')) &&
-	    set(o, "reference", jreference(a->reference)) == -1)
-		goto done;
-	if (a->expires_at != 0 &&
-	    set(o, "expires_at", jtime(a->expires_at)) == -1)
-		goto done;
-	ret = o;
-	o = NULL;
-done:
-	json_decref(o);
-	return ret;
 }
 
 /* o[k] = the same key of the alert object, or null. */
@@ -1061,7 +825,7 @@ copy_key(json_t *o, const char *k, json_t *aj)
 static json_t *
 jstr_or_null(const char *s)
 {
-	return s != NULL ? jstr(s) : json_null();
+	return s != NULL ? json_out_string(s) : json_null();
 }
 
 /*
@@ -1075,29 +839,18 @@ alert_json_delivery_line(const struct alert_json_delivery *d)
 		"id", "origin", "category", "severity", "handling",
 		"recipients", "summary", "issued_at"
 	};
-	json_t *o = NULL, *aj = NULL, *seq;
+	json_t *o = NULL, *aj = NULL;
 	char *line = NULL;
 	size_t i;
 
 	if (d == NULL)
 		goto done;
-	if (d->alert != NULL &&
-	    (aj = alert_json_from_alert(d->alert)) == NULL)
+	if (d->alert != NULL && (aj = json_out_alert(d->alert)) == NULL)
 		goto done;
 	if ((o = json_object()) == NULL)
 		goto done;
-	/* json_int_t is signed: a sequence beyond it goes as text. */
-	if (d->seq <= (uint64_t)INT64_MAX)
-		seq = json_integer((json_int_t)d->seq);
-	else {
-		char buf[24];
-
-		(void)snprintf(buf, sizeof(buf), "%llu",
-		    (unsigned long long)d->seq);
-		seq = json_string(buf);
-	}
-	if (set(o, "seq", seq) == -1 ||
-	    set(o, "accepted_at", jtime(d->accepted_at)) == -1)
+	if (set(o, "seq", json_out_u64(d->seq)) == -1 ||
+	    set(o, "accepted_at", json_out_time(d->accepted_at)) == -1)
 		goto done;
 	for (i = 0; i < sizeof(from_alert) / sizeof(from_alert[0]); i++)
 		if (copy_key(o, from_alert[i], aj) == -1)
@@ -1108,20 +861,11 @@ alert_json_delivery_line(const struct alert_json_delivery *d)
 	    set(o, "replayed", json_boolean(d->replayed)) == -1)
 		goto done;
 	if (d->verify_error != NULL &&
-	    set(o, "verify_error", jstr(d->verify_error)) == -1)
+	    set(o, "verify_error", json_out_string(d->verify_error)) == -1)
 		goto done;
 	if (set(o, "alert", aj != NULL ? json_incref(aj) : json_null()) == -1)
 		goto done;
-	/*
-	 * ASCII only: the line may well be printed on a terminal, and some
-	 * terminals obey C1 controls (U+009B is CSI) even UTF-8 encoded;
-	 * every JSON reader decodes the \u escapes. 15 significant digits
-	 * print a coordinate as it was typed (45.8479, not
-	 * 45.847900000000003) and still name the same double for any value
-	 * a person or GPS gives.
-	 */
-	line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER |
-	    JSON_ENSURE_ASCII | JSON_REAL_PRECISION(15));
+	line = json_out_line(o);
 done:
 	json_decref(aj);
 	json_decref(o);
@@ -1268,7 +1012,9 @@ put_details(FILE *out, const Cpx__Alert *a)
 		fprintf(out, "%u\n", (unsigned)a->persons_count);
 	}
 	if (a->reference != NULL && a->reference->kind != 0) {
-		kind = reference_kind_name(a->reference->kind);
+		kind = alert_reference_kind_parse(alert_reference_kind_name(
+		    a->reference->kind)) == (int)a->reference->kind ?
+		    alert_reference_kind_name(a->reference->kind) : NULL;
 		put_label(out, "reference:");
 		fprintf(out, "%s ", kind != NULL ? kind : "?");
 		put_clean(out, a->reference->alert_id);

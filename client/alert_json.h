@@ -28,13 +28,14 @@
 
 #include <jansson.h>
 
+#include "json_out.h"
 #include "proto/cpx.pb-c.h"
 
 /* Largest JSON document alert_json_parse() accepts, bytes. */
 #define ALERT_JSON_MAX_TEXT	(1024u * 1024u)
 
 /* Enough for alert_json_time_format(): "2026-11-25T17:30:00.123Z". */
-#define ALERT_JSON_TIME_LEN	32
+#define ALERT_JSON_TIME_LEN	JSON_OUT_TIME_LEN
 
 /*
  * Parse one JSON object (text need not be NUL-terminated) into a newly
@@ -54,7 +55,8 @@ Cpx__Alert *alert_json_parse(const char *text, size_t len, char *err,
 void	alert_json_free(Cpx__Alert **a);
 
 /*
- * The reverse of alert_json_parse(): same keys, times as ISO 8601 strings
+ * The reverse of alert_json_parse(): json_out_alert() of lib/json_out.h,
+ * the writer every tool shares. Same keys, times as ISO 8601 strings
  * with milliseconds. Empty optional parts (no place, no route, 0 persons,
  * no expiry, ...) are left out. Strings that are not valid UTF-8 (an
  * alert off the wire is not checked for it) have the bad bytes replaced
@@ -81,9 +83,9 @@ struct alert_json_delivery {
  * summary, issued_at, signer, signer_country, verified, replayed,
  * verify_error (only when set), alert (the full alert_json_from_alert()
  * object, or null). signer and signer_country are strings or null.
- * The line is printable ASCII (non-ASCII as \u escapes, so it is safe on
- * a terminal); reals have 15 significant digits. The
- * caller owns the result (free()). NULL on failure.
+ * The line is json_out_line()'s: printable ASCII (non-ASCII as \u
+ * escapes, so it is safe on a terminal), reals with 15 significant
+ * digits. The caller owns the result (free()). NULL on failure.
  */
 char	*alert_json_delivery_line(const struct alert_json_delivery *d)
 	    __attribute__((warn_unused_result));
@@ -115,7 +117,8 @@ int	alert_json_time_parse(const char *s, int64_t *ms)
 
 /*
  * Format ms as "YYYY-MM-DDTHH:MM:SS.fffZ" into buf (at least
- * ALERT_JSON_TIME_LEN bytes advised). Returns 0, or -1 (buf set to "" if
+ * ALERT_JSON_TIME_LEN bytes advised): json_out_time_format(), the format
+ * of every time the tools write. Returns 0, or -1 (buf set to "" if
  * len > 0) when the time is outside years 1970..9999 or buf is too small.
  */
 int	alert_json_time_format(int64_t ms, char *buf, size_t len)

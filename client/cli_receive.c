@@ -4,8 +4,10 @@
  * against the network CA are shown, and only through alert_json's
  * sanitised printers; an alert that fails verification is reported on
  * stderr by sequence number, never shown, so a compromised broker cannot
- * put words in a country's mouth. Also owns the subscriber's state file
- * updates and the replay progress bar.
+ * put words in a country's mouth. Audit records (replay --all-kinds) are
+ * printed with lib/json_out.c, as cpx-audit dump prints them from disk.
+ * Also owns the subscriber's state file updates and the replay progress
+ * bar.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,6 +22,7 @@
 #include "alert.h"
 #include "alert_json.h"
 #include "cli.h"
+#include "json_out.h"
 #include "log.h"
 
 #define CONNECT_TIMEOUT_MS	10000
@@ -137,7 +140,7 @@ replay_usage(FILE *out)
 "  --all-kinds           every audit record (refusals, sessions,\n"
 "                        checkpoints), one summary line each; needs the\n"
 "                        audit right\n"
-"  --json                one JSON line per record\n"
+"  --json                one JSON line per record (see docs/json.md)\n"
 "  --timeout S           give up after S seconds (exit 3)\n"
 "\n%s\n%s\n"
 "Examples:\n"
@@ -279,60 +282,6 @@ on_delivery(struct recv_ctx *rc, const struct cpx_event *ev)
 		finish(rc, CLI_EXIT_OK);
 }
 
-/* Broker-supplied text: kept if valid UTF-8 (jansson escapes controls). */
-static json_t *
-jstr(const char *s)
-{
-	char safe[1024];
-	json_t *j;
-
-	if (s == NULL)
-		s = "";
-	if ((j = json_string(s)) != NULL)
-		return j;
-	return json_string(cli_sanitize(s, safe, sizeof(safe)));
-}
-
-static json_t *
-record_json(const Cpx__AuditRecord *r)
-{
-	char t[ALERT_JSON_TIME_LEN], hex[129];
-	json_t *o;
-	size_t i;
-
-	if ((o = json_object()) == NULL)
-		return NULL;
-	if (alert_json_time_format(r->time, t, sizeof(t)) == -1)
-		snprintf(t, sizeof(t), "%" PRId64, r->time);
-	json_object_set_new(o, "seq", json_integer((json_int_t)r->seq));
-	json_object_set_new(o, "time", json_string(t));
-	json_object_set_new(o, "kind", json_string(alert_record_kind_name(r->kind)));
-	json_object_set_new(o, "peer_country", jstr(r->peer_country));
-	json_object_set_new(o, "peer_node", jstr(r->peer_node));
-	if (r->peer_address && r->peer_address[0])
-		json_object_set_new(o, "peer_address", jstr(r->peer_address));
-	if (r->session_id)
-		json_object_set_new(o, "session_id",
-		    json_integer((json_int_t)r->session_id));
-	if (r->reason)
-		json_object_set_new(o, "reason",
-		    json_string(alert_reason_name(r->reason)));
-	if (r->text && r->text[0])
-		json_object_set_new(o, "text", jstr(r->text));
-	if (r->alert_id && r->alert_id[0])
-		json_object_set_new(o, "alert_id", jstr(r->alert_id));
-	if (r->kind == CPX__RECORD_KIND__RECORD_CHECKPOINT) {
-		json_object_set_new(o, "checkpoint_seq",
-		    json_integer((json_int_t)r->checkpoint_seq));
-		for (i = 0; i < r->checkpoint_hash.len && i < 64; i++)
-			snprintf(hex + 2 * i, 3, "%02x",
-			    r->checkpoint_hash.data[i]);
-		hex[2 * i] = '\0';
-		json_object_set_new(o, "checkpoint_hash", json_string(hex));
-	}
-	return o;
-}
-
 static void
 on_record(struct recv_ctx *rc, const struct cpx_event *ev)
 {
@@ -346,10 +295,10 @@ on_record(struct recv_ctx *rc, const struct cpx_event *ev)
 	if (r == NULL)
 		return;
 	progress_clear(rc);
+	/* The lib writer: the record reads as cpx-audit dump prints it. */
 	if (rc->json_out) {
-		if ((o = record_json(r)) == NULL ||
-		    (line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII |
-		    JSON_PRESERVE_ORDER)) == NULL) {
+		if ((o = json_out_record(r)) == NULL ||
+		    (line = json_out_line(o)) == NULL) {
 			json_decref(o);
 			fprintf(stderr, "cpx: seq %" PRIu64 ": cannot format "
 			    "the record\n", r->seq);

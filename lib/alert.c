@@ -8,124 +8,259 @@
  * accepts) and the subscriber (before it shows) run alert_validate, so a
  * broker bug or a hostile broker cannot push a malformed alert to a user.
  * Which regions exist and who may receive what is policy (broker/policy.c),
- * not here. Also owns the enum <-> name tables used by logs and JSON.
+ * not here. Also owns the short names of the schema's enums (logs, JSON,
+ * command line), derived from the protobuf-c descriptors.
  */
+#include <ctype.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
 #include "alert.h"
+#include "clock.h"
 #include "cpx_limits.h"
 #include "identity.h"
 
-static const char *const category_names[] = {
-	"unspecified", "route", "vehicle", "crossing", "network", "document",
-	"maritime", "other"
-};
-static const char *const severity_names[] = {
-	"unspecified", "low", "medium", "high", "critical"
-};
-static const char *const handling_names[] = {
-	"unspecified", "network", "restricted", "named-only"
-};
-static const char *const reason_names[] = {
-	"none", "malformed", "too-large", "bad-signature", "bad-signer",
-	"signer-revoked", "origin-mismatch", "signer-mismatch",
-	"invalid-alert", "clock-skew", "expired", "unknown-recipient",
-	"handling-recipients", "not-authorized", "duplicate-conflict",
-	"rate-limited", "storage", "bad-request", "overloaded",
-	"shutting-down", "cert-revoked", "idle-timeout", "internal",
-	"crl-stale", "session-limit"
+/*
+ * The schema's enums and the prefix their value names share. The short
+ * name of a value, used in logs, JSON and on the command line, is its
+ * schema name without the prefix, in lower case, '_' written '-':
+ * REASON_BAD_SIGNATURE is "bad-signature". Deriving it from the
+ * descriptors protoc generates keeps one list of values, the schema: a
+ * new value is named, parsed and known without an edit here.
+ */
+enum schema_enum {
+	SE_CATEGORY,
+	SE_SEVERITY,
+	SE_HANDLING,
+	SE_REFERENCE_KIND,
+	SE_REASON,
+	SE_RECORD_KIND,
+	SE_COUNT
 };
 
-static const char *const record_kind_names[] = {
-	"unspecified", "alert-accepted", "publish-refused", "session-opened",
-	"session-refused", "session-closed", "replay-requested", "checkpoint",
-	"request-refused"
+static const struct {
+	const ProtobufCEnumDescriptor	*desc;
+	const char			*prefix;
+} schema_enums[SE_COUNT] = {
+	[SE_CATEGORY] = { &cpx__category__descriptor, "CATEGORY_" },
+	[SE_SEVERITY] = { &cpx__severity__descriptor, "SEVERITY_" },
+	[SE_HANDLING] = { &cpx__handling__descriptor, "HANDLING_" },
+	[SE_REFERENCE_KIND] = { &cpx__reference_kind__descriptor,
+	    "REFERENCE_" },
+	[SE_REASON] = { &cpx__reason__descriptor, "REASON_" },
+	[SE_RECORD_KIND] = { &cpx__record_kind__descriptor, "RECORD_" },
 };
 
-#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
+/*
+ * Room for the short names, filled once and read-only after that (the
+ * names must outlive every caller, and verifier threads log them too).
+ * A value past SE_VALUES_MAX, or a name longer than SE_NAME_MAX, reads
+ * as "unknown"; test_alert walks every value of the schema, so it fails
+ * before such a schema ships.
+ */
+#define SE_VALUES_MAX	64
+#define SE_NAME_MAX	32
+#define SE_CHOICES_MAX	(SE_VALUES_MAX * 8)
 
-static const char *
-name_of(const char *const *names, size_t n, int v)
+static char		short_names[SE_COUNT][SE_VALUES_MAX][SE_NAME_MAX];
+/* "route, vehicle, ...": every name but value 0's, for messages. */
+static char		choices[SE_COUNT][SE_CHOICES_MAX];
+static pthread_once_t	short_names_once = PTHREAD_ONCE_INIT;
+
+static void
+choices_add(char *list, const char *name)
 {
-	if (v < 0 || (size_t)v >= n)
-		return "unknown";
-	return names[v];
+	size_t	used = strlen(list);
+
+	(void)snprintf(list + used, SE_CHOICES_MAX - used, "%s%s",
+	    used > 0 ? ", " : "", name);
 }
 
-/* Index of s in names[1..n) (case-insensitive), or -1: never UNSPECIFIED. */
-static int
-parse_name(const char *const *names, size_t n, const char *s)
+static void
+short_names_init(void)
 {
-	size_t	i;
+	const ProtobufCEnumDescriptor	*d;
+	const char			*s;
+	size_t				 plen, i, k, n;
+	int				 e;
 
-	if (s == NULL)
+	for (e = 0; e < SE_COUNT; e++) {
+		d = schema_enums[e].desc;
+		plen = strlen(schema_enums[e].prefix);
+		n = d->n_values < SE_VALUES_MAX ? d->n_values : SE_VALUES_MAX;
+		for (i = 0; i < n; i++) {
+			s = d->values[i].name;
+			if (strncmp(s, schema_enums[e].prefix, plen) == 0)
+				s += plen;
+			if (strlen(s) >= SE_NAME_MAX)
+				continue;	/* left empty: "unknown" */
+			for (k = 0; s[k] != '\0'; k++)
+				short_names[e][i][k] = s[k] == '_' ? '-' :
+				    (char)tolower((unsigned char)s[k]);
+			short_names[e][i][k] = '\0';
+			if (d->values[i].value != 0)
+				choices_add(choices[e], short_names[e][i]);
+		}
+	}
+}
+
+static const char *
+name_of(enum schema_enum e, int v)
+{
+	const ProtobufCEnumDescriptor	*d = schema_enums[e].desc;
+	const ProtobufCEnumValue	*ev;
+	size_t				 i;
+
+	if (pthread_once(&short_names_once, short_names_init) != 0)
+		return "unknown";
+	if ((ev = protobuf_c_enum_descriptor_get_value(d, v)) == NULL)
+		return "unknown";
+	i = (size_t)(ev - d->values);
+	if (i >= SE_VALUES_MAX || short_names[e][i][0] == '\0')
+		return "unknown";
+	return short_names[e][i];
+}
+
+/*
+ * The value whose short name is s (case-insensitive), or -1. Never the
+ * value 0 (UNSPECIFIED, NONE): what the schema refuses or means "not
+ * set" cannot be asked for by name.
+ */
+static int
+parse_name(enum schema_enum e, const char *s)
+{
+	const ProtobufCEnumDescriptor	*d = schema_enums[e].desc;
+	size_t				 i;
+
+	if (s == NULL ||
+	    pthread_once(&short_names_once, short_names_init) != 0)
 		return -1;
-	for (i = 1; i < n; i++)
-		if (strcasecmp(names[i], s) == 0)
-			return (int)i;
+	for (i = 0; i < d->n_values && i < SE_VALUES_MAX; i++)
+		if (d->values[i].value != 0 && short_names[e][i][0] != '\0' &&
+		    strcasecmp(short_names[e][i], s) == 0)
+			return d->values[i].value;
 	return -1;
+}
+
+static const char *
+choices_of(enum schema_enum e)
+{
+	if (pthread_once(&short_names_once, short_names_init) != 0)
+		return "";
+	return choices[e];
+}
+
+/* Is v a value of the schema's enum d, other than 0 (unspecified)? */
+static int
+set_and_known(const ProtobufCEnumDescriptor *d, int v)
+{
+	return v != 0 && protobuf_c_enum_descriptor_get_value(d, v) != NULL;
 }
 
 const char *
 alert_category_name(int c)
 {
-	return name_of(category_names, NELEM(category_names), c);
+	return name_of(SE_CATEGORY, c);
 }
 
 const char *
 alert_severity_name(int s)
 {
-	return name_of(severity_names, NELEM(severity_names), s);
+	return name_of(SE_SEVERITY, s);
 }
 
 const char *
 alert_handling_name(int h)
 {
-	return name_of(handling_names, NELEM(handling_names), h);
+	return name_of(SE_HANDLING, h);
+}
+
+const char *
+alert_reference_kind_name(int k)
+{
+	return name_of(SE_REFERENCE_KIND, k);
 }
 
 const char *
 alert_reason_name(int r)
 {
-	return name_of(reason_names, NELEM(reason_names), r);
+	return name_of(SE_REASON, r);
 }
 
 const char *
 alert_record_kind_name(int k)
 {
-	return name_of(record_kind_names, NELEM(record_kind_names), k);
+	return name_of(SE_RECORD_KIND, k);
 }
 
 int
 alert_category_parse(const char *s)
 {
-	return parse_name(category_names, NELEM(category_names), s);
+	return parse_name(SE_CATEGORY, s);
 }
 
 int
 alert_severity_parse(const char *s)
 {
-	return parse_name(severity_names, NELEM(severity_names), s);
+	return parse_name(SE_SEVERITY, s);
 }
 
 int
 alert_handling_parse(const char *s)
 {
-	return parse_name(handling_names, NELEM(handling_names), s);
+	return parse_name(SE_HANDLING, s);
+}
+
+int
+alert_reference_kind_parse(const char *s)
+{
+	return parse_name(SE_REFERENCE_KIND, s);
+}
+
+int
+alert_reason_parse(const char *s)
+{
+	return parse_name(SE_REASON, s);
+}
+
+int
+alert_record_kind_parse(const char *s)
+{
+	return parse_name(SE_RECORD_KIND, s);
+}
+
+const char *
+alert_category_choices(void)
+{
+	return choices_of(SE_CATEGORY);
+}
+
+const char *
+alert_severity_choices(void)
+{
+	return choices_of(SE_SEVERITY);
+}
+
+const char *
+alert_handling_choices(void)
+{
+	return choices_of(SE_HANDLING);
+}
+
+const char *
+alert_reference_kind_choices(void)
+{
+	return choices_of(SE_REFERENCE_KIND);
 }
 
 int64_t
 alert_now_ms(void)
 {
-	struct timespec	ts;
-
-	if (clock_gettime(CLOCK_REALTIME, &ts) == -1)
-		return 0;
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return clock_wall_ms();
 }
 
 int
@@ -510,20 +645,17 @@ alert_validate(const Cpx__Alert *a, int64_t now_ms, int64_t max_skew_ms,
 		    (long long)a->issued_at);
 		return -1;
 	}
-	if (a->category <= CPX__CATEGORY__CATEGORY_UNSPECIFIED ||
-	    (size_t)a->category >= NELEM(category_names)) {
+	if (!set_and_known(&cpx__category__descriptor, a->category)) {
 		snprintf(why, whylen, "category %d unknown or unspecified",
 		    (int)a->category);
 		return -1;
 	}
-	if (a->severity <= CPX__SEVERITY__SEVERITY_UNSPECIFIED ||
-	    (size_t)a->severity >= NELEM(severity_names)) {
+	if (!set_and_known(&cpx__severity__descriptor, a->severity)) {
 		snprintf(why, whylen, "severity %d unknown or unspecified",
 		    (int)a->severity);
 		return -1;
 	}
-	if (a->handling <= CPX__HANDLING__HANDLING_UNSPECIFIED ||
-	    (size_t)a->handling >= NELEM(handling_names)) {
+	if (!set_and_known(&cpx__handling__descriptor, a->handling)) {
 		snprintf(why, whylen, "handling %d unknown or unspecified",
 		    (int)a->handling);
 		return -1;

@@ -32,17 +32,39 @@ int	alert_id_valid(const char *s);
 /* 1 if s is a well-formed region name. */
 int	alert_region_name_valid(const char *s);
 
-/* Names for enums, for logs and JSON ("route", "high", ...). */
+/*
+ * Short names of the schema's enums, for logs, JSON and the command line:
+ * the value's name in proto/cpx.proto without its prefix, lower case,
+ * '_' as '-' (CATEGORY_ROUTE "route", HANDLING_NAMED_ONLY "named-only",
+ * REASON_CRL_STALE "crl-stale", RECORD_ALERT_ACCEPTED "alert-accepted",
+ * REFERENCE_UPDATES "updates"). A value the schema does not define is
+ * "unknown". The result is a constant string.
+ */
 const char *alert_category_name(int c);
 const char *alert_severity_name(int s);
 const char *alert_handling_name(int h);
+const char *alert_reference_kind_name(int k);
 const char *alert_reason_name(int r);
-/* Audit record kinds ("alert-accepted", ...), for dumps and replays. */
 const char *alert_record_kind_name(int k);
-/* Parse the names above (case-insensitive); -1 if unknown. */
+/*
+ * Parse the names above (case-insensitive): the value, or -1 if unknown.
+ * Value 0 (UNSPECIFIED, NONE) is never returned: it cannot be asked for.
+ */
 int	alert_category_parse(const char *s);
 int	alert_severity_parse(const char *s);
 int	alert_handling_parse(const char *s);
+int	alert_reference_kind_parse(const char *s);
+int	alert_reason_parse(const char *s);
+int	alert_record_kind_parse(const char *s);
+/*
+ * What may be asked for by name, for messages: every short name but
+ * value 0's, in schema order ("low, medium, high, critical"). A constant
+ * string.
+ */
+const char *alert_category_choices(void);
+const char *alert_severity_choices(void);
+const char *alert_handling_choices(void);
+const char *alert_reference_kind_choices(void);
 
 /* Milliseconds since the Unix epoch. */
 int64_t	alert_now_ms(void);

@@ -124,59 +124,109 @@ check_signed_alert(const Cpx__SignedAlert *sa, const char *where, int *reason,
 	return 0;
 }
 
-int
-wire_filter_check(const Cpx__Filter *f, char *why, size_t whylen)
+/* Known to the schema: a value added there needs no edit here. */
+static int
+enum_known(const ProtobufCEnumDescriptor *d, int v)
+{
+	return protobuf_c_enum_descriptor_get_value(d, v) != NULL;
+}
+
+/*
+ * Copy s into buf for an error message: printable ASCII only, cut to
+ * fit, so a peer's bytes cannot reach a log as control characters.
+ */
+static const char *
+printable(const char *s, char *buf, size_t len)
 {
 	size_t	i;
 
+	if (s == NULL)
+		s = "";
+	for (i = 0; i + 1 < len && s[i] != '\0'; i++)
+		buf[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+	buf[i] = '\0';
+	return buf;
+}
+
+/* Filter number i (counted from 0, as the broker names it) is sane. */
+static int
+filter_check(const Cpx__Filter *f, size_t i, char *why, size_t whylen)
+{
+	char	q[CPX_MAX_REGION_NAME + 2];
+	size_t	j;
+
 	if (f == NULL) {
-		snprintf(why, whylen, "filter missing");
+		snprintf(why, whylen, "filter %zu missing", i);
 		return -1;
 	}
-	if (f->n_origins > CPX_MAX_FILTER_ORIGINS) {
-		snprintf(why, whylen, "filter has %zu origins, over %u",
+	if (f->n_origins > CPX_MAX_FILTER_ORIGINS ||
+	    (f->n_origins > 0 && f->origins == NULL)) {
+		snprintf(why, whylen, "filter %zu: %zu origins, over %u", i,
 		    f->n_origins, CPX_MAX_FILTER_ORIGINS);
 		return -1;
 	}
-	for (i = 0; i < f->n_origins; i++) {
-		if (!identity_country_valid(f->origins[i])) {
-			snprintf(why, whylen, "filter origin %zu is not a "
-			    "country code", i + 1);
+	for (j = 0; j < f->n_origins; j++) {
+		if (!identity_country_valid(f->origins[j])) {
+			snprintf(why, whylen, "filter %zu: origin %zu \"%s\" "
+			    "is not a country code", i, j + 1,
+			    printable(f->origins[j], q, sizeof(q)));
 			return -1;
 		}
 	}
-	if (f->n_regions > CPX_MAX_FILTER_REGIONS) {
-		snprintf(why, whylen, "filter has %zu regions, over %u",
+	if (f->n_regions > CPX_MAX_FILTER_REGIONS ||
+	    (f->n_regions > 0 && f->regions == NULL)) {
+		snprintf(why, whylen, "filter %zu: %zu regions, over %u", i,
 		    f->n_regions, CPX_MAX_FILTER_REGIONS);
 		return -1;
 	}
-	for (i = 0; i < f->n_regions; i++) {
-		if (!alert_region_name_valid(f->regions[i])) {
-			snprintf(why, whylen, "filter region %zu is not a "
-			    "region name", i + 1);
+	for (j = 0; j < f->n_regions; j++) {
+		if (!alert_region_name_valid(f->regions[j])) {
+			snprintf(why, whylen, "filter %zu: region %zu \"%s\" "
+			    "is not a region name", i, j + 1,
+			    printable(f->regions[j], q, sizeof(q)));
 			return -1;
 		}
 	}
-	if (f->n_categories > CPX_MAX_FILTER_CATS) {
-		snprintf(why, whylen, "filter has %zu categories, over %u",
+	if (f->n_categories > CPX_MAX_FILTER_CATS ||
+	    (f->n_categories > 0 && f->categories == NULL)) {
+		snprintf(why, whylen, "filter %zu: %zu categories, over %u", i,
 		    f->n_categories, CPX_MAX_FILTER_CATS);
 		return -1;
 	}
-	for (i = 0; i < f->n_categories; i++) {
-		if (f->categories[i] <= CPX__CATEGORY__CATEGORY_UNSPECIFIED ||
-		    f->categories[i] > CPX__CATEGORY__CATEGORY_OTHER) {
-			snprintf(why, whylen, "filter category %zu (%d) "
-			    "unknown", i + 1, (int)f->categories[i]);
+	for (j = 0; j < f->n_categories; j++) {
+		if (f->categories[j] == CPX__CATEGORY__CATEGORY_UNSPECIFIED ||
+		    !enum_known(&cpx__category__descriptor,
+		    f->categories[j])) {
+			snprintf(why, whylen, "filter %zu: category %zu (%d) "
+			    "unknown", i, j + 1, (int)f->categories[j]);
 			return -1;
 		}
 	}
 	/* UNSPECIFIED is allowed here: it means any severity. */
-	if (f->min_severity < CPX__SEVERITY__SEVERITY_UNSPECIFIED ||
-	    f->min_severity > CPX__SEVERITY__SEVERITY_CRITICAL) {
-		snprintf(why, whylen, "filter min_severity %d unknown",
+	if (!enum_known(&cpx__severity__descriptor, f->min_severity)) {
+		snprintf(why, whylen, "filter %zu: min_severity %d unknown", i,
 		    (int)f->min_severity);
 		return -1;
 	}
+	return 0;
+}
+
+int
+wire_filters_check(Cpx__Filter *const *filters, size_t n, char *why,
+    size_t whylen)
+{
+	size_t	i;
+
+	if (whylen > 0)
+		why[0] = '\0';
+	if (n > CPX_MAX_FILTERS || (n > 0 && filters == NULL)) {
+		snprintf(why, whylen, "%zu filters, over %u", n,
+		    CPX_MAX_FILTERS);
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		if (filter_check(filters[i], i, why, whylen) == -1)
+			return -1;
 	return 0;
 }
 
@@ -184,26 +234,8 @@ static int
 check_filters(Cpx__Filter *const *filters, size_t n, int *reason, char *why,
     size_t whylen)
 {
-	size_t	i;
-
 	*reason = CPX__REASON__REASON_BAD_REQUEST;
-	if (n > CPX_MAX_FILTERS) {
-		snprintf(why, whylen, "%zu filters, over %u", n,
-		    CPX_MAX_FILTERS);
-		return -1;
-	}
-	for (i = 0; i < n; i++)
-		if (wire_filter_check(filters[i], why, whylen) == -1)
-			return -1;
-	return 0;
-}
-
-/* Known to the schema: new reasons need no edit here. */
-static int
-reason_known(int r)
-{
-	return protobuf_c_enum_descriptor_get_value(&cpx__reason__descriptor,
-	    r) != NULL;
+	return wire_filters_check(filters, n, why, whylen);
 }
 
 static int
@@ -222,13 +254,13 @@ check_audit_record(const Cpx__AuditRecord *r, int *reason, char *why,
     size_t whylen)
 {
 	*reason = CPX__REASON__REASON_MALFORMED;
-	if (r->kind < CPX__RECORD_KIND__RECORD_UNSPECIFIED ||
-	    r->kind > CPX__RECORD_KIND__RECORD_REQUEST_REFUSED) {
+	/* Known to the schema: a new kind passes every older check. */
+	if (!enum_known(&cpx__record_kind__descriptor, r->kind)) {
 		snprintf(why, whylen, "audit record kind %d unknown",
 		    (int)r->kind);
 		return -1;
 	}
-	if (!reason_known(r->reason)) {
+	if (!enum_known(&cpx__reason__descriptor, r->reason)) {
 		snprintf(why, whylen, "audit record reason %d unknown",
 		    (int)r->reason);
 		return -1;
@@ -280,7 +312,8 @@ check_body(const Cpx__Envelope *env, int *reason, char *why, size_t whylen)
 		return check_filters(env->replay->filters,
 		    env->replay->n_filters, reason, why, whylen);
 	case CPX__ENVELOPE__BODY_ERROR:
-		if (!reason_known(env->error->reason)) {
+		if (!enum_known(&cpx__reason__descriptor,
+		    env->error->reason)) {
 			snprintf(why, whylen, "error reason %d unknown",
 			    (int)env->error->reason);
 			return -1;

@@ -49,8 +49,16 @@ int	wire_encode(const Cpx__Envelope *env, uint8_t **out, size_t *outlen)
 Cpx__Envelope *wire_decode(const uint8_t *body, size_t len, int *reason,
 	    char *why, size_t whylen);
 
-/* Check a Filter's limits and enums; 0 or -1 with why[] set. */
-int	wire_filter_check(const Cpx__Filter *f, char *why, size_t whylen)
-	    __attribute__((warn_unused_result));
+/*
+ * The one check of a filter set's shape (Subscribe.filters,
+ * ReplayRequest.filters): at most CPX_MAX_FILTERS, none missing, each
+ * within its counts, origins country codes, regions well-formed names,
+ * categories and min_severity values of the schema (a category never
+ * UNSPECIFIED). Whether a region exists is the policy's question, not
+ * this one's. Returns 0, or -1 with why[] naming the filter (counted
+ * from 0) and the part; the request is then a REASON_BAD_REQUEST.
+ */
+int	wire_filters_check(Cpx__Filter *const *filters, size_t n, char *why,
+	    size_t whylen) __attribute__((warn_unused_result));
 
 #endif

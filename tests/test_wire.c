@@ -675,6 +675,109 @@ test_encode_limit(void **state)
 	free(big);
 }
 
+/*
+ * The bounds of enums are the schema's: every value it defines passes,
+ * in an audit record (kind, reason), an Error and a filter (category,
+ * min_severity), and the first past the largest is refused. A value added
+ * to proto/cpx.proto passes here, and at every peer, with no edit.
+ */
+static int
+largest(const ProtobufCEnumDescriptor *d)
+{
+	unsigned	i;
+	int		v = 0;
+
+	for (i = 0; i < d->n_values; i++)
+		if (d->values[i].value > v)
+			v = d->values[i].value;
+	return v;
+}
+
+static void
+test_enums_from_schema(void **state)
+{
+	const ProtobufCEnumDescriptor	*kinds = &cpx__record_kind__descriptor;
+	const ProtobufCEnumDescriptor	*reasons = &cpx__reason__descriptor;
+	const ProtobufCEnumDescriptor	*cats = &cpx__category__descriptor;
+	const ProtobufCEnumDescriptor	*sevs = &cpx__severity__descriptor;
+	Cpx__Envelope			 env = CPX__ENVELOPE__INIT, *out;
+	Cpx__AuditRecord		 ar = CPX__AUDIT_RECORD__INIT;
+	Cpx__Error			 e = CPX__ERROR__INIT;
+	Cpx__Subscribe			 sub = CPX__SUBSCRIBE__INIT;
+	Cpx__Filter			 f = CPX__FILTER__INIT, *fp = &f;
+	Cpx__Category			 cat;
+	unsigned			 i;
+	char				 why[256];
+
+	(void)state;
+	env.body_case = CPX__ENVELOPE__BODY_AUDIT_RECORD;
+	env.audit_record = &ar;
+	for (i = 0; i < kinds->n_values; i++) {
+		ar.kind = kinds->values[i].value;
+		out = round_trip(&env);
+		assert_int_equal(out->audit_record->kind, ar.kind);
+		cpx__envelope__free_unpacked(out, NULL);
+	}
+	ar.kind = largest(kinds) + 1;
+	expect_refused(&env, CPX__REASON__REASON_MALFORMED, "kind");
+	ar.kind = CPX__RECORD_KIND__RECORD_PUBLISH_REFUSED;
+	for (i = 0; i < reasons->n_values; i++) {
+		ar.reason = reasons->values[i].value;
+		out = round_trip(&env);
+		cpx__envelope__free_unpacked(out, NULL);
+	}
+	ar.reason = largest(reasons) + 1;
+	expect_refused(&env, CPX__REASON__REASON_MALFORMED, "reason");
+
+	env.body_case = CPX__ENVELOPE__BODY_ERROR;
+	env.error = &e;
+	e.reason = largest(reasons);
+	out = round_trip(&env);
+	cpx__envelope__free_unpacked(out, NULL);
+	e.reason = largest(reasons) + 1;
+	expect_refused(&env, CPX__REASON__REASON_MALFORMED, "reason");
+
+	env.body_case = CPX__ENVELOPE__BODY_SUBSCRIBE;
+	env.subscribe = &sub;
+	sub.filters = &fp;
+	sub.n_filters = 1;
+	f.categories = &cat;
+	f.n_categories = 1;
+	for (i = 0; i < cats->n_values; i++) {
+		cat = cats->values[i].value;
+		if (cat == CPX__CATEGORY__CATEGORY_UNSPECIFIED) {
+			expect_refused(&env, CPX__REASON__REASON_BAD_REQUEST,
+			    "category 1");
+			continue;
+		}
+		out = round_trip(&env);
+		cpx__envelope__free_unpacked(out, NULL);
+	}
+	cat = largest(cats) + 1;
+	expect_refused(&env, CPX__REASON__REASON_BAD_REQUEST, "category 1");
+	cat = CPX__CATEGORY__CATEGORY_ROUTE;
+	for (i = 0; i < sevs->n_values; i++) {
+		f.min_severity = sevs->values[i].value;
+		out = round_trip(&env);
+		cpx__envelope__free_unpacked(out, NULL);
+	}
+	f.min_severity = largest(sevs) + 1;
+	expect_refused(&env, CPX__REASON__REASON_BAD_REQUEST, "min_severity");
+	f.min_severity = CPX__SEVERITY__SEVERITY_UNSPECIFIED;
+
+	/* The one shape check, as the policy calls it: filters in memory. */
+	assert_int_equal(wire_filters_check(&fp, 1, why, sizeof(why)), 0);
+	assert_int_equal(wire_filters_check(NULL, 0, why, sizeof(why)), 0);
+	assert_int_equal(wire_filters_check(NULL, 1, why, sizeof(why)), -1);
+	fp = NULL;
+	assert_int_equal(wire_filters_check(&fp, 1, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "filter 0 missing"));
+	fp = &f;
+	f.categories = NULL;
+	assert_int_equal(wire_filters_check(&fp, 1, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "filter 0: 1 categories"));
+}
+
 int
 main(void)
 {
@@ -687,6 +790,7 @@ main(void)
 		cmocka_unit_test(test_decode_garbage),
 		cmocka_unit_test(test_signed_alert_limits),
 		cmocka_unit_test(test_filter_limits),
+		cmocka_unit_test(test_enums_from_schema),
 		cmocka_unit_test(test_other_limits),
 		cmocka_unit_test(test_unknown_fields),
 		cmocka_unit_test(test_encode_limit),
