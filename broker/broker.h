@@ -17,8 +17,8 @@
 #include "audit.h"
 #include "config.h"
 #include "dedup.h"
+#include "edge.h"
 #include "policy.h"
-#include "session.h"
 #include "sign.h"
 
 struct pending;

@@ -3,7 +3,7 @@
  * the set of entitled countries (once, when it is accepted: the set is
  * kept in its audit record so history is replayed to whoever was
  * entitled then, not to whoever a later policy names) and answers, for
- * live delivery and history alike, whether a session gets an alert. The
+ * live delivery and history alike, whether a peer gets an alert. The
  * Delivery frame is encoded once and the same bytes are queued to every
  * recipient.
  *
@@ -158,35 +158,50 @@ route_entitled_from_record(const Cpx__AuditRecord *rec,
 }
 
 int
-route_may_have(const struct policy *p, const struct session *s,
+route_may_have(const struct policy *p, const struct peer *pr,
     const struct route_entitled *e, const Cpx__Alert *a)
 {
 	int ci;
 
 	/* Rights as of now: a reload that took them away stops delivery. */
-	if (!s->rights.subscribe)
+	if (!pr->rights.subscribe)
 		return 0;
 	if (e == NULL)
-		return policy_may_receive(p, &s->peer, a);
-	if ((ci = cc_index(s->peer.country)) == -1)
+		return policy_may_receive(p, &pr->id, a);
+	if ((ci = cc_index(pr->id.country)) == -1)
 		return 0;
 	return e->everyone || set_has(e, ci);
+}
+
+int
+route_matches(const struct policy *p, Cpx__Filter *const *filters,
+    size_t nfilters, const Cpx__Alert *a)
+{
+	return nfilters == 0 || policy_filters_match(p, filters, nfilters, a);
+}
+
+int
+route_selects(const struct policy *p, const struct peer *pr,
+    const struct route_entitled *e, Cpx__Filter *const *filters,
+    size_t nfilters, const Cpx__Alert *a)
+{
+	return route_may_have(p, pr, e, a) &&
+	    route_matches(p, filters, nfilters, a);
 }
 
 int
 route_wants(const struct policy *p, const struct session *s,
     const Cpx__Alert *a)
 {
+	const struct peer *pr = peer_of(s);
 	const Cpx__Subscribe *sub;
 
-	if (s->phase != SESSION_OPEN || s->subscription == NULL ||
-	    s->catching_up)
+	if (s->phase != SESSION_OPEN || pr == NULL || !peer_subscribed(pr) ||
+	    peer_catching_up(pr))
 		return 0;
-	sub = s->subscription->subscribe;
+	sub = pr->subscription->subscribe;
 	/* Live: the policy p is the one the alert was accepted under. */
-	if (!route_may_have(p, s, NULL, a))
-		return 0;
-	return policy_filters_match(p, sub->filters, sub->n_filters, a);
+	return route_selects(p, pr, NULL, sub->filters, sub->n_filters, a);
 }
 
 unsigned int

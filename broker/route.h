@@ -1,17 +1,19 @@
 /*
  * route.h: who gets an accepted alert. Live delivery of an accepted,
  * durable alert to exactly the sessions that subscribed to it and are
- * entitled to it, and the one entitlement decision that live delivery,
- * replay and resume all take (route_may_have).
+ * entitled to it, and the one decision that live delivery, replay and
+ * resume all take: may this peer have it (route_may_have), does it match
+ * what the peer asked for (route_matches), both (route_selects).
  */
 #ifndef CPX_ROUTE_H
 #define CPX_ROUTE_H
 
 #include <stdint.h>
 
+#include "edge.h"
+#include "peer.h"
 #include "policy.h"
 #include "proto/cpx.pb-c.h"
-#include "session.h"
 
 #define ROUTE_NCC		(26 * 26)	/* every "AA".."ZZ" */
 #define ROUTE_EVERYONE		"*"	/* AuditRecord.entitled */
@@ -55,14 +57,31 @@ void	route_entitled_record(const struct policy *p, const Cpx__Alert *a,
 int	route_entitled_from_record(const Cpx__AuditRecord *rec,
 	    struct route_entitled *e) __attribute__((warn_unused_result));
 /*
- * The one answer to "may this session have this alert", live or from
- * history: s holds the subscribe right now, and it is among those
+ * The one answer to "may this peer have this alert", live or from
+ * history: pr holds the subscribe right now, and it is among those
  * entitled: by e, the list kept in the alert's audit record, or if e is
  * NULL by a's recipients under p (live delivery, in the turn that
  * accepted it; history recorded before records kept the list). 1 or 0.
  */
-int	route_may_have(const struct policy *p, const struct session *s,
+int	route_may_have(const struct policy *p, const struct peer *pr,
 	    const struct route_entitled *e, const Cpx__Alert *a);
+/*
+ * 1 if a matches one of the filters; no filter at all matches every
+ * alert. The only meaning of "no filter", for a replay request and a
+ * subscription alike (a subscription without filters is no subscription:
+ * peer_subscribed).
+ */
+int	route_matches(const struct policy *p, Cpx__Filter *const *filters,
+	    size_t nfilters, const Cpx__Alert *a);
+/*
+ * Does this peer get this alert: route_may_have and route_matches. Live
+ * routing (e NULL, the subscription's filters) and history (e from the
+ * record, the filters of the replay or of the resumed subscription) ask
+ * the same question here. 1 or 0.
+ */
+int	route_selects(const struct policy *p, const struct peer *pr,
+	    const struct route_entitled *e, Cpx__Filter *const *filters,
+	    size_t nfilters, const Cpx__Alert *a);
 
 /*
  * Deliver (seq, accepted_at, sa) to every open, subscribed session that
@@ -76,7 +95,10 @@ unsigned int route_publish(struct edge *e, const struct policy *p,
 	    const Cpx__SignedAlert *sa, const Cpx__Alert *a, uint64_t seq,
 	    int64_t accepted_at);
 
-/* 1 if s's current subscription selects a and s may have it. */
+/*
+ * 1 if a goes live to s now: s is open and welcomed, subscribed, not
+ * catching up, and route_selects(a) under p with its subscription.
+ */
 int	route_wants(const struct policy *p, const struct session *s,
 	    const Cpx__Alert *a);
 

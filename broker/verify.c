@@ -4,7 +4,7 @@
  * certificate (a forged or replayed-from-elsewhere alert), signer against
  * session (a node passing off alerts signed by another node), origin (a
  * node publishing for another country), form (limits and enums). The
- * policy (rights, recipients, handling) is checked after, in broker.c;
+ * policy (rights, recipients, handling) is checked after, in publish.c;
  * verify_relay, also called from there, pairs the certificate comparison
  * with the policy's relay decision (policy_check_relay).
  */

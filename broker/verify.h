@@ -1,7 +1,7 @@
 /*
  * verify.h: what the broker checks about a published alert that needs no
  * broker state: signature, signer certificate, who signed it against who
- * sent it, origin and form. The policy step follows in broker.c
+ * sent it, origin and form. The policy step follows in publish.c
  * (policy_check_publish, policy_check_relay), which acts on the result.
  */
 #ifndef CPX_VERIFY_H

@@ -17,10 +17,12 @@
 #include <zmq.h>
 
 #include "alert.h"
+#include "clock.h"
 #include "cpx_client.h"
 #include "cpx_limits.h"
 #include "log.h"
 #include "sign.h"
+#include "streamio.h"
 #include "tlsconn.h"
 #include "tlsctx.h"
 #include "wire.h"
@@ -117,10 +119,7 @@ static void		settle(struct cpx_client *);
 static int64_t
 now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return clock_mono_ms();
 }
 
 static int
@@ -306,25 +305,18 @@ emit(struct cpx_client *c, struct cpx_event *ev)
 		c->cb(ev, c->cb_arg);
 }
 
-/* Push queued ciphertext to ZeroMQ; what it does not take stays queued. */
+/*
+ * Push queued ciphertext to ZeroMQ; what it does not take stays queued.
+ * A broker that is gone shows up as a disconnect notification, which
+ * on_message handles, so a failed send needs nothing more here.
+ */
 static void
 flush(struct cpx_client *c)
 {
-	const uint8_t *p;
-	size_t len;
-
-	while (c->tls != NULL && c->rid_len > 0 &&
-	    tlsconn_out_pending(c->tls) > 0) {
-		tlsconn_out(c->tls, &p, &len);
-		if (len > 65536)
-			len = 65536;
-		if (zmq_send(c->sock, c->rid, c->rid_len,
-		    ZMQ_SNDMORE | ZMQ_DONTWAIT) != (int)c->rid_len)
-			return;
-		if (zmq_send(c->sock, p, len, ZMQ_DONTWAIT) != (int)len)
-			return;
-		tlsconn_consume(c->tls, len);
-	}
+	if (c->tls != NULL && c->rid_len > 0 &&
+	    stream_flush(c->sock, c->rid, c->rid_len, c->tls, 65536) == -1)
+		log_debug("broker connection not writable; its disconnect "
+		    "follows");
 }
 
 static int

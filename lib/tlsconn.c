@@ -2,12 +2,17 @@
  * tlsconn.c: one TLS 1.3 connection on memory BIOs. It owns the SSL, the
  * buffer of decrypted bytes not yet taken as frames, and the buffer of
  * ciphertext not yet sent. No socket is touched here: the session layers
- * (broker/session.c, client/cpx_client.c) move bytes between it and ZeroMQ.
+ * (broker/edge.c, client/cpx_client.c) move bytes between it and ZeroMQ,
+ * through lib/streamio.c on the way out.
  *
- * Rules kept (see shared TRANSPORT.md): ERR_clear_error() before every
- * SSL_* call, the write BIO drained after every SSL_* call, SSL_read looped
- * until WANT_READ, frames length-prefixed with a maximum size checked
- * before waiting for the body.
+ * Rules kept: ERR_clear_error() before every SSL_* call (the error queue
+ * is per thread, and a stale entry would be read as this call's failure);
+ * the write BIO drained after every SSL_* call (any call, a read included,
+ * may produce records, such as alerts or key updates, that must reach the
+ * peer); SSL_read looped until WANT_READ (one call returns at most one
+ * record, and no new bytes may arrive to prompt another); frames
+ * length-prefixed, with the announced size checked against the maximum
+ * before waiting for the body, so a peer cannot make us buffer at will.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -18,9 +18,9 @@
 
 #include "identity.h"
 #include "log.h"
+#include "peer.h"
 #include "policy.h"
 #include "route.h"
-#include "session.h"
 
 static const char policy_text[] =
     "[region wb]\nmembers = AL BA ME MK RS XK\n"
@@ -85,7 +85,7 @@ static void
 test_expand_agrees_with_policy(void **state)
 {
 	struct policy *p;
-	struct session s;
+	struct peer s;
 	struct route_entitled e, back;
 	struct route_entitled_list l;
 	Cpx__AuditRecord rec = CPX__AUDIT_RECORD__INIT;
@@ -114,26 +114,26 @@ test_expand_agrees_with_policy(void **state)
 		assert_memory_equal(back.set, e.set, sizeof(e.set));
 		for (ci = 0; ci < ROUTE_NCC; ci++) {
 			memset(&s, 0, sizeof(s));
-			s.peer.country[0] = (char)('A' + ci / 26);
-			s.peer.country[1] = (char)('A' + ci % 26);
-			s.peer.country[2] = '\0';
+			s.id.country[0] = (char)('A' + ci / 26);
+			s.id.country[1] = (char)('A' + ci % 26);
+			s.id.country[2] = '\0';
 			/* Peers only ever have assigned codes (identity.c). */
-			if (!identity_country_valid(s.peer.country))
+			if (!identity_country_valid(s.id.country))
 				continue;
 			assigned++;
-			snprintf(s.peer.node, sizeof(s.peer.node), "node-%s",
-			    s.peer.country);
-			policy_rights(p, &s.peer, &s.rights);
+			snprintf(s.id.node, sizeof(s.id.node), "node-%s",
+			    s.id.country);
+			policy_rights(p, &s.id, &s.rights);
 			live = route_may_have(p, &s, NULL, &a);
 			hist = route_may_have(p, &s, &back, &a);
 			if (live != hist)
 				fail_msg("case %zu (%d \"%s\"), %s: live %d, "
 				    "from the record %d", i, cases[i].handling,
-				    cases[i].recipients, s.peer.country, live,
+				    cases[i].recipients, s.id.country, live,
 				    hist);
 			/* And both are policy_may_receive. */
 			assert_int_equal(live,
-			    policy_may_receive(p, &s.peer, &a));
+			    policy_may_receive(p, &s.id, &a));
 		}
 	}
 	assert_true(assigned > 200);

@@ -1,12 +1,15 @@
 /*
- * session.h: the broker's network edge. One ZMQ_STREAM socket carries
- * plain TLS 1.3 over TCP from every node; each connection (ZeroMQ routing
- * id) gets one struct session holding its TLS state (lib/tlsconn.c) and
- * its outbound queue. The edge turns socket traffic into events for the
- * dispatcher (broker.c) and never decides anything about alerts itself.
+ * edge.h: the broker's network edge: connections, TLS and bytes, nothing
+ * else. One ZMQ_STREAM socket carries plain TLS 1.3 over TCP from every
+ * node; each connection (ZeroMQ routing id) gets one struct session
+ * holding its TLS state (lib/tlsconn.c) and its outbound queue. The edge
+ * turns socket traffic into events for the dispatcher (broker.c) and never
+ * decides anything about alerts itself. What the dispatcher knows about
+ * the node behind a connection (rights, subscription, replay, ...) is the
+ * dispatcher's own (peer.h), hung on the connection as an opaque owner.
  */
-#ifndef CPX_SESSION_H
-#define CPX_SESSION_H
+#ifndef CPX_EDGE_H
+#define CPX_EDGE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -14,8 +17,6 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
-#include "identity.h"
-#include "policy.h"
 #include "proto/cpx.pb-c.h"
 #include "tlsconn.h"
 
@@ -28,7 +29,11 @@ enum session_phase {
 	SESSION_CLOSING		/* refusal sent; closed once flushed */
 };
 
-struct replay;
+/*
+ * Frees a connection's owner (the dispatcher's state about it) when the
+ * edge frees the connection itself.
+ */
+typedef void	edge_owner_free_fn(void *owner);
 
 /* One connection. Owned by the edge; the dispatcher borrows it. */
 struct session {
@@ -47,22 +52,21 @@ struct session {
 	int			 welcomed;	/* session_open() was called */
 	int			 dead;		/* ended: send nothing more */
 	unsigned int		 jobs;		/* at the verifier: keep s */
-
-	/* Set by the dispatcher once verified. */
-	struct identity		 peer;
-	struct policy_rights	 rights;
-	char			 tag[96];	/* "s12 SI/si-ncp" for logs */
-
-	/* Routing state, owned by the dispatcher (broker.c / route.c). */
-	Cpx__Envelope		*subscription;	/* the Subscribe, or NULL */
-	int			 catching_up;	/* resume replay under way */
-	struct replay		*replay;	/* replay or catch-up cursor */
 	/*
-	 * A publish decoded but not yet handed to the verifiers because
-	 * their backlog was full; the session's later frames wait behind it
-	 * in its TLS buffer, so its requests keep their order.
+	 * For logs: "s12 1.2.3.4" until TLS names the node, then
+	 * "s12 SI/si-ncp" (from the verified certificate).
 	 */
-	Cpx__Envelope		*parked;
+	char			 tag[96];
+	/*
+	 * The dispatcher's state about this connection (struct peer), or
+	 * NULL until the dispatcher has taken the node's identity from the
+	 * verified certificate (peer_welcome). The edge only frees it,
+	 * through the edge_owner_free_fn given to edge_new, together with
+	 * the connection: in edge_reap or edge_free, never earlier, so it
+	 * lives as long as the sessions taken and the verifier jobs that
+	 * point at the connection.
+	 */
+	void			*owner;
 
 	struct session		*hnext;		/* routing-id hash chain */
 	struct session		*prev, *next;	/* all sessions */
@@ -85,11 +89,13 @@ struct edge;
 
 /*
  * Bind a ZMQ_STREAM socket at cfg->listen in zctx. ctx is borrowed.
- * Session ids start at first_id. Returns an owned edge (edge_free) or
- * NULL with err[].
+ * Session ids start at first_id. owner_free (may be NULL) frees a
+ * connection's owner when the connection is freed. Returns an owned edge
+ * (edge_free) or NULL with err[].
  */
 struct edge *edge_new(void *zctx, SSL_CTX *ctx, const struct config *cfg,
-	    uint64_t first_id, char *err, size_t errlen);
+	    uint64_t first_id, edge_owner_free_fn *owner_free, char *err,
+	    size_t errlen);
 void	edge_free(struct edge **e);
 /* The ZeroMQ socket, for zmq_poll. */
 void	*edge_socket(struct edge *e);
@@ -148,10 +154,10 @@ int	edge_has_backlog(const struct edge *e);
  * Sessions taken stay valid until edge_reap().
  */
 int	edge_take_closed(struct edge *e, struct edge_event *ev);
-/* Free the sessions taken by edge_take_closed(). */
+/*
+ * Free the sessions taken by edge_take_closed(), with their owners; a
+ * session with verifier jobs out (s->jobs) waits for the next call.
+ */
 void	edge_reap(struct edge *e);
-
-/* Monotonic milliseconds. */
-int64_t	edge_now_ms(void);
 
 #endif

@@ -1,9 +1,10 @@
 /*
- * session.c: the broker's network edge (see session.h). Owns the
- * ZMQ_STREAM socket, every struct session and their TLS state, the table
- * from ZeroMQ routing id to session, and the list of ids recently closed by
- * the broker (late frames from those are ignored, never mistaken for a new
- * connection).
+ * edge.c: the broker's network edge (see edge.h). Owns the ZMQ_STREAM
+ * socket, every struct session and their TLS state, the table from ZeroMQ
+ * routing id to session, and the list of ids recently closed by the broker
+ * (late frames from those are ignored, never mistaken for a new
+ * connection). It knows connections, TLS and bytes; a connection's owner
+ * (the dispatcher's struct peer) is opaque here and only freed with it.
  *
  * Bytes are never dropped: what ZeroMQ does not take now (EAGAIN) stays
  * queued in order in the session's tlsconn; a session whose queue passes
@@ -14,65 +15,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <openssl/crypto.h>
 #include <zmq.h>
 
+#include "alert.h"
 #include "cpx_limits.h"
+#include "edge.h"
 #include "log.h"
 #include "ratelimit.h"
-#include "session.h"
+#include "streamio.h"
 #include "wire.h"
 
-#define EDGE_BUCKETS		4096
-#define EDGE_CLOSED_IDS		4096
-#define EDGE_CLOSED_TTL_MS	60000
-#define EDGE_CLOSE_LINGER_MS	2000
-#define EDGE_CHUNK		(64 * 1024)
-#define EDGE_TRIM_MS		1000	/* idle this long: free buffers */
-#define EDGE_SNDHWM		16	/* chunks held by ZeroMQ per peer */
-#define EDGE_NOISE_LOG_MS	60000	/* summary of refused connections */
+#include "edge_impl.h"
 
-struct closed_id {
-	uint8_t	rid[SESSION_RID_MAX];
-	size_t	rid_len;
-	int64_t	expires_ms;
-	int	kill;		/* disconnect not yet taken by ZeroMQ */
-};
-
-struct edge {
-	void			*sock;
-	SSL_CTX			*ssl_ctx;
-	const struct config	*cfg;
-	uint64_t		 next_id;
-	struct session		*buckets[EDGE_BUCKETS];
-	struct session		*head;		/* live sessions */
-	size_t			 count;
-	struct session		*ended;		/* ended, not yet taken */
-	struct session		*taken;		/* taken, not yet reaped */
-	struct closed_id	*closed;	/* ring of closed ids */
-	size_t			 closed_next;
-	size_t			 nkill;		/* entries with kill set */
-	int64_t			 now_ms;
-	size_t			 unauthenticated; /* not yet welcomed */
-	size_t			 queued;	/* bytes, all sessions, at
-						   the last edge_tick */
-	struct ratelimit	*connects;	/* per source address */
-	/* Connections refused before TLS, logged once a minute. */
-	uint64_t		 noise;
-	int64_t			 noise_since_ms;
-	char			 noise_why[200];
-};
-
-int64_t
-edge_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static size_t
 rid_hash(const uint8_t *rid, size_t len)
@@ -96,43 +52,10 @@ lookup(struct edge *e, const uint8_t *rid, size_t len)
 	return NULL;
 }
 
-static int
-recently_closed(struct edge *e, const uint8_t *rid, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < EDGE_CLOSED_IDS; i++) {
-		struct closed_id *c = &e->closed[i];
-
-		if (c->rid_len == len && c->expires_ms > e->now_ms &&
-		    memcmp(c->rid, rid, len) == 0)
-			return 1;
-	}
-	return 0;
-}
-
-static struct closed_id *
-remember_closed(struct edge *e, const uint8_t *rid, size_t len)
-{
-	struct closed_id *c = &e->closed[e->closed_next];
-
-	e->closed_next = (e->closed_next + 1) % EDGE_CLOSED_IDS;
-	if (c->kill) {
-		log_warnx("edge: %d closed connections still waiting; one "
-		    "stays open until its peer reads or leaves",
-		    EDGE_CLOSED_IDS);
-		c->kill = 0;
-		e->nkill--;
-	}
-	memcpy(c->rid, rid, len);
-	c->rid_len = len;
-	c->expires_ms = e->now_ms + EDGE_CLOSED_TTL_MS;
-	return c;
-}
-
 struct edge *
 edge_new(void *zctx, SSL_CTX *ctx, const struct config *cfg,
-    uint64_t first_id, char *err, size_t errlen)
+    uint64_t first_id, edge_owner_free_fn *owner_free, char *err,
+    size_t errlen)
 {
 	struct edge *e = NULL;
 	int one = 1, hwm = 100000, linger = 0, backlog = 1024, idle = 60;
@@ -147,6 +70,7 @@ edge_new(void *zctx, SSL_CTX *ctx, const struct config *cfg,
 	}
 	e->ssl_ctx = ctx;
 	e->cfg = cfg;
+	e->owner_free = owner_free;
 	e->next_id = first_id > 0 ? first_id : 1;
 	if ((e->connects = ratelimit_new(cfg->connect_rate,
 	    cfg->connect_burst)) == NULL) {
@@ -196,14 +120,14 @@ fail:
 	return NULL;
 }
 
+/* The one place a connection is freed, its owner with it. */
 static void
-session_free(struct session *s)
+session_free(struct edge *e, struct session *s)
 {
+	if (s->owner != NULL && e->owner_free != NULL)
+		e->owner_free(s->owner);
+	s->owner = NULL;
 	tlsconn_free(&s->tls);
-	if (s->subscription != NULL)
-		cpx__envelope__free_unpacked(s->subscription, NULL);
-	if (s->parked != NULL)
-		cpx__envelope__free_unpacked(s->parked, NULL);
 	free(s);
 }
 
@@ -218,15 +142,15 @@ edge_free(struct edge **ep)
 	edge_reap(e);
 	for (s = e->taken; s != NULL; s = n) {	/* jobs never coming back */
 		n = s->next;
-		session_free(s);
+		session_free(e, s);
 	}
 	for (s = e->head; s != NULL; s = n) {
 		n = s->next;
-		session_free(s);
+		session_free(e, s);
 	}
 	for (s = e->ended; s != NULL; s = n) {
 		n = s->next;
-		session_free(s);
+		session_free(e, s);
 	}
 	zmq_close(e->sock);
 	free(e->closed);
@@ -253,58 +177,6 @@ edge_count(const struct edge *e)
 	return e->count;
 }
 
-/*
- * Ask ZeroMQ to drop the TCP connection: [id][""]. 0 once taken (or the
- * peer is gone), -1 if its pipe is full (EAGAIN): try again later.
- */
-static int
-send_disconnect(struct edge *e, const uint8_t *rid, size_t len)
-{
-	if (zmq_send(e->sock, rid, len, ZMQ_SNDMORE | ZMQ_DONTWAIT) ==
-	    (int)len) {
-		(void)zmq_send(e->sock, "", 0, ZMQ_DONTWAIT);
-		return 0;
-	}
-	return errno == EAGAIN ? -1 : 0;
-}
-
-/*
- * Drop the connection. A peer that stopped reading has a full pipe and
- * ZeroMQ refuses even the disconnect request: it is retried every tick
- * (edge_tick), or the connection would stay open for good.
- */
-static void
-peer_disconnect(struct edge *e, const uint8_t *rid, size_t len)
-{
-	struct closed_id *c;
-
-	c = remember_closed(e, rid, len);
-	if (send_disconnect(e, rid, len) == -1) {
-		log_debug("edge: peer not reading; disconnect deferred");
-		c->kill = 1;
-		e->nkill++;
-	}
-}
-
-static void
-retry_disconnects(struct edge *e)
-{
-	struct closed_id *c;
-	size_t i;
-
-	for (i = 0; i < EDGE_CLOSED_IDS && e->nkill > 0; i++) {
-		c = &e->closed[i];
-		if (!c->kill)
-			continue;
-		/* Late bytes from it stay ignored while it lingers. */
-		c->expires_ms = e->now_ms + EDGE_CLOSED_TTL_MS;
-		if (send_disconnect(e, c->rid, c->rid_len) == 0) {
-			c->kill = 0;
-			e->nkill--;
-		}
-	}
-}
-
 /* Unlink s from the table and the live list; it goes on the ended list. */
 static void
 detach(struct edge *e, struct session *s, int tell_zmq)
@@ -329,17 +201,17 @@ detach(struct edge *e, struct session *s, int tell_zmq)
 		e->unauthenticated--;
 	s->dead = 1;
 	if (tell_zmq)
-		peer_disconnect(e, s->rid, s->rid_len);
+		edge_peer_disconnect(e, s->rid, s->rid_len);
 	else
-		remember_closed(e, s->rid, s->rid_len);
+		edge_remember_closed(e, s->rid, s->rid_len);
 	s->prev = NULL;
 	s->next = e->ended;
 	e->ended = s;
 }
 
 /* Mark s ended for the reason given, without sending anything more. */
-static void
-end_now(struct edge *e, struct session *s, int reason, const char *why,
+void
+edge_end_now(struct edge *e, struct session *s, int reason, const char *why,
     int tell_zmq)
 {
 	if (s->close_why[0] == '\0') {
@@ -353,96 +225,17 @@ end_now(struct edge *e, struct session *s, int reason, const char *why,
 static int
 flush(struct edge *e, struct session *s)
 {
-	const uint8_t *p;
-	size_t len, chunk;
+	size_t before;
+	int rc;
 
-	while (s->tls != NULL && tlsconn_out_pending(s->tls) > 0) {
-		tlsconn_out(s->tls, &p, &len);
-		chunk = len < EDGE_CHUNK ? len : EDGE_CHUNK;
-		/*
-		 * If the routing-id part is not taken, the payload must not
-		 * be sent: ZeroMQ would read it as the next routing id.
-		 */
-		if (zmq_send(e->sock, s->rid, s->rid_len,
-		    ZMQ_SNDMORE | ZMQ_DONTWAIT) != (int)s->rid_len) {
-			if (errno == EAGAIN)
-				return 0;	/* keep it queued, retry */
-			return -1;		/* EHOSTUNREACH: gone */
-		}
-		if (zmq_send(e->sock, p, chunk, ZMQ_DONTWAIT) != (int)chunk)
-			return -1;
-		tlsconn_consume(s->tls, chunk);
+	if (s->tls == NULL)
+		return 0;
+	before = tlsconn_out_pending(s->tls);
+	rc = stream_flush(e->sock, s->rid, s->rid_len, s->tls, EDGE_CHUNK);
+	/* Something went out: the connection is not idle (EDGE_TRIM_MS). */
+	if (tlsconn_out_pending(s->tls) < before)
 		s->last_tx_ms = e->now_ms;
-	}
-	return 0;
-}
-
-/*
- * A connection refused before TLS: closed at once, and counted. Anyone
- * can cause these, so they are logged once a minute with their number,
- * not once each (see log_noise).
- */
-static void
-refuse_connection(struct edge *e, const uint8_t *rid, size_t len,
-    const char *fmt, ...)
-{
-	va_list ap;
-
-	if (e->noise++ == 0) {
-		e->noise_since_ms = e->now_ms;
-		va_start(ap, fmt);
-		vsnprintf(e->noise_why, sizeof(e->noise_why), fmt, ap);
-		va_end(ap);
-		log_warnx("%s", e->noise_why);
-	}
-	peer_disconnect(e, rid, len);
-}
-
-static void
-log_noise(struct edge *e)
-{
-	if (e->noise == 0 || e->now_ms - e->noise_since_ms < EDGE_NOISE_LOG_MS)
-		return;
-	if (e->noise > 1)
-		log_warnx("%llu connection(s) refused before TLS in the last "
-		    "%lld s; the first: %s", (unsigned long long)e->noise,
-		    (long long)(e->now_ms - e->noise_since_ms) / 1000,
-		    e->noise_why);
-	e->noise = 0;
-}
-
-/*
- * Make room for one more connection that has not authenticated yet: 0 if
- * there is room, or after dropping the oldest such connection when
- * max_handshakes are under way (a real node finishes its handshake in
- * milliseconds; connections that idle in it are what gets dropped, so
- * they cannot keep real nodes out). -1 if this address has its share.
- */
-static int
-room_for_handshake(struct edge *e, const char *addr)
-{
-	struct session *s, *oldest = NULL;
-	uint32_t same = 0;
-
-	for (s = e->head; s != NULL; s = s->next) {
-		if (s->welcomed)
-			continue;
-		if (strcmp(s->addr, addr) == 0)
-			same++;
-		if (oldest == NULL || s->created_ms <= oldest->created_ms)
-			oldest = s;
-	}
-	if (same >= e->cfg->max_handshakes_per_address)
-		return -1;
-	if (e->unauthenticated >= e->cfg->max_handshakes && oldest != NULL) {
-		log_debug("%s: dropped: %zu connections without a "
-		    "certificate yet (config key max_handshakes)", oldest->tag,
-		    e->unauthenticated);
-		end_now(e, oldest, CPX__REASON__REASON_OVERLOADED,
-		    "dropped to make room: too many connections in the TLS "
-		    "handshake (config key max_handshakes)", 1);
-	}
-	return 0;
+	return rc;
 }
 
 static struct session *
@@ -457,21 +250,21 @@ accept_new(struct edge *e, const uint8_t *rid, size_t len, const char *addr)
 	snprintf(by_addr.node, sizeof(by_addr.node), "%s", addr);
 	if (e->cfg->connect_rate > 0 &&
 	    !ratelimit_take(e->connects, &by_addr, e->now_ms)) {
-		refuse_connection(e, rid, len, "connection from %s refused: "
+		edge_refuse_connection(e, rid, len, "connection from %s refused: "
 		    "more than %u new connections/s from this address (config "
 		    "keys connect_rate, connect_burst)", addr,
 		    e->cfg->connect_rate);
 		return NULL;
 	}
-	if (room_for_handshake(e, addr) == -1) {
-		refuse_connection(e, rid, len, "connection from %s refused: "
+	if (edge_room_for_handshake(e, addr) == -1) {
+		edge_refuse_connection(e, rid, len, "connection from %s refused: "
 		    "%u connections from this address are in the TLS handshake "
 		    "(config key max_handshakes_per_address)", addr,
 		    e->cfg->max_handshakes_per_address);
 		return NULL;
 	}
 	if (e->count >= e->cfg->max_sessions) {
-		refuse_connection(e, rid, len, "connection from %s refused: "
+		edge_refuse_connection(e, rid, len, "connection from %s refused: "
 		    "%zu sessions, the limit (config key max_sessions)", addr,
 		    e->count);
 		return NULL;
@@ -481,7 +274,7 @@ accept_new(struct edge *e, const uint8_t *rid, size_t len, const char *addr)
 	    NULL) {
 		log_warnx("connection from %s refused: out of memory", addr);
 		free(s);
-		peer_disconnect(e, rid, len);
+		edge_peer_disconnect(e, rid, len);
 		return NULL;
 	}
 	s->id = e->next_id++;
@@ -504,6 +297,21 @@ accept_new(struct edge *e, const uint8_t *rid, size_t len, const char *addr)
 	return s;
 }
 
+/*
+ * Once TLS has verified the certificate, log lines name the node it
+ * names rather than the address; one without a usable identity keeps the
+ * address (the dispatcher refuses it).
+ */
+static void
+name_session(struct session *s)
+{
+	const struct identity *id = tlsconn_peer(s->tls);
+
+	if (id != NULL && id->country[0] != '\0')
+		snprintf(s->tag, sizeof(s->tag), "s%llu %s/%s",
+		    (unsigned long long)s->id, id->country, id->node);
+}
+
 /* TLS failed or the peer broke the protocol: flush the alert, then close. */
 static void
 tls_failed(struct edge *e, struct session *s)
@@ -522,7 +330,7 @@ tls_failed(struct edge *e, struct session *s)
 	 * inside ZeroMQ, or reset the connection.
 	 */
 	if (flush(e, s) == -1)
-		end_now(e, s, s->close_reason, s->close_why, 0);
+		edge_end_now(e, s, s->close_reason, s->close_why, 0);
 }
 
 int
@@ -552,11 +360,11 @@ edge_recv(struct edge *e, int64_t now_ms, struct edge_event *ev)
 	if (zmq_msg_size(&data) == 0) {
 		/* A notification: connect if unknown, else disconnect. */
 		if (s != NULL) {
-			end_now(e, s, s->phase == SESSION_OPEN ?
+			edge_end_now(e, s, s->phase == SESSION_OPEN ?
 			    CPX__REASON__REASON_NONE : CPX__REASON__REASON_MALFORMED,
 			    s->phase == SESSION_HANDSHAKE ? "peer disconnected "
 			    "during the TLS handshake" : "peer disconnected", 0);
-		} else if (!recently_closed(e, zmq_msg_data(&rid),
+		} else if (!edge_recently_closed(e, zmq_msg_data(&rid),
 		    zmq_msg_size(&rid))) {
 			addr = zmq_msg_gets(&data, "Peer-Address");
 			(void)accept_new(e, zmq_msg_data(&rid),
@@ -578,15 +386,16 @@ edge_recv(struct edge *e, int64_t now_ms, struct edge_event *ev)
 	}
 	if (tlsconn_state(s->tls) == TLSCONN_CLOSED) {
 		(void)flush(e, s);
-		end_now(e, s, CPX__REASON__REASON_NONE, "peer closed the session", 1);
+		edge_end_now(e, s, CPX__REASON__REASON_NONE, "peer closed the session", 1);
 		goto done;
 	}
 	if (flush(e, s) == -1) {
-		end_now(e, s, CPX__REASON__REASON_NONE, "peer unreachable", 0);
+		edge_end_now(e, s, CPX__REASON__REASON_NONE, "peer unreachable", 0);
 		goto done;
 	}
 	if (s->phase == SESSION_HANDSHAKE &&
 	    tlsconn_state(s->tls) == TLSCONN_OPEN) {
+		name_session(s);
 		s->phase = SESSION_VERIFIED;
 		ev->kind = EDGE_VERIFIED;
 		ev->session = s;
@@ -656,6 +465,14 @@ session_refuse(struct edge *e, struct session *s, int reason,
 	va_end(ap);
 	s->close_reason = reason;
 	/*
+	 * Said when decided: the session itself may linger for its peer to
+	 * read the Error (edge_tick), and its "closed" line comes then.
+	 * Sessions not yet welcomed are logged, counted, by the dispatcher.
+	 */
+	if (s->welcomed)
+		log_info("%s: closing the session (%s): %s", s->tag,
+		    alert_reason_name(reason), s->close_why);
+	/*
 	 * Deliveries still queued for a node cut for being slow, or no
 	 * longer entitled, are not sent: the Error goes ahead of them (what
 	 * is already encrypted must still go, see tlsconn_write). Acks and
@@ -691,42 +508,6 @@ session_open(struct edge *e, struct session *s)
 	s->phase = SESSION_OPEN;
 	s->welcomed = 1;
 	tlsconn_set_max_frame(s->tls, e->cfg->max_frame);
-	snprintf(s->tag, sizeof(s->tag), "s%llu %s/%s",
-	    (unsigned long long)s->id, s->peer.country, s->peer.node);
-}
-
-/*
- * The broker-wide bound on queued bytes (queue_budget): past it, the
- * session with the longest queue is refused as overloaded, its queued
- * frames dropped, until the total fits. Replays pause earlier
- * (edge_queued), so this only bites when live traffic overflows.
- */
-static void
-enforce_budget(struct edge *e)
-{
-	struct session *s, *big;
-	size_t total;
-
-	for (;;) {
-		total = 0;
-		big = NULL;
-		for (s = e->head; s != NULL; s = s->next) {
-			total += session_queued(s);
-			if (s->phase != SESSION_CLOSING && (big == NULL ||
-			    session_queued(s) > session_queued(big)))
-				big = s;
-		}
-		e->queued = total;
-		if (total <= e->cfg->queue_budget || big == NULL ||
-		    session_queued(big) == 0)
-			return;
-		log_warnx("%s: disconnected: %zu bytes queued for all sessions, "
-		    "over queue_budget (%u); this one had %zu", big->tag, total,
-		    e->cfg->queue_budget, session_queued(big));
-		session_refuse(e, big, CPX__REASON__REASON_OVERLOADED,
-		    "the broker's queues are full (config key queue_budget); "
-		    "reconnect and resume");
-	}
 }
 
 void
@@ -739,18 +520,18 @@ edge_tick(struct edge *e, int64_t now_ms)
 	e->now_ms = now_ms;
 	/*
 	 * The Welcome announces the ping interval in whole seconds, rounded
-	 * up (broker.c): never close a node that pings as told.
+	 * up (peer.c): never close a node that pings as told.
 	 */
 	floor_ms = 3000 * (((int64_t)cfg->ping_interval_ms + 999) / 1000);
 	idle_ms = cfg->idle_timeout_ms;
 	if (idle_ms < floor_ms)
 		idle_ms = floor_ms;
 	if (e->nkill > 0)
-		retry_disconnects(e);
+		edge_retry_disconnects(e);
 	for (s = e->head; s != NULL; s = n) {
 		n = s->next;
 		if (flush(e, s) == -1) {
-			end_now(e, s, CPX__REASON__REASON_NONE, "peer unreachable", 0);
+			edge_end_now(e, s, CPX__REASON__REASON_NONE, "peer unreachable", 0);
 			continue;
 		}
 		switch (s->phase) {
@@ -761,7 +542,7 @@ edge_tick(struct edge *e, int64_t now_ms)
 				log_debug("%s: TLS handshake not completed "
 				    "within %u ms, closing", s->tag,
 				    cfg->handshake_timeout_ms);
-				end_now(e, s, CPX__REASON__REASON_IDLE_TIMEOUT,
+				edge_end_now(e, s, CPX__REASON__REASON_IDLE_TIMEOUT,
 				    "handshake timeout", 1);
 			}
 			break;
@@ -784,13 +565,14 @@ edge_tick(struct edge *e, int64_t now_ms)
 			 * not yet read: only a peer that does not close
 			 * within the linger is cut.
 			 */
-			if (now_ms - s->closing_ms > EDGE_CLOSE_LINGER_MS)
-				end_now(e, s, s->close_reason, s->close_why, 1);
+			if (now_ms - s->closing_ms > (s->welcomed ?
+			    EDGE_CLOSE_LINGER_MS : EDGE_HANDSHAKE_LINGER_MS))
+				edge_end_now(e, s, s->close_reason, s->close_why, 1);
 			break;
 		}
 	}
-	log_noise(e);
-	enforce_budget(e);
+	edge_log_noise(e);
+	edge_enforce_budget(e);
 }
 
 size_t
@@ -839,7 +621,7 @@ edge_reap(struct edge *e)
 			keep = s;
 			continue;
 		}
-		session_free(s);
+		session_free(e, s);
 	}
 	e->taken = keep;
 }

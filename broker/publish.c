@@ -1,0 +1,476 @@
+/*
+ * publish.c: one publish from admission to its Ack. Admission to the
+ * verifier threads (a bounded backlog; a session over it is parked, not
+ * buffered without end), the signature check on a verifier thread or
+ * inline (verify.c), the decisions back on the network thread (policy,
+ * relaying, duplicates, references), the audit append, and the group
+ * commit that makes the turn's appends durable before any Ack or
+ * Delivery goes out. Owns the turn's pending publishes (struct pending).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "alert.h"
+#include "broker_impl.h"
+#include "clock.h"
+#include "cpx_limits.h"
+#include "log.h"
+#include "ratelimit.h"
+#include "route.h"
+#include "verifier.h"
+#include "verify.h"
+
+#define PARKED_INPUT_FRAMES	4	/* x max_frame buffered while parked */
+
+/* An alert appended this turn, acknowledged once the turn's commit holds. */
+struct pending {
+	struct session	*session;	/* valid until edge_reap() */
+	uint64_t	 request_id;
+	uint64_t	 seq;
+	int64_t		 time;
+	int		 duplicate;	/* ack only, nothing to route */
+	Cpx__Envelope	*env;		/* owned Publish, NULL if duplicate */
+	Cpx__Alert	*alert;		/* owned, NULL if duplicate */
+	char		 alert_id[CPX_MAX_ID + 1];
+};
+
+/* The one place a publish is refused: answer, log, audit. */
+static void
+refuse_publish(struct broker *b, struct session *s, uint64_t request_id,
+    const char *alert_id, int reason, const char *why)
+{
+	b->stats.refused++;
+	if (peer_note_refusal(b, s, CPX__RECORD_KIND__RECORD_PUBLISH_REFUSED,
+	    reason, why, alert_id))
+		log_warnx("%s: publish %s refused (%s): %s", s->tag,
+		    alert_id ? alert_id : "?", alert_reason_name(reason), why);
+	broker_send_error(b, s, request_id, reason, why);
+	peer_check_refusal_limit(b, s, reason);
+}
+
+static void
+send_ack(struct broker *b, struct session *s, uint64_t request_id,
+    uint64_t seq, const char *alert_id, int duplicate)
+{
+	Cpx__Envelope env = CPX__ENVELOPE__INIT;
+	Cpx__Ack ack = CPX__ACK__INIT;
+
+	ack.request_id = request_id;
+	ack.seq = seq;
+	ack.alert_id = (char *)alert_id;
+	ack.duplicate = duplicate;
+	env.body_case = CPX__ENVELOPE__BODY_ACK;
+	env.ack = &ack;
+	broker_send(b, s, &env);
+}
+
+static struct pending *
+pending_push(struct broker *b)
+{
+	struct pending *p;
+	size_t cap;
+
+	if (b->npending == b->pending_cap) {
+		cap = b->pending_cap ? b->pending_cap * 2 : 256;
+		if ((p = reallocarray(b->pending, cap, sizeof(*p))) == NULL)
+			return NULL;
+		b->pending = p;
+		b->pending_cap = cap;
+	}
+	p = &b->pending[b->npending++];
+	memset(p, 0, sizeof(*p));
+	return p;
+}
+
+static void
+pending_clear(struct broker *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->npending; i++) {
+		if (b->pending[i].env != NULL)
+			cpx__envelope__free_unpacked(b->pending[i].env, NULL);
+		if (b->pending[i].alert != NULL)
+			cpx__alert__free_unpacked(b->pending[i].alert, NULL);
+	}
+	b->npending = 0;
+}
+
+void
+publish_free(struct broker *b)
+{
+	pending_clear(b);
+	free(b->pending);
+	b->pending = NULL;
+	b->pending_cap = 0;
+}
+
+/*
+ * A repeat of an alert already in the log or in this turn's batch: the
+ * same bytes are acknowledged again with the original seq (once the
+ * batch holds, if the original is in it), different bytes are refused.
+ * Ids are per origin: the earlier alert found here is always of the same
+ * origin, so naming its seq reveals nothing of another country's alerts.
+ */
+static void
+answer_repeat(struct broker *b, struct session *s, const Cpx__Publish *pub,
+    const Cpx__Alert *a, const struct dedup_entry *de,
+    const uint8_t hash[DEDUP_HASH_LEN])
+{
+	struct pending *p;
+	char why[256];
+
+	if (CRYPTO_memcmp(de->hash, hash, DEDUP_HASH_LEN) != 0) {
+		snprintf(why, sizeof(why), "alert id %s of %s was accepted "
+		    "before (seq %" PRIu64 ") with different content", a->id,
+		    a->origin, de->seq);
+		refuse_publish(b, s, pub->request_id, a->id,
+		    CPX__REASON__REASON_DUPLICATE_CONFLICT, why);
+		return;
+	}
+	b->stats.duplicates++;
+	log_info("%s: alert %s is a repeat of seq %" PRIu64 ", acknowledged "
+	    "again", s->tag, a->id, de->seq);
+	if (!de->pending) {
+		send_ack(b, s, pub->request_id, de->seq, a->id, 1);
+		return;
+	}
+	if ((p = pending_push(b)) == NULL) {
+		refuse_publish(b, s, pub->request_id, a->id,
+		    CPX__REASON__REASON_INTERNAL, "broker out of memory");
+		return;
+	}
+	p->session = s;
+	p->request_id = pub->request_id;
+	p->seq = de->seq;
+	p->duplicate = 1;
+	snprintf(p->alert_id, sizeof(p->alert_id), "%s", a->id);
+}
+
+/*
+ * The second half of a publish, once signature, origin and form hold:
+ * policy and relaying, duplicates and references, the audit append.
+ * Takes over *envp and *ap.
+ */
+static void
+accept_verified(struct broker *b, struct session *s, Cpx__Envelope **envp,
+    Cpx__Alert **ap)
+{
+	Cpx__Envelope *env = *envp;
+	Cpx__Publish *pub = env->publish;
+	Cpx__Alert *a = *ap;
+	Cpx__AuditRecord rec = CPX__AUDIT_RECORD__INIT;
+	struct peer *pr = peer_of(s);
+	struct route_entitled_list ent;
+	uint8_t hash[DEDUP_HASH_LEN];
+	struct dedup_entry *de;
+	struct pending *p;
+	const uint8_t *der;
+	char why[256], note[CPX_MAX_NODE_NAME + 32];
+	size_t derlen;
+	int reason;
+
+	*ap = NULL;
+	der = tlsconn_peer_cert_der(s->tls, &derlen);
+	if (policy_check_publish(b->policy, &pr->id, a, &reason, why,
+	    sizeof(why)) == -1 || verify_relay(b->policy, &pr->id, der,
+	    derlen, pub->alert, note, sizeof(note), &reason, why,
+	    sizeof(why)) == -1) {
+		refuse_publish(b, s, pub->request_id, a->id, reason, why);
+		goto done;
+	}
+	dedup_hash(pub->alert->alert.data, pub->alert->alert.len, hash);
+	if ((de = dedup_find(b->dedup, a->origin, a->id)) != NULL) {
+		answer_repeat(b, s, pub, a, de, hash);
+		goto done;
+	}
+	if (dedup_check_reference(b->dedup, a, &reason, why,
+	    sizeof(why)) == -1) {
+		refuse_publish(b, s, pub->request_id, a->id, reason, why);
+		goto done;
+	}
+	rec.kind = CPX__RECORD_KIND__RECORD_ALERT_ACCEPTED;
+	rec.peer_country = pr->id.country;
+	rec.peer_node = pr->id.node;
+	rec.peer_address = s->addr;
+	rec.session_id = s->id;
+	rec.alert = pub->alert;
+	rec.alert_id = a->id;
+	rec.text = note;	/* "relayed for CC/node", or empty */
+	/* Fixed now: replay goes by who was entitled at acceptance. */
+	route_entitled_record(b->policy, a, &ent);
+	rec.entitled = ent.v;
+	rec.n_entitled = ent.n;
+	if ((p = pending_push(b)) == NULL) {
+		refuse_publish(b, s, pub->request_id, a->id,
+		    CPX__REASON__REASON_INTERNAL, "broker out of memory");
+		goto done;
+	}
+	if (audit_append(b->audit, &rec, &p->seq) == -1) {
+		b->npending--;
+		refuse_publish(b, s, pub->request_id, a->id,
+		    CPX__REASON__REASON_TOO_LARGE,
+		    "alert too large for the audit log");
+		goto done;
+	}
+	b->since_checkpoint++;
+	if (note[0] != '\0')
+		log_info("%s: alert %s %s", s->tag, a->id, note);
+	if (dedup_add(b->dedup, a->origin, a->id, p->seq, hash, 1) == NULL)
+		log_warnx("dedup: out of memory; repeats of %s may be "
+		    "delivered twice", a->id);
+	p->session = s;
+	p->request_id = pub->request_id;
+	p->time = rec.time;
+	p->env = env;
+	p->alert = a;
+	snprintf(p->alert_id, sizeof(p->alert_id), "%s", a->id);
+	*envp = NULL;		/* the pending entry owns both now */
+	a = NULL;
+done:
+	if (a != NULL)
+		cpx__alert__free_unpacked(a, NULL);
+}
+
+/* Hand the signature check to a verifier thread; 0 if it took it. */
+static int
+submit_verify(struct broker *b, struct session *s, Cpx__Envelope **envp)
+{
+	struct peer *pr = peer_of(s);
+	struct verify_job *job;
+	const uint8_t *der;
+	size_t len;
+
+	if (b->verifier == NULL)
+		return -1;
+	der = tlsconn_peer_cert_der(s->tls, &len);
+	if ((job = verify_job_new(der, der != NULL ? len : 0)) == NULL)
+		return -1;
+	job->session = s;
+	job->session_id = s->id;
+	job->env = *envp;
+	job->peer = pr->id;
+	job->may_relay = pr->rights.relay;
+	job->now_ms = clock_wall_ms();
+	job->max_skew_ms = b->cfg->clock_skew_ms;
+	if (verifier_submit(b->verifier, &job) == -1) {
+		job->env = NULL;	/* still the caller's */
+		verify_job_free(&job);
+		return -1;
+	}
+	s->jobs++;		/* keeps s allocated until the job is back */
+	*envp = NULL;
+	return 0;
+}
+
+/*
+ * A node that retries a publish after a lost Ack (a broken connection, a
+ * failover) may do so long after it issued the alert, and the clock-skew
+ * or expiry check would then refuse what the log already holds. Those
+ * checks come last, after the signature and origin held, so if these
+ * exact alert bytes were accepted before under the same origin and id,
+ * the original Ack is answered again. Returns 1 if it was.
+ */
+static int
+ack_if_repeat(struct broker *b, struct session *s, const Cpx__Publish *pub,
+    int reason)
+{
+	uint8_t hash[DEDUP_HASH_LEN];
+	struct dedup_entry *de;
+	Cpx__Alert *a;
+	int done = 0;
+
+	if ((reason != CPX__REASON__REASON_CLOCK_SKEW &&
+	    reason != CPX__REASON__REASON_EXPIRED) || pub->alert == NULL ||
+	    (a = cpx__alert__unpack(NULL, pub->alert->alert.len,
+	    pub->alert->alert.data)) == NULL)
+		return 0;
+	if (a->origin != NULL && a->id != NULL &&
+	    (de = dedup_find(b->dedup, a->origin, a->id)) != NULL &&
+	    !de->pending) {
+		dedup_hash(pub->alert->alert.data, pub->alert->alert.len, hash);
+		if (CRYPTO_memcmp(de->hash, hash, sizeof(hash)) == 0) {
+			b->stats.duplicates++;
+			log_info("%s: alert %s is a late repeat of seq %" PRIu64
+			    ", acknowledged again", s->tag, a->id, de->seq);
+			send_ack(b, s, pub->request_id, de->seq, a->id, 1);
+			done = 1;
+		}
+	}
+	cpx__alert__free_unpacked(a, NULL);
+	return done;
+}
+
+static void
+handle_publish(struct broker *b, struct session *s, Cpx__Envelope **envp,
+    int64_t now)
+{
+	Cpx__Publish *pub = (*envp)->publish;
+	struct peer *pr = peer_of(s);
+	struct identity signer;
+	struct verify_peer vp;
+	Cpx__Alert *a = NULL;
+	char why[256];
+	int reason, relayed;
+
+	if (!pr->rights.publish) {
+		snprintf(why, sizeof(why), "node %s/%s has no publish right "
+		    "in the policy", pr->id.country, pr->id.node);
+		refuse_publish(b, s, pub->request_id, NULL,
+		    CPX__REASON__REASON_NOT_AUTHORIZED, why);
+		return;
+	}
+	if (!ratelimit_take(b->ratelimit, &pr->id, now)) {
+		snprintf(why, sizeof(why), "more than %u alerts/s (burst %u; "
+		    "config keys publish_rate, publish_burst)",
+		    b->cfg->publish_rate, b->cfg->publish_burst);
+		refuse_publish(b, s, pub->request_id, NULL,
+		    CPX__REASON__REASON_RATE_LIMITED, why);
+		return;
+	}
+	if (submit_verify(b, s, envp) == 0)
+		return;
+	vp.id = &pr->id;
+	vp.cert = tlsconn_peer_cert_der(s->tls, &vp.cert_len);
+	vp.may_relay = pr->rights.relay;
+	if (verify_signed(b->trust, &vp, pub->alert, clock_wall_ms(),
+	    b->cfg->clock_skew_ms, &a, &signer, &relayed, &reason, why,
+	    sizeof(why)) == -1) {
+		if (!ack_if_repeat(b, s, pub, reason))
+			refuse_publish(b, s, pub->request_id, NULL, reason,
+			    why);
+		return;
+	}
+	accept_verified(b, s, envp, &a);
+}
+
+/*
+ * 1 if one more publish of s may go to the verifier threads now. This
+ * bound, not the pipes to the threads (unbounded, see lib/workpool.c), is
+ * what holds memory, and the network thread never waits on it: a session
+ * over it is parked instead (publish_take). A quarter of the backlog per
+ * session keeps one node that pipelines thousands of publishes from
+ * taking every slot.
+ */
+int
+publish_admits(const struct broker *b, const struct session *s)
+{
+	if (b->verifier == NULL)
+		return 1;
+	return verifier_inflight(b->verifier) < b->cfg->verify_backlog &&
+	    s->jobs < b->cfg->verify_backlog / 4;
+}
+
+int
+publish_take(struct broker *b, struct session *s, Cpx__Envelope **envp,
+    int64_t now)
+{
+	if (publish_admits(b, s)) {
+		handle_publish(b, s, envp, now);
+		return 0;
+	}
+	/*
+	 * Back-pressure: stop taking this session's requests until the
+	 * verifiers catch up. Only if it keeps sending past a bound
+	 * meanwhile are its publishes refused, so its buffered input stays
+	 * bounded too.
+	 */
+	if (tlsconn_in_pending(s->tls) <=
+	    PARKED_INPUT_FRAMES * (size_t)b->cfg->max_frame) {
+		peer_of(s)->parked = *envp;
+		*envp = NULL;
+		return 1;
+	}
+	refuse_publish(b, s, (*envp)->publish->request_id, NULL,
+	    CPX__REASON__REASON_OVERLOADED, "the broker's verification "
+	    "backlog is full (config key verify_backlog); retry later");
+	return 0;
+}
+
+void
+publish_take_verified(struct broker *b)
+{
+	struct verify_job *j;
+	struct session *s;
+
+	if (b->verifier == NULL)
+		return;
+	while ((j = verifier_take(b->verifier)) != NULL) {
+		s = j->session;
+		s->jobs--;
+		if (s->dead || s->phase != SESSION_OPEN)
+			;	/* gone or refused meanwhile: nothing to answer */
+		else if (j->rc == -1) {
+			if (!ack_if_repeat(b, s, j->env->publish, j->reason))
+				refuse_publish(b, s,
+				    j->env->publish->request_id, NULL,
+				    j->reason, j->why);
+		}
+		else
+			accept_verified(b, s, &j->env, &j->alert);
+		verify_job_free(&j);
+	}
+}
+
+/* The turn's commit failed: nothing of it was accepted. */
+static void
+refuse_turn(struct broker *b, const char *err)
+{
+	struct pending *p;
+	char why[400];
+	size_t i;
+
+	log_warnx("%s; refusing %zu publish(es) of this turn", err,
+	    b->npending);
+	snprintf(why, sizeof(why), "audit log cannot be written (%s); "
+	    "nothing was accepted, retry later", err);
+	for (i = 0; i < b->npending; i++) {
+		p = &b->pending[i];
+		if (!p->duplicate)
+			dedup_remove(b->dedup, p->alert->origin, p->alert_id);
+		if (!p->session->dead)
+			broker_send_error(b, p->session, p->request_id,
+			    CPX__REASON__REASON_STORAGE, why);
+	}
+	b->stats.refused += b->npending;
+	pending_clear(b);
+}
+
+void
+publish_commit_turn(struct broker *b)
+{
+	struct dedup_entry *de;
+	struct pending *p;
+	char err[256];
+	size_t i;
+
+	if (audit_pending(b->audit) == 0 && b->npending == 0)
+		return;
+	if (audit_commit(b->audit, err, sizeof(err)) == -1) {
+		refuse_turn(b, err);
+		return;
+	}
+	b->stats.commits++;
+	for (i = 0; i < b->npending; i++) {
+		p = &b->pending[i];
+		if (!p->duplicate) {
+			if ((de = dedup_find(b->dedup, p->alert->origin,
+			    p->alert_id)) != NULL)
+				de->pending = 0;
+			b->stats.accepted++;
+			b->stats.deliveries += route_publish(b->edge, b->policy,
+			    p->env->publish->alert, p->alert, p->seq,
+			    p->time ? p->time : clock_wall_ms());
+			log_debug("%s: alert %s accepted as seq %" PRIu64,
+			    p->session->tag, p->alert_id, p->seq);
+		}
+		if (!p->session->dead)
+			send_ack(b, p->session, p->request_id, p->seq,
+			    p->alert_id, p->duplicate);
+	}
+	pending_clear(b);
+}
