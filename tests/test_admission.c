@@ -451,7 +451,8 @@ test_garbage_flood_audit(void **state)
 	/* A handful of records, still counting (nearly) every one. */
 	assert_true(records <= 8);
 	assert_true(refusals >= GARBAGE_N * 9 / 10);
-	assert_true(refusals <= GARBAGE_N + 1);	/* + the start-up probe */
+	/* + the harness's start-up probes from 127.0.0.1 */
+	assert_true(refusals <= GARBAGE_N + 5);
 	assert_int_equal(testbroker_cleanup(&tb), 0);
 }
 
@@ -624,12 +625,15 @@ test_queue_budget(void **state)
 	assert_true(testsink_wait_deliveries(&rs, reader, TESTSINK_MAX,
 	    30000));
 	assert_true(testbroker_wait_log(&tb, "over queue_budget", 5000));
-	for (i = 0; i < 4; i++) {
-		if (rawtls_wait_close(&raw[i], 5000) &&
-		    raw[i].last_error == CPX__REASON__REASON_OVERLOADED)
-			cut++;
+	/*
+	 * Cut by the budget, each while under its own outbound_queue (read
+	 * from the log: these readers stalled longer than the broker waits
+	 * for a cut peer to read its Error).
+	 */
+	cut = testbroker_log_count(&tb, "over queue_budget");
+	assert_int_equal(testbroker_log_count(&tb, "outbound queue over"), 0);
+	for (i = 0; i < 4; i++)
 		rawtls_close(&raw[i]);
-	}
 	fprintf(stderr, "queue budget: %d of 4 stalled subscribers cut, the "
 	    "reader got all %zu\n", cut, rs.n);
 	assert_true(cut >= 1);
