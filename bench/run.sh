@@ -138,6 +138,13 @@ log_level = info
 ; No per-node rate limit: the benchmark measures the broker's capacity.
 publish_rate = 0
 max_sessions = 2000
+; Every benchmark node connects from 127.0.0.1, and W4 opens 1,000
+; sessions at once with few certificates: the per-address and per-node
+; limits are for the open network, not for this.
+connect_rate = 0
+max_handshakes = 2000
+max_handshakes_per_address = 2000
+max_sessions_per_node = 2000
 EOF
 }
 

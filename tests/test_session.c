@@ -23,6 +23,7 @@
 #include <openssl/ssl.h>
 
 #include "cpx_client.h"
+#include "harden_util.h"
 #include "testbroker.h"
 #include "testpki.h"
 
@@ -174,25 +175,6 @@ test_revoked(void **state)
 	    "certificate revoked");
 }
 
-static int
-tcp_connect(int port)
-{
-	struct sockaddr_in sin;
-	int fd;
-
-	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
-		return -1;
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /* 1 if the peer closed fd within timeout_ms (reads until EOF/error). */
 static int
 closed_within(int fd, int timeout_ms)
@@ -237,7 +219,7 @@ test_no_client_cert(void **state)
 	SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
 	assert_int_equal(SSL_CTX_load_verify_file(ctx, ca), 1);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	assert_true((fd = tcp_connect(tb.port)) >= 0);
+	assert_true((fd = harden_tcp_connect(tb.port)) >= 0);
 	ssl = SSL_new(ctx);
 	SSL_set_fd(ssl, fd);
 	/* TLS 1.3: our side completes; the broker then refuses us. */
@@ -272,7 +254,7 @@ test_garbage(void **state)
 		fail_msg("valid node: %s", err);
 	cpx_client_on_event(good, count_cb, &n);
 	before = testbroker_log_count(&tb, "session refused");
-	assert_true((fd = tcp_connect(tb.port)) >= 0);
+	assert_true((fd = harden_tcp_connect(tb.port)) >= 0);
 	assert_int_equal(write(fd, junk, sizeof(junk) - 1),
 	    (ssize_t)sizeof(junk) - 1);
 	assert_true(closed_within(fd, 5000));
@@ -298,7 +280,7 @@ test_handshake_timeout(void **state)
 	if (good == NULL)
 		fail_msg("valid node: %s", err);
 	cpx_client_on_event(good, count_cb, &n);
-	assert_true((fd = tcp_connect(tb.port)) >= 0);
+	assert_true((fd = harden_tcp_connect(tb.port)) >= 0);
 	/* Half a ClientHello record header, then silence. */
 	assert_int_equal(write(fd, "\x16\x03\x01", 3), 3);
 	t0 = testutil_now_ms();
