@@ -133,20 +133,6 @@ refuse(int *reason, int code, char *why, size_t whylen, const char *fmt,
 	return -1;
 }
 
-/* Printable prefix of an untrusted string, for messages. */
-static const char *
-safe(const char *s, char *buf, size_t len)
-{
-	size_t i;
-
-	if (s == NULL)
-		s = "";
-	for (i = 0; i + 1 < len && s[i] != '\0'; i++)
-		buf[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-	buf[i] = '\0';
-	return buf;
-}
-
 int
 policy_check_publish(const struct policy *p, const struct identity *peer,
     const Cpx__Alert *a, int *reason, char *why, size_t whylen)
@@ -200,7 +186,7 @@ policy_check_publish(const struct policy *p, const struct identity *peer,
 			return refuse(reason,
 			    CPX__REASON__REASON_UNKNOWN_RECIPIENT, why, whylen,
 			    "recipient \"%s\" is neither a country nor a "
-			    "region", safe(rc, tmp, sizeof(tmp)));
+			    "region", wire_printable(rc, tmp, sizeof(tmp)));
 		/* A region's membership is the broker's, not the origin's. */
 		if (a->handling == CPX__HANDLING__HANDLING_NAMED_ONLY)
 			return refuse(reason,
@@ -280,7 +266,7 @@ policy_check_subscribe(const struct policy *p, const struct identity *peer,
 				    CPX__REASON__REASON_BAD_REQUEST, why,
 				    whylen, "filter %zu: unknown region "
 				    "\"%s\"", i,
-				    safe(f->regions[j], tmp, sizeof(tmp)));
+				    wire_printable(f->regions[j], tmp, sizeof(tmp)));
 	}
 	return 0;
 }

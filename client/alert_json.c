@@ -90,50 +90,6 @@ quote(const char *in, char *buf, size_t len)
 	return buf;
 }
 
-/*
- * Length of the valid UTF-8 sequence at s (n bytes available), with its
- * code point in *cp, or 0 if s[0] does not start one. Overlong forms,
- * surrogates and values above U+10FFFF are invalid.
- */
-static size_t
-utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
-{
-	uint32_t c, min;
-	size_t k, i;
-
-	if (n == 0)
-		return 0;
-	c = s[0];
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	} else if ((c & 0xe0) == 0xc0) {
-		k = 2;
-		c &= 0x1f;
-		min = 0x80;
-	} else if ((c & 0xf0) == 0xe0) {
-		k = 3;
-		c &= 0x0f;
-		min = 0x800;
-	} else if ((c & 0xf8) == 0xf0) {
-		k = 4;
-		c &= 0x07;
-		min = 0x10000;
-	} else
-		return 0;
-	if (k > n)
-		return 0;
-	for (i = 1; i < k; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return k;
-}
-
 /* ---------------------------------------------------------------- time */
 
 static int
@@ -894,7 +850,7 @@ put_clean(FILE *out, const char *s)
 		return;
 	n = strlen(s);
 	for (i = 0; i < n; i += k) {
-		if ((k = utf8_next(u + i, n - i, &cp)) == 0) {
+		if ((k = json_utf8_next(u + i, n - i, &cp)) == 0) {
 			k = 1;
 			fputc('?', out);
 		} else if (cp == '\t' || cp == '\n' || cp == '\r' ||

@@ -62,13 +62,8 @@ json_out_time(int64_t ms)
 	return json_integer(ms);
 }
 
-/*
- * Length of the valid UTF-8 sequence at s (n bytes available), or 0 if
- * s[0] does not start one: overlong forms, surrogates and values above
- * U+10FFFF are invalid (RFC 3629).
- */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
+size_t
+json_utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
 {
 	uint32_t	c, min;
 	size_t		k, i;
@@ -76,8 +71,10 @@ utf8_len(const unsigned char *s, size_t n)
 	if (n == 0)
 		return 0;
 	c = s[0];
-	if (c < 0x80)
-		return 1;
+	if (c < 0x80) {
+		k = 1;
+		goto done;
+	}
 	if ((c & 0xe0) == 0xc0) {
 		k = 2;
 		c &= 0x1f;
@@ -101,6 +98,9 @@ utf8_len(const unsigned char *s, size_t n)
 	}
 	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
 		return 0;
+done:
+	if (cp != NULL)
+		*cp = c;
 	return k;
 }
 
@@ -121,7 +121,7 @@ json_out_string(const char *s)
 		return NULL;
 	u = (const unsigned char *)s;
 	for (i = o = 0; i < n; i += k) {
-		if ((k = utf8_len(u + i, n - i)) == 0) {
+		if ((k = json_utf8_next(u + i, n - i, NULL)) == 0) {
 			memcpy(buf + o, "\xef\xbf\xbd", 3);
 			o += 3;
 			k = 1;

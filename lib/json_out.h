@@ -82,4 +82,12 @@ json_t	*json_out_record(const Cpx__AuditRecord *r)
 char	*json_out_line(const json_t *o)
 	    __attribute__((warn_unused_result));
 
+/*
+ * Length of the valid UTF-8 sequence at s (n bytes available), with its
+ * code point in *cp if cp is not NULL, or 0 if s[0] does not start one:
+ * overlong forms, surrogates and values above U+10FFFF are invalid (RFC
+ * 3629). The one UTF-8 decoder of the JSON writer and reader.
+ */
+size_t	json_utf8_next(const unsigned char *s, size_t n, uint32_t *cp);
+
 #endif

@@ -131,12 +131,8 @@ enum_known(const ProtobufCEnumDescriptor *d, int v)
 	return protobuf_c_enum_descriptor_get_value(d, v) != NULL;
 }
 
-/*
- * Copy s into buf for an error message: printable ASCII only, cut to
- * fit, so a peer's bytes cannot reach a log as control characters.
- */
-static const char *
-printable(const char *s, char *buf, size_t len)
+const char *
+wire_printable(const char *s, char *buf, size_t len)
 {
 	size_t	i;
 
@@ -169,7 +165,7 @@ filter_check(const Cpx__Filter *f, size_t i, char *why, size_t whylen)
 		if (!identity_country_valid(f->origins[j])) {
 			snprintf(why, whylen, "filter %zu: origin %zu \"%s\" "
 			    "is not a country code", i, j + 1,
-			    printable(f->origins[j], q, sizeof(q)));
+			    wire_printable(f->origins[j], q, sizeof(q)));
 			return -1;
 		}
 	}
@@ -183,7 +179,7 @@ filter_check(const Cpx__Filter *f, size_t i, char *why, size_t whylen)
 		if (!alert_region_name_valid(f->regions[j])) {
 			snprintf(why, whylen, "filter %zu: region %zu \"%s\" "
 			    "is not a region name", i, j + 1,
-			    printable(f->regions[j], q, sizeof(q)));
+			    wire_printable(f->regions[j], q, sizeof(q)));
 			return -1;
 		}
 	}

@@ -61,4 +61,11 @@ Cpx__Envelope *wire_decode(const uint8_t *body, size_t len, int *reason,
 int	wire_filters_check(Cpx__Filter *const *filters, size_t n, char *why,
 	    size_t whylen) __attribute__((warn_unused_result));
 
+/*
+ * Copy s into buf (len > 0) for an error message: printable ASCII only,
+ * cut to fit, so a peer's bytes cannot reach a log as control
+ * characters. Returns buf.
+ */
+const char *wire_printable(const char *s, char *buf, size_t len);
+
 #endif
