@@ -835,6 +835,47 @@ dispatch(struct cpx_client *c, Cpx__Envelope **envp)
 		on_envelope(c, envp);
 }
 
+/*
+ * Say in plain words who refused whom before the Welcome: our own check
+ * of the broker's certificate (its text already begins "the broker's" or
+ * names our CRL), or the broker's TLS alert about ours, whose OpenSSL
+ * name ("sslv3 alert certificate revoked") is kept in brackets.
+ */
+static void
+refusal_words(const char *tls, char *out, size_t len)
+{
+	static const struct {
+		const char	*alert;
+		const char	*words;
+	} alerts[] = {
+		{ "certificate revoked", "this node's certificate has been "
+		    "revoked" },
+		{ "certificate expired", "this node's certificate has "
+		    "expired" },
+		{ "unknown ca", "this node's certificate is not from the "
+		    "network's CA" },
+		{ "certificate required", "this node sent no certificate" },
+		{ "bad certificate", "this node's certificate was not "
+		    "accepted" },
+		{ "unsupported certificate", "this node's certificate is not "
+		    "a node certificate" },
+	};
+	size_t i;
+
+	if (strstr(tls, "the broker's") != NULL ||
+	    strstr(tls, "our CRL") != NULL) {
+		snprintf(out, len, "this node refuses the broker: %s", tls);
+		return;
+	}
+	for (i = 0; i < sizeof(alerts) / sizeof(alerts[0]); i++)
+		if (strstr(tls, alerts[i].alert) != NULL) {
+			snprintf(out, len, "the broker refused this node: %s "
+			    "(%s)", alerts[i].words, tls);
+			return;
+		}
+	snprintf(out, len, "the broker refused this node: %s", tls);
+}
+
 static void
 on_data(struct cpx_client *c, const uint8_t *p, size_t len)
 {
@@ -877,11 +918,14 @@ on_data(struct cpx_client *c, const uint8_t *p, size_t len)
 		/*
 		 * Before the Welcome, a TLS alert is the broker refusing our
 		 * certificate (TLS 1.3: our handshake "succeeded" before it
-		 * judged us). That is final, not a reason to retry.
+		 * judged us), or our own check refusing the broker's. Both
+		 * are final, not a reason to retry.
 		 */
-		snprintf(why, sizeof(why), "%s: %s", c->welcome ?
-		    "TLS session failed" : "broker refused the session",
-		    tlsconn_error(c->tls));
+		if (c->welcome != NULL)
+			snprintf(why, sizeof(why), "TLS session failed: %s",
+			    tlsconn_error(c->tls));
+		else
+			refusal_words(tlsconn_error(c->tls), why, sizeof(why));
 		lost(c, why, c->welcome == NULL);
 	} else if (tlsconn_state(c->tls) == TLSCONN_CLOSED)
 		lost(c, "broker closed the connection", 0);

@@ -147,7 +147,8 @@ static void
 test_other_ca(void **state)
 {
 	(void)state;
-	check_refused("other/rogue-si", "unknown ca",
+	check_refused("other/rogue-si", "this node's certificate is not from "
+	    "the network's CA (TLS error: tlsv1 alert unknown ca",
 	    "unable to get local issuer certificate");
 }
 
@@ -171,7 +172,8 @@ static void
 test_revoked(void **state)
 {
 	(void)state;
-	check_refused("nodes/revoked-hr", "certificate revoked",
+	check_refused("nodes/revoked-hr", "the broker refused this node: this "
+	    "node's certificate has been revoked",
 	    "certificate revoked");
 }
 
