@@ -162,7 +162,8 @@ kill "$(cat "$run/broker.pid")"
 while kill -0 "$(cat "$run/broker.pid")" 2>/dev/null; do sleep 0.1; done
 rm -f "$run/broker.pid"
 tail -n 2 "$run/broker.log" | cut -c 25-
-run_cmd "$audit" verify --ca "$run/pki/ca.pem" --crl "$run/pki/crl.pem" "$run/audit"
+run_cmd "$audit" verify --ca "$run/pki/ca.pem" --crl "$run/pki/crl.pem" \
+    --broker-cert "$run/pki/broker.pem" "$run/audit"
 
 if [ "$hr" -ne 2 ] || [ "$rs" -ne 3 ]; then
 	echo "demo: unexpected deliveries (see $run)" >&2
