@@ -150,6 +150,11 @@ main(int argc, char *argv[])
 
 	log_init("cpx-broker", LOG_LEVEL_INFO);
 	config_defaults(&cfg);
+	/* Nothing to go on: say how to use it, not what is missing. */
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
 	if ((sets = calloc((size_t)argc, sizeof(*sets))) == NULL)
 		fatal("calloc");
 	while ((ch = getopt_long(argc, argv, "c:s:dnh", longopts, NULL)) != -1) {

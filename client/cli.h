@@ -18,10 +18,11 @@
 /* Exit codes of every command (documented in `cpx --help`). */
 #define CLI_EXIT_OK		0
 #define CLI_EXIT_REFUSED	1	/* the broker refused the request */
-#define CLI_EXIT_USAGE		2	/* bad flag, argument or alert input */
-#define CLI_EXIT_CONNECT	3	/* no session: unreachable, handshake
-					   refused, certificate unusable, or
-					   the connection was lost */
+#define CLI_EXIT_USAGE		2	/* bad flag, argument or alert input,
+					   or a set-up error: endpoint, key,
+					   certificate or CRL unusable */
+#define CLI_EXIT_CONNECT	3	/* no session: unreachable, or the
+					   connection was lost */
 #define CLI_EXIT_LOCAL		4	/* local I/O: output, state file */
 
 /* Long-option codes shared by all commands; command codes start above. */

@@ -270,12 +270,19 @@ cli_connect(struct cli_common *co, int reconnect, int timeout_ms,
 	cfg.verify_threads = verify_threads();
 	log_debug("broker %s, ca %s, cert %s, key %s, crl %s", co->broker,
 	    co->ca, co->cert, co->key, co->crl ? co->crl : "(none)");
-	*exit_code = CLI_EXIT_CONNECT;
+	/* A mistake in the set-up is not a reason to retry: exit 2. */
+	if (co->broker == NULL || strncmp(co->broker, "tcp://", 6) != 0) {
+		fprintf(stderr, "cpx: --broker %s: expected tcp://HOST:PORT\n",
+		    cli_sanitize(co->broker ? co->broker : "(none)", safe,
+		    sizeof(safe)));
+		return NULL;
+	}
 	if ((c = cpx_client_new(&cfg, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "cpx: %s\n", cli_sanitize(err, safe,
 		    sizeof(safe)));
 		return NULL;
 	}
+	*exit_code = CLI_EXIT_CONNECT;
 	if (cpx_client_connect(c, timeout_ms, err, sizeof(err)) == -1) {
 		fprintf(stderr, "cpx: %s\n", cli_sanitize(err, safe,
 		    sizeof(safe)));

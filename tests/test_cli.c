@@ -417,8 +417,27 @@ test_unreachable(void **state)
 	(void)state;
 	expect_exit(RUN("whoami", "--broker", "tcp://127.0.0.1:1"), 3);
 	expect_in(2, "no session with the broker");
-	expect_exit(RUN("whoami", "--node", "no-such-node"), 3);
+}
+
+/* Mistakes in the set-up are usage errors (2), not "retry later" (3). */
+static void
+test_setup_errors(void **state)
+{
+	char exe[sizeof(g->exe)];
+
+	(void)state;
+	expect_exit(RUN("whoami", "--node", "no-such-node"), 2);
 	expect_in(2, "no-such-node");
+	expect_exit(RUN("whoami", "--broker", "127.0.0.1:7443"), 2);
+	expect_in(2, "expected tcp://HOST:PORT");
+	/* The broker with no arguments at all: how to use it. */
+	memcpy(exe, g->exe, sizeof(exe));
+	snprintf(g->exe, sizeof(g->exe), "%s/broker/cpx-broker",
+	    getenv("CPX_BINARY_DIR") ? getenv("CPX_BINARY_DIR") :
+	    CPX_BINARY_DIR);
+	expect_exit(run_in(NULL, (const char *const []){ NULL }), 2);
+	expect_in(2, "usage: cpx-broker");
+	memcpy(g->exe, exe, sizeof(exe));
 }
 
 /* A node the broker refuses exits 1: retrying will not help. */
@@ -986,6 +1005,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_refused_node, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_unreachable, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_setup_errors, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_subscribe_live, setup,
 		    teardown),
