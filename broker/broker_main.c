@@ -149,12 +149,12 @@ main(int argc, char *argv[])
 	int ch, nsets = 0, i, debug = 0, check = 0, rc;
 
 	log_init("cpx-broker", LOG_LEVEL_INFO);
-	config_defaults(&cfg);
 	/* Nothing to go on: say how to use it, not what is missing. */
 	if (argc < 2) {
 		usage(stderr);
 		return 2;
 	}
+	config_defaults(&cfg);
 	if ((sets = calloc((size_t)argc, sizeof(*sets))) == NULL)
 		fatal("calloc");
 	while ((ch = getopt_long(argc, argv, "c:s:dnh", longopts, NULL)) != -1) {

@@ -424,6 +424,7 @@ static void
 test_setup_errors(void **state)
 {
 	char exe[sizeof(g->exe)];
+	int rc;
 
 	(void)state;
 	expect_exit(RUN("whoami", "--node", "no-such-node"), 2);
@@ -435,9 +436,10 @@ test_setup_errors(void **state)
 	snprintf(g->exe, sizeof(g->exe), "%s/broker/cpx-broker",
 	    getenv("CPX_BINARY_DIR") ? getenv("CPX_BINARY_DIR") :
 	    CPX_BINARY_DIR);
-	expect_exit(run_in(NULL, (const char *const []){ NULL }), 2);
+	rc = run_in(NULL, (const char *const []){ NULL });
+	memcpy(g->exe, exe, sizeof(exe));	/* before anything can fail */
+	expect_exit(rc, 2);
 	expect_in(2, "usage: cpx-broker");
-	memcpy(g->exe, exe, sizeof(exe));
 }
 
 /* A node the broker refuses exits 1: retrying will not help. */
