@@ -110,27 +110,6 @@ need_broker(void)
 		fail_msg("the test broker did not start (see its log above)");
 }
 
-static char *
-slurp(const char *path)
-{
-	struct stat st;
-	char *buf;
-	size_t n;
-	FILE *f;
-
-	if ((f = fopen(path, "r")) == NULL)
-		return strdup("");
-	if (fstat(fileno(f), &st) == -1 ||
-	    (buf = malloc((size_t)st.st_size + 1)) == NULL) {
-		fclose(f);
-		return NULL;
-	}
-	n = fread(buf, 1, (size_t)st.st_size, f);
-	buf[n] = '\0';
-	fclose(f);
-	return buf;
-}
-
 /* Start cpx with args (NULL-terminated), stdout/stderr to files. */
 static pid_t
 spawn_cpx(const char *out, const char *err, const char *in,
@@ -199,7 +178,7 @@ run_in(const char *in, const char *const *args)
 static void
 show_output(void)
 {
-	char *o = slurp(g->out), *e = slurp(g->err);
+	char *o = testutil_read_text(g->out), *e = testutil_read_text(g->err);
 
 	fprintf(stderr, "---- cpx stdout ----\n%s---- cpx stderr ----\n%s"
 	    "----\n", o ? o : "", e ? e : "");
@@ -220,7 +199,7 @@ expect_exit(int got, int want)
 static void
 expect_in(int which, const char *s)
 {
-	char *t = slurp(which == 1 ? g->out : g->err);
+	char *t = testutil_read_text(which == 1 ? g->out : g->err);
 
 	assert_non_null(t);
 	if (strstr(t, s) == NULL) {
@@ -235,7 +214,7 @@ expect_in(int which, const char *s)
 static uint64_t
 accepted_seq(char *id, size_t idlen)
 {
-	char *t = slurp(g->out), idbuf[80];
+	char *t = testutil_read_text(g->out), idbuf[80];
 	unsigned long long seq = 0;
 
 	assert_non_null(t);
@@ -264,7 +243,7 @@ load_lines(const char *path)
 {
 	json_error_t jerr;
 	json_t *arr = json_array(), *o;
-	char *t = slurp(path), *line, *save = NULL;
+	char *t = testutil_read_text(path), *line, *save = NULL;
 
 	assert_non_null(arr);
 	assert_non_null(t);
@@ -347,7 +326,7 @@ test_publish_file(void **state)
 	expect_exit(run_in(in, (const char *const []){ "publish", "--file",
 	    "-", "--severity", "low", "--id", "cli-file-1", "--json",
 	    NULL }), 0);
-	t = slurp(g->out);
+	t = testutil_read_text(g->out);
 	assert_non_null(t);
 	o = json_loads(t, 0, NULL);
 	free(t);
@@ -361,7 +340,7 @@ test_publish_file(void **state)
 	/* The override took effect: replay shows severity low. */
 	expect_exit(RUN("replay", "--json", "--node", "rs-ncp", "--from",
 	    "SI", "--category", "vehicle"), 0);
-	t = slurp(g->out);
+	t = testutil_read_text(g->out);
 	assert_non_null(strstr(t, "\"id\":\"cli-file-1\""));
 	assert_non_null(strstr(t, "\"severity\":\"low\""));
 	free(t);
@@ -476,7 +455,7 @@ test_subscribe_live(void **state)
 	/* Publish only once the subscription is in force (it is live). */
 	until = testutil_now_ms() + 30000;
 	while (!found && testutil_now_ms() < until) {
-		t = slurp(err2);
+		t = testutil_read_text(err2);
 		found = t != NULL && strstr(t, "subscribed") != NULL;
 		free(t);
 		if (!found)
@@ -521,7 +500,7 @@ test_subscribe_signal(void **state)
 	assert_true(pid > 0);
 	until = testutil_now_ms() + 30000;
 	while (!found && testutil_now_ms() < until) {
-		t = slurp(g->err);
+		t = testutil_read_text(g->err);
 		found = t != NULL && strstr(t, "subscribed") != NULL;
 		free(t);
 		if (!found)
@@ -557,7 +536,7 @@ test_subscribe_state_file(void **state)
 	for (i = 0; i < 3; i++)
 		assert_int_equal(jseq(json_array_get(lines, i)), seqs[i]);
 	json_decref(lines);
-	t = slurp(statef);
+	t = testutil_read_text(statef);
 	snprintf(buf, sizeof(buf), "%" PRIu64 "\n", seqs[2]);
 	assert_string_equal(t, buf);
 	free(t);
@@ -575,7 +554,7 @@ test_subscribe_state_file(void **state)
 	assert_int_equal(jseq(json_array_get(lines, 0)), seqs[3]);
 	assert_int_equal(jseq(json_array_get(lines, 1)), seqs[4]);
 	json_decref(lines);
-	t = slurp(statef);
+	t = testutil_read_text(statef);
 	snprintf(buf, sizeof(buf), "%" PRIu64 "\n", seqs[4]);
 	assert_string_equal(t, buf);
 	free(t);
@@ -596,7 +575,7 @@ test_subscribe_state_file(void **state)
 		assert_int_equal(json_array_size(lines), 1);
 		assert_int_equal(jseq(json_array_get(lines, 0)), seqs[i]);
 		json_decref(lines);
-		t = slurp(statef);
+		t = testutil_read_text(statef);
 		snprintf(buf, sizeof(buf), "%" PRIu64 "\n", seqs[i]);
 		assert_string_equal(t, buf);
 		free(t);
@@ -605,7 +584,7 @@ test_subscribe_state_file(void **state)
 	/* Nothing new: --timeout ends it, exit 0, nothing shown. */
 	expect_exit(RUN("subscribe", "--node", "hr-ncp", "--from", "AT",
 	    "--json", "--timeout", "1", "--state-file", statef), 0);
-	t = slurp(g->out);
+	t = testutil_read_text(g->out);
 	assert_string_equal(t, "");
 	free(t);
 }
@@ -619,7 +598,7 @@ wait_lines(const char *path, size_t n, int timeout_ms)
 	char *t, *p;
 
 	for (;;) {
-		t = slurp(path);
+		t = testutil_read_text(path);
 		for (k = 0, p = t; p != NULL && (p = strchr(p, '\n')) != NULL;
 		    p++)
 			k++;
@@ -689,7 +668,7 @@ test_replay(void **state)
 	expect_in(2, "end of replay: ");
 	/* Not a terminal: no progress bar. */
 	{
-		char *e = slurp(g->err);
+		char *e = testutil_read_text(g->err);
 
 		assert_null(strchr(e, '\r'));
 		free(e);
@@ -754,7 +733,7 @@ test_whoami(void **state)
 	expect_in(1, "node:      si-ncp");
 	expect_in(1, "audit");
 	expect_exit(RUN("whoami", "--json", "--node", "rs-ncp"), 0);
-	t = slurp(g->out);
+	t = testutil_read_text(g->out);
 	o = json_loads(t, 0, NULL);
 	free(t);
 	assert_non_null(o);
@@ -962,7 +941,7 @@ test_state_file_not_poisoned(void **state)
 	fakebroker_free(&fb);
 	expect_in(1, "genuine-11");
 	expect_in(2, "refused to show alert");
-	t = slurp(g->out);
+	t = testutil_read_text(g->out);
 	assert_non_null(t);
 	if (strstr(t, "poison-max") != NULL || strstr(t, "forged-12") != NULL)
 		fail_msg("an unverified alert was shown: %s", t);

@@ -93,31 +93,10 @@ teardown(void **state)
 	return rc;
 }
 
-static char *
-slurp(const char *path)
-{
-	struct stat st;
-	char *buf;
-	size_t n;
-	FILE *f;
-
-	if ((f = fopen(path, "r")) == NULL)
-		return strdup("");
-	if (fstat(fileno(f), &st) == -1 ||
-	    (buf = malloc((size_t)st.st_size + 1)) == NULL) {
-		fclose(f);
-		return NULL;
-	}
-	n = fread(buf, 1, (size_t)st.st_size, f);
-	buf[n] = '\0';
-	fclose(f);
-	return buf;
-}
-
 static void
 show_output(void)
 {
-	char *o = slurp(g->out), *e = slurp(g->err);
+	char *o = testutil_read_text(g->out), *e = testutil_read_text(g->err);
 
 	fprintf(stderr, "---- stdout ----\n%s---- stderr ----\n%s----\n",
 	    o ? o : "", e ? e : "");
@@ -194,7 +173,7 @@ load_lines(void)
 {
 	json_error_t jerr;
 	json_t *arr = json_array(), *o;
-	char *t = slurp(g->out), *line, *save = NULL;
+	char *t = testutil_read_text(g->out), *line, *save = NULL;
 
 	assert_non_null(arr);
 	assert_non_null(t);

@@ -265,34 +265,13 @@ testbroker_cleanup(struct testbroker *tb)
 	return rc;
 }
 
-static char *
-slurp(const char *path)
-{
-	struct stat st;
-	char *buf;
-	FILE *f;
-	size_t n;
-
-	if ((f = fopen(path, "r")) == NULL)
-		return NULL;
-	if (fstat(fileno(f), &st) == -1 ||
-	    (buf = malloc((size_t)st.st_size + 1)) == NULL) {
-		fclose(f);
-		return NULL;
-	}
-	n = fread(buf, 1, (size_t)st.st_size, f);
-	buf[n] = '\0';
-	fclose(f);
-	return buf;
-}
-
 int
 testbroker_log_count(struct testbroker *tb, const char *needle)
 {
 	char *buf, *p;
 	int n = 0;
 
-	if ((buf = slurp(tb->log)) == NULL)
+	if ((buf = testutil_read_text(tb->log)) == NULL)
 		return 0;
 	for (p = buf; (p = strstr(p, needle)) != NULL; p += strlen(needle))
 		n++;

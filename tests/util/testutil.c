@@ -88,3 +88,24 @@ testutil_write_file(const char *path, const void *buf, size_t len)
 	}
 	return ret;
 }
+
+char *
+testutil_read_text(const char *path)
+{
+	struct stat st;
+	char *buf;
+	size_t n;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return strdup("");
+	if (fstat(fileno(f), &st) == -1 ||
+	    (buf = malloc((size_t)st.st_size + 1)) == NULL) {
+		fclose(f);
+		return NULL;
+	}
+	n = fread(buf, 1, (size_t)st.st_size, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}

@@ -30,5 +30,10 @@ int	testutil_rmrf(const char *dir) __attribute__((warn_unused_result));
  */
 int	testutil_write_file(const char *path, const void *buf, size_t len)
 	    __attribute__((warn_unused_result));
+/*
+ * The whole of a text file, NUL-terminated and owned by the caller
+ * (free); "" if the file does not exist (yet), NULL if out of memory.
+ */
+char	*testutil_read_text(const char *path);
 
 #endif
