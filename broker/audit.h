@@ -24,7 +24,8 @@
  * extend a chain that may hold unacknowledged records.
  *
  * Chain continuity. Each record's chain hash covers the hash before it:
- * hash(n) = SHA-256(hash(n-1) || u64be seq || u32be len || bytes), where
+ * hash(n) = SHA-256(hash(n-1) || u64be seq || u32be len || SHA-256(bytes))
+ * (chain v2, lib/chain.h), where
  * bytes are the record as serialized and hash(0) is 32 zero bytes. A
  * checkpoint record covers the record just before it (checkpoint_seq ==
  * seq - 1, checkpoint_hash the chain hash after that record) and signs

@@ -23,6 +23,7 @@
 
 #include "audit.h"
 #include "audit_impl.h"
+#include "chain.h"
 #include "errfmt.h"
 
 void
@@ -65,26 +66,13 @@ get_be32(const uint8_t *p)
 	    (uint32_t)p[2] << 8 | p[3];
 }
 
-/* hash(n) = SHA-256(hash(n-1) || u64be seq || u32be len || bytes). */
+/* The chain step over one record's bytes: lib/chain.h (chain v2). */
 int
 audit_chain_hash(EVP_MD_CTX *md, const uint8_t prev[AUDIT_HASH_LEN],
     uint64_t seq, const uint8_t *bytes, uint32_t len,
     uint8_t out[AUDIT_HASH_LEN])
 {
-	uint8_t		hdr[12];
-	unsigned int	outlen = 0;
-
-	audit_put_be64(hdr, seq);
-	audit_put_be32(hdr + 8, len);
-	/* NULL type: reuse the digest fetched once, no lookup per record. */
-	if (EVP_DigestInit_ex2(md, NULL, NULL) != 1 ||
-	    EVP_DigestUpdate(md, prev, AUDIT_HASH_LEN) != 1 ||
-	    EVP_DigestUpdate(md, hdr, sizeof(hdr)) != 1 ||
-	    EVP_DigestUpdate(md, bytes, len) != 1 ||
-	    EVP_DigestFinal_ex(md, out, &outlen) != 1 ||
-	    outlen != AUDIT_HASH_LEN)
-		return -1;
-	return 0;
+	return chain_hash_record(md, prev, seq, bytes, len, out);
 }
 
 EVP_MD_CTX *

@@ -201,7 +201,7 @@ struct audit_cursor {
 
 /* "seg-<first, 20 digits>.log" */
 void	audit_seg_name(char name[SEG_NAME_LEN], uint64_t first);
-/* hash(n) = SHA-256(hash(n-1) || u64be seq || u32be len || bytes). */
+/* hash(n) = SHA-256(hash(n-1) || u64be seq || u32be len || SHA-256(bytes)). */
 int	audit_chain_hash(EVP_MD_CTX *md, const uint8_t prev[AUDIT_HASH_LEN],
 	    uint64_t seq, const uint8_t *bytes, uint32_t len,
 	    uint8_t out[AUDIT_HASH_LEN]) __attribute__((warn_unused_result));

@@ -6,7 +6,8 @@ set -eu
 PKGS="build-essential cmake pkg-config git ca-certificates openssl
 libssl-dev libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
 libjansson-dev libinih-dev libcmocka-dev clang libclang-rt-14-dev
-procps"
+procps libsystemd-dev libmicrohttpd-dev systemd help2man man-db groff-base
+strace curl"
 
 missing=""
 for p in $PKGS; do
