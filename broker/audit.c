@@ -7,7 +7,8 @@
  * in audit_impl.h). The work is done by one file per job, in the order a
  * record meets them: audit_frame.c (record format, chain hash, the one
  * parser), audit_writer.c (pending batch, group commit, rollback),
- * audit_checkpoint.c (signed checkpoints), audit_segment.c (segment files
+ * audit_checkpoint.c (signed checkpoints), audit_mark.c (the high-water
+ * mark: how long the log is), audit_segment.c (segment files
  * and recovery at open), audit_index.c (the in-memory index) and
  * audit_cursor.c (reading in order). audit_verify.c is the offline
  * check of a log directory, for cpx-audit.
@@ -18,6 +19,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -33,6 +36,75 @@ struct audit *
 audit_open(const char *dir, EVP_PKEY *key, X509 *cert, char *err,
     size_t errlen)
 {
+	return audit_open_flags(dir, key, cert, 0, err, errlen);
+}
+
+/*
+ * After recovery: bring the high-water mark up to the log as checked
+ * (records written after it, a torn tail cut, checkpoints whose
+ * signatures were just checked become the trusted point), creating it
+ * for a new log. A log taken without a mark says so in a record.
+ */
+static int
+settle_mark(struct audit *a, char *err, size_t errlen)
+{
+	Cpx__AuditRecord	 rec = CPX__AUDIT_RECORD__INIT;
+	struct audit_mark	 m = a->mark;
+	char			 text[256];
+	uint64_t		 seq;
+	int			 waived;
+
+	waived = !a->mark_found && a->durable_seq > 0;
+	m.last_seq = a->durable_seq;
+	memcpy(m.last_hash, a->durable_hash, AUDIT_HASH_LEN);
+	if (a->last_ckpt > m.trusted_seq) {
+		m.trusted_seq = a->last_ckpt;
+		memcpy(m.trusted_hash, a->last_ckpt_hash, AUDIT_HASH_LEN);
+	}
+	if (!a->mark_found) {
+		if (audit_mark_create(a->dirfd, a->dir, &m, &a->mark_fd, err,
+		    errlen) == -1)
+			return -1;
+	} else {
+		if (audit_mark_open(a->dirfd, a->dir, &a->mark_fd, err,
+		    errlen) == -1)
+			return -1;
+		if (memcmp(&m, &a->mark, sizeof(m)) != 0 &&
+		    audit_mark_write(a->mark_fd, &m) == -1) {
+			audit_seterr(err, errlen, "audit: %s/%s: write: %s",
+			    a->dir, AUDIT_MARK_FILE, strerror(errno));
+			return -1;
+		}
+	}
+	a->mark = m;
+	audit_reset_pending(a);
+	log_info("audit: %s: %" PRIu64 " record(s) checked against the chain, "
+	    "their checkpoints and the high-water mark; %" PRIu64 " "
+	    "checkpoint signature(s) checked since the trusted one", a->dir,
+	    a->durable_seq, a->ckpt_checked);
+	if (!waived)
+		return 0;
+	snprintf(text, sizeof(text), "started without a high-water mark "
+	    "(--accept-log-without-mark): records 1..%" PRIu64 " taken as "
+	    "the whole log; %" PRIu64 " checkpoint signature(s) checked",
+	    a->durable_seq, a->ckpt_checked);
+	log_warnx("audit: %s: %s", a->dir, text);
+	rec.kind = CPX__RECORD_KIND__RECORD_OPERATOR_OVERRIDE;
+	rec.text = text;
+	if (audit_append(a, &rec, &seq) == -1 ||
+	    audit_commit(a, err, errlen) == -1) {
+		if (err != NULL && err[0] == '\0')
+			audit_seterr(err, errlen, "audit: %s: cannot record "
+			    "the override", a->dir);
+		return -1;
+	}
+	return 0;
+}
+
+struct audit *
+audit_open_flags(const char *dir, EVP_PKEY *key, X509 *cert, unsigned flags,
+    char *err, size_t errlen)
+{
 	struct audit	*a = NULL;
 	unsigned char	*p;
 	int		 len;
@@ -44,8 +116,10 @@ audit_open(const char *dir, EVP_PKEY *key, X509 *cert, char *err,
 	}
 	a->dirfd = -1;
 	a->fd = -1;
+	a->mark_fd = -1;
 	a->key = key;
 	a->cert = cert;
+	a->flags = flags;
 	a->seg_bytes = AUDIT_SEGMENT_BYTES;
 	if ((a->dir = strdup(dir)) == NULL ||
 	    (a->md = audit_sha256_ctx(&a->sha256)) == NULL) {
@@ -54,7 +128,8 @@ audit_open(const char *dir, EVP_PKEY *key, X509 *cert, char *err,
 	}
 	if (key != NULL) {
 		if (cert == NULL || (len = i2d_X509(cert, NULL)) <= 0 ||
-		    (a->cert_der = malloc((size_t)len)) == NULL) {
+		    (a->cert_der = malloc((size_t)len)) == NULL ||
+		    (a->own_pub = X509_get_pubkey(cert)) == NULL) {
 			audit_seterr(err, errlen, "audit: broker certificate "
 			    "unusable for checkpoints");
 			goto fail;
@@ -83,8 +158,12 @@ audit_open(const char *dir, EVP_PKEY *key, X509 *cert, char *err,
 	if (audit_recover(a, err, errlen) == -1)
 		goto fail;
 	audit_reset_pending(a);
+	if (settle_mark(a, err, errlen) == -1)
+		goto fail;
 	return a;
 fail:
+	if (a != NULL)
+		a->broken = 1;	/* close writes nothing */
 	audit_close(&a);
 	return NULL;
 }
@@ -113,6 +192,16 @@ audit_last_hash(const struct audit *a, uint8_t out[AUDIT_HASH_LEN])
 	memcpy(out, a->durable_hash, AUDIT_HASH_LEN);
 }
 
+int
+audit_seal(struct audit *a, char *err, size_t errlen)
+{
+	audit_clearerr(err, errlen);
+	if (a->since_checkpoint > 0 && a->key != NULL &&
+	    audit_checkpoint(a) == -1)
+		log_warnx("audit: %s: no checkpoint at close", a->dir);
+	return audit_commit(a, err, errlen);
+}
+
 void
 audit_close(struct audit **ap)
 {
@@ -122,15 +211,13 @@ audit_close(struct audit **ap)
 	if (ap == NULL || (a = *ap) == NULL)
 		return;
 	*ap = NULL;
-	if (a->dirfd != -1 && !a->broken) {
-		if (a->since_checkpoint > 0 && a->key != NULL &&
-		    audit_checkpoint(a) == -1)
-			log_warnx("audit: %s: no checkpoint at close", a->dir);
-		if (audit_commit(a, err, sizeof(err)) == -1)
-			log_warnx("%s", err);
-	}
+	if (a->dirfd != -1 && !a->broken && audit_seal(a, err,
+	    sizeof(err)) == -1)
+		log_warnx("%s", err);
 	if (a->fd != -1 && close(a->fd) == -1)
 		log_warn("audit: %s: close", a->dir);
+	if (a->mark_fd != -1 && close(a->mark_fd) == -1)
+		log_warn("audit: %s/%s: close", a->dir, AUDIT_MARK_FILE);
 	if (a->dirfd != -1)
 		close(a->dirfd);	/* releases the flock */
 	free(a->batch);
@@ -138,6 +225,7 @@ audit_close(struct audit **ap)
 	free(a->segs);
 	audit_index_free(&a->ix);
 	free(a->cert_der);
+	EVP_PKEY_free(a->own_pub);
 	EVP_MD_CTX_free(a->md);
 	EVP_MD_free(a->sha256);
 	free(a->dir);

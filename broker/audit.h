@@ -13,9 +13,11 @@
  * clock stepped back, so cursors can seek by time.
  *
  * Durability. audit_commit returns 0 only once every record of the
- * pending batch is durable (it survives a crash or power loss). The broker
- * acknowledges nothing and delivers nothing before that 0, so whatever a
- * node was told is on record.
+ * pending batch is durable (it survives a crash or power loss), and so
+ * is the store's record of how long the log now is (its high-water
+ * mark). The broker acknowledges nothing and delivers nothing before
+ * that 0, so whatever a node was told is on record, and a record removed
+ * later is seen to be missing.
  *
  * Rollback. If audit_commit fails, none of the batch is on record and
  * its sequence numbers are unused: the next append gets the number the
@@ -41,14 +43,27 @@
  * log from the start. A cursor at the durable end returns 0 and sees
  * later commits when called again.
  *
- * Recovery. Opening the store checks the whole chain. A torn tail (the
- * end of a write cut short by a crash: at most one record's bytes, with
- * no later record in them) was never acknowledged and is cut, with a
- * log line. Anything else that does not check (a bad record followed by
- * more, a missing or misnumbered part, a hash that does not chain) is
- * damage: the store refuses to open and says where, because silently
- * dropping acknowledged records is the one thing an audit log must not
- * do. One writer at a time: a second opener is refused.
+ * Recovery. Opening the store checks the whole chain, and what else
+ * cpx-audit verify checks that is cheap: every checkpoint covers the
+ * chain as it is (a record edited and the chain recomputed after it
+ * fails at the next checkpoint), checkpoints written since the last one
+ * the store trusts (its own, or one checked at an earlier open) are
+ * signed with the broker's own key, and the log is at least as long as
+ * the high-water mark says, with the mark's chain hash at the mark. It
+ * does not check alert signatures (cpx-audit verify --ca does: too
+ * costly for every start). A torn tail (the end of a write cut short by
+ * a crash: at most one record's bytes, with no later record in them,
+ * and above the mark) was never acknowledged and is cut, with a log
+ * line. Anything else that does not check (a bad record at or below the
+ * mark, a bad record followed by more, a missing or misnumbered part,
+ * records missing from the end, a hash that does not chain, a log
+ * without a mark) is damage: the store refuses to open and says where,
+ * because silently dropping acknowledged records is the one thing an
+ * audit log must not do. A log written before the mark existed opens
+ * only when the caller says so (AUDIT_OPEN_ACCEPT_NO_MARK), and that is
+ * recorded in the log (RECORD_OPERATOR_OVERRIDE). A log of cpx 0.1
+ * (chain v1) is named as such and refused. One writer at a time: a
+ * second opener is refused.
  *
  * Why no table of function pointers: there is one store today, and an
  * ops struct with one entry is indirection nobody can test. The seam is
@@ -66,14 +81,19 @@
  *     32 bytes chain hash
  * with len at most AUDIT_MAX_RECORD. The first segment starts at record
  * 1; each next one at the record after the last of the one before, so a
- * missing segment breaks the numbering. Commit is write + fsync of the
- * batch (and of the directory for a new segment): group commit, one
- * commit per broker loop turn. Rollback truncates the tail back to its
- * durable size and removes segments the commit created. After a crash the
- * last segment may end in bytes that are not one complete valid record
- * (a write cut short, or a last complete record whose hash does not
- * match); audit_open() cuts them if they are at most one record frame
- * long and hold no later record, and refuses to start otherwise.
+ * missing segment breaks the numbering. Beside them, the file
+ * "high-water-mark" (audit_mark.c) holds two checksummed slots, written
+ * alternately: last committed seq, its chain hash, the trusted
+ * checkpoint. Commit is write + fsync of the batch (and of the directory
+ * for a new segment), then pwrite + fdatasync of the mark's next slot:
+ * group commit, one commit per broker loop turn. Rollback puts the mark
+ * back, truncates the tail back to its durable size and removes segments
+ * the commit created. After a crash the last segment may end in bytes
+ * that are not one complete valid record (a write cut short, or a last
+ * complete record whose hash does not match) and records written after
+ * the mark; audit_open() keeps the valid ones, cuts the bad bytes if
+ * they are above the mark, at most one record frame long and hold no
+ * later record, and refuses to start otherwise.
  *
  * Threads: an audit and its cursors belong to one thread.
  */
@@ -93,6 +113,13 @@
 #define AUDIT_HASH_LEN		32u
 #define AUDIT_SEGMENT_BYTES	(64u * 1024u * 1024u)
 #define AUDIT_CHECKPOINT_TAG	"cpx-checkpoint-v1"
+#define AUDIT_MARK_FILE		"high-water-mark"
+
+/*
+ * audit_open_flags: a non-empty log without a high-water mark (written
+ * before the mark existed) is taken as whole, and that is recorded in it.
+ */
+#define AUDIT_OPEN_ACCEPT_NO_MARK	0x1u
 
 struct audit;
 struct audit_cursor;
@@ -101,16 +128,29 @@ struct audit_cursor;
 
 /*
  * Open (creating if needed, mode 0700) the log in dir and recover it:
- * verify the whole chain; cut a torn last record (logged); refuse to open,
- * with err[] naming the segment, offset and sequence, if a damaged record
- * is followed by anything. key/cert (the broker's) sign checkpoints; they
- * are borrowed and must outlive the audit. Returns an owned audit
- * (audit_close) or NULL with err[].
+ * verify the whole chain, the checkpoints and the high-water mark; cut a
+ * torn last record above the mark (logged); refuse to open, with err[]
+ * naming the segment, offset and sequence or the missing range, if
+ * anything else is wrong (see Recovery above). key/cert (the broker's)
+ * sign checkpoints, and checkpoints above the mark's trusted one must be
+ * signed with that key; they are borrowed and must outlive the audit.
+ * Returns an owned audit (audit_close) or NULL with err[].
  */
 struct audit *audit_open(const char *dir, EVP_PKEY *key, X509 *cert,
 	    char *err, size_t errlen);
+/* audit_open with AUDIT_OPEN_* flags (0: audit_open). */
+struct audit *audit_open_flags(const char *dir, EVP_PKEY *key, X509 *cert,
+	    unsigned flags, char *err, size_t errlen);
 
-/* Write a checkpoint if anything was appended, commit, close. */
+/*
+ * Write a checkpoint if anything was appended since the last one, and
+ * commit: what a store does before it closes (the caller may log the
+ * last seq after). Returns 0, or -1 with err[].
+ */
+int	audit_seal(struct audit *a, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+
+/* audit_seal (unless the store stopped writing), then close. */
 void	audit_close(struct audit **a);
 
 /*
@@ -173,6 +213,14 @@ struct audit_cursor *audit_cursor_new(struct audit *a, uint64_t from_seq,
 int	audit_cursor_next(struct audit_cursor *c, Cpx__AuditRecord **rec,
 	    char *err, size_t errlen) __attribute__((warn_unused_result));
 /*
+ * audit_cursor_next, and the record's inputs to the chain (lib/chain.h):
+ * *len, its size, and leaf, SHA-256 of its bytes, which say nothing of
+ * its content: what a witness is shown (broker/witness.c).
+ */
+int	audit_cursor_next_leaf(struct audit_cursor *c, Cpx__AuditRecord **rec,
+	    uint32_t *len, uint8_t leaf[AUDIT_HASH_LEN], char *err,
+	    size_t errlen) __attribute__((warn_unused_result));
+/*
  * Records c has read and checked so far, returned or skipped: the work
  * it cost. A cursor opened on an audit seeks through an in-memory index
  * (each segment's first record and every 128th after it, with the
@@ -195,10 +243,12 @@ struct audit_cursor *audit_cursor_open_dir(const char *dir,
 	    uint64_t from_seq, int64_t from_time, char *err, size_t errlen);
 
 /*
- * Offline check of a log directory (cpx-audit verify): the chain, every
- * accepted alert's signature against the CA in trust_ca/trust_crl, and every
- * checkpoint signature. Returns 0 if all is sound, or -1 with err[] naming
- * the first bad record. *nrecords gets the count checked.
+ * Offline check of a log directory (cpx-audit verify): the chain, its
+ * length against the high-water mark (a missing mark on a non-empty log
+ * fails), every accepted alert's signature against the CA in
+ * trust_ca/trust_crl, and every checkpoint signature. Returns 0 if all
+ * is sound, or -1 with err[] naming the first bad record. *nrecords gets
+ * the count checked.
  */
 struct trust;
 int	audit_verify_dir(const char *dir, struct trust *t, uint64_t *nrecords,
@@ -217,6 +267,10 @@ struct audit_verify_stats {
 	char		checkpoint_cert[65];	/* SHA-256 hex of the last
 						 * checkpoint's cert, or "" */
 	uint64_t	signer_changes;	/* checkpoint signer changed */
+	int		mark_found;	/* the high-water mark ... */
+	uint64_t	mark_seq;	/* ... its last committed seq */
+	uint8_t		mark_hash[AUDIT_HASH_LEN];
+	uint64_t	mark_trusted;	/* its trusted checkpoint */
 };
 
 /*
@@ -240,6 +294,8 @@ struct audit_verify_opts {
 			    const char *from, const char *to,
 			    const char *desc);
 	void		 *arg;
+	/* Witness cosignatures to collect (audit_cosign.h), or NULL. */
+	struct audit_cosign *cosign;
 };
 
 /*
@@ -255,7 +311,8 @@ int	audit_verify_dir_opts(const char *dir, struct trust *t,
  * audit_verify_dir() with the details for a summary. t may be NULL: the
  * chain and the checkpoint signatures (against their own certificate)
  * are then checked, alert signatures and certificates are not. A torn
- * tail is not a failure (it was never acknowledged) but is counted.
+ * tail above the mark is not a failure (it was never acknowledged) but
+ * is counted; a bad record at or below the mark is damage.
  * On failure *st holds what was checked before the bad record.
  */
 int	audit_verify_dir_stats(const char *dir, struct trust *t,

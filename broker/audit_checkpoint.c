@@ -63,6 +63,9 @@ audit_checkpoint(struct audit *a)
 	rec.checkpoint_cert.len = a->cert_len;
 	if (audit_append(a, &rec, &seq) == -1)
 		goto done;
+	/* Signed here, by this broker: once committed the mark trusts it. */
+	a->pend_trusted = seq;
+	memcpy(a->pend_trusted_hash, hash, AUDIT_HASH_LEN);
 	a->since_checkpoint = 0;
 	ret = 0;
 done:

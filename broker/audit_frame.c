@@ -324,6 +324,27 @@ later_record(const uint8_t *p, size_t n, uint64_t seq)
 }
 
 /*
+ * 1 if the frame at p (avail bytes) is record 1 of a chain v1 log: its
+ * hash is SHA-256(zeros || u64be 1 || u32be len || bytes).
+ */
+static int
+chain_v1(EVP_MD_CTX *md, const uint8_t *p, size_t avail)
+{
+	uint8_t		zero[AUDIT_HASH_LEN], h[AUDIT_HASH_LEN];
+	uint32_t	len;
+
+	if (avail < FRAME_OVERHEAD)
+		return 0;
+	len = get_be32(p + 4);
+	if (len > AUDIT_MAX_RECORD || len > avail - FRAME_OVERHEAD)
+		return 0;
+	memset(zero, 0, sizeof(zero));
+	if (chain_step_v1(md, zero, 1, p + FRAME_HDR, len, h) == -1)
+		return 0;
+	return CRYPTO_memcmp(h, p + FRAME_HDR + len, AUDIT_HASH_LEN) == 0;
+}
+
+/*
  * Read and check every record of one segment from r, continuing the
  * chain in s. Returns 0 when the segment is whole (s->torn == 0) or ends
  * in a torn tail that may be cut (s->torn bytes after s->good_off), -1
@@ -368,18 +389,47 @@ audit_scan_segment(struct audit_rd *r, struct audit_scan *s, EVP_MD_CTX *md,
 			rec = NULL;
 		}
 		memcpy(s->hash, h, AUDIT_HASH_LEN);
+		if (s->next_seq == s->watch_seq) {
+			memcpy(s->watch_hash, h, AUDIT_HASH_LEN);
+			s->watch_seen = 1;
+		}
 		s->next_seq++;
 		s->nrecords++;
 		audit_rd_skip(r, flen);
 		s->good_off = r->off;
 	}
 
+	/* A log of cpx 0.1 fails its very first hash: say so. */
+	if (st == FRAME_HASH && s->next_seq == 1 && chain_v1(md, r->p + r->pos,
+	    avail)) {
+		audit_seterr(err, errlen, "%s offset %" PRIu64 ": record 1: "
+		    "this log was written by cpx 0.1 (chain v1, whose hashes "
+		    "cover the record bytes themselves); this version writes "
+		    "and checks chain v2 (each hash covers the SHA-256 of the "
+		    "record) and cannot extend or check a v1 log: keep it "
+		    "as the archive of cpx 0.1 and give the broker a new, "
+		    "empty audit_dir", s->name, r->off);
+		return -1;
+	}
 	/*
 	 * A torn tail: at most one frame at the end of the last segment,
-	 * holding no later record. A record whose hash verified but does not
-	 * decode or has the wrong number is no torn write: refuse.
+	 * holding no later record, and above the high-water mark: a record
+	 * the mark says was committed was acknowledged, so whatever is wrong
+	 * with it is damage, not a write cut short. A record whose hash
+	 * verified but does not decode or has the wrong number is no torn
+	 * write either: refuse.
 	 */
 	left = r->limit - r->off;
+	if (s->last && s->next_seq <= s->committed) {
+		audit_frame_why(st, r->p + r->pos, avail, s->next_seq, why,
+		    sizeof(why));
+		audit_seterr(err, errlen, "%s offset %" PRIu64 ": record %"
+		    PRIu64 ": %s; it is at or below the high-water mark (%"
+		    PRIu64 " committed), so this is damage to an "
+		    "acknowledged record, not a torn write", s->name, r->off,
+		    s->next_seq, why, s->committed);
+		return -1;
+	}
 	if (s->last && left <= FRAME_MAX && (st == FRAME_SHORT ||
 	    st == FRAME_MAGIC || st == FRAME_LEN || st == FRAME_HASH)) {
 		if (audit_rd_fill(r, (size_t)left, &avail) == -1)

@@ -1,7 +1,8 @@
 /*
  * audit_impl.h: internals of the segment-file store, shared by its files
  * (audit.c, audit_frame.c, audit_segment.c, audit_writer.c,
- * audit_checkpoint.c, audit_index.c, audit_cursor.c) and the offline
+ * audit_checkpoint.c, audit_mark.c, audit_index.c, audit_cursor.c) and
+ * the offline
  * verifier (audit_verify.c): the store and cursor structs, the buffered
  * segment reader and the one record parser. Not for other modules: they
  * use audit.h, and nothing here is part of the store contract.
@@ -46,6 +47,13 @@ struct audit_scan {
 	uint64_t	 good_off;	/* end of the last valid record */
 	uint64_t	 torn;		/* torn bytes after good_off */
 	uint64_t	 nrecords;
+	/* Records up to here were committed (the high-water mark): a
+	 * bad one among them is damage, never a torn tail. */
+	uint64_t	 committed;
+	/* The chain hash after record watch_seq, once watch_seen. */
+	uint64_t	 watch_seq;
+	uint8_t		 watch_hash[AUDIT_HASH_LEN];
+	int		 watch_seen;
 	/* Called on each valid record with the chain hash before it;
 	 * returns 0, or -1 with why[] to fail the scan there. */
 	int		(*fn)(void *, const Cpx__AuditRecord *,
@@ -114,6 +122,19 @@ const struct audit_ixpt *audit_index_seek(const struct audit_index *x,
 int64_t	audit_index_maxtime(const struct audit_index *x);
 void	audit_index_free(struct audit_index *x);
 
+/*
+ * The high-water mark (audit_mark.c): what the last commit made durable,
+ * and the last checkpoint the store trusts without checking its
+ * signature again (one it wrote itself or checked at an earlier open).
+ */
+struct audit_mark {
+	uint64_t	gen;		/* newest slot wins */
+	uint64_t	last_seq;
+	uint8_t		last_hash[AUDIT_HASH_LEN];
+	uint64_t	trusted_seq;	/* a checkpoint record, 0: none */
+	uint8_t		trusted_hash[AUDIT_HASH_LEN];	/* it signs */
+};
+
 /* A durable segment: its first record and the chain hash before it. */
 struct seg {
 	uint64_t	first;
@@ -141,6 +162,14 @@ struct audit {
 	EVP_MD_CTX	*md;
 	uint64_t	 seg_bytes;
 	int		 broken;	/* rollback failed: no more writes */
+	unsigned	 flags;		/* AUDIT_OPEN_* */
+	int		 mark_fd;	/* high-water mark, -1: none */
+	struct audit_mark mark;		/* as on disk */
+	int		 mark_found;	/* there was one at open */
+	uint64_t	 last_ckpt;	/* last checkpoint checked at open */
+	uint8_t		 last_ckpt_hash[AUDIT_HASH_LEN]; /* it signs */
+	uint64_t	 ckpt_checked;	/* signatures checked at open */
+	EVP_PKEY	*own_pub;	/* cert's key, for those checks */
 
 	struct seg	*segs;		/* durable segments, in order */
 	size_t		 nsegs, segcap;
@@ -165,6 +194,8 @@ struct audit {
 	int64_t		 pend_time;
 	uint64_t	 tail_bytes;	/* last segment incl. pending */
 	uint64_t	 since_checkpoint;
+	uint64_t	 pend_trusted;	/* mark's trusted point after */
+	uint8_t		 pend_trusted_hash[AUDIT_HASH_LEN];
 };
 
 /* What audit_frame_check found at a read position. */
@@ -264,6 +295,33 @@ int	audit_segs_add(struct audit *a, uint64_t first,
  * tail, index it, set the durable state. Returns 0, or -1 with err[].
  */
 int	audit_recover(struct audit *a, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+
+/* --- audit_mark.c: the high-water mark -------------------------------- */
+
+/*
+ * Read the mark of dirfd: *found 0 (no file: *m zeroed) or 1 and *m the
+ * newest whole slot. Returns 0, or -1 with err[] (no "audit: " prefix)
+ * if the file cannot be read or neither slot is whole.
+ */
+int	audit_mark_read(int dirfd, const char *dir, struct audit_mark *m,
+	    int *found, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+/*
+ * Create the mark file holding *m (m->gen moves on): temp file, fsync,
+ * rename, fsync dirfd. *fdp gets it open read-write. 0 or -1 with err[].
+ */
+int	audit_mark_create(int dirfd, const char *dir, struct audit_mark *m,
+	    int *fdp, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+/* Open the existing mark file read-write. 0 or -1 with err[]. */
+int	audit_mark_open(int dirfd, const char *dir, int *fdp, char *err,
+	    size_t errlen) __attribute__((warn_unused_result));
+/*
+ * Write *m as the next generation (m->gen moves on) into the slot the
+ * current one is not in, and fdatasync. 0, or -1 with errno.
+ */
+int	audit_mark_write(int fd, struct audit_mark *m)
 	    __attribute__((warn_unused_result));
 
 /* --- audit_writer.c: batch, commit, rollback --------------------------- */

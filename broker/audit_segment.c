@@ -23,9 +23,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+
 #include "audit.h"
 #include "audit_impl.h"
+#include "cpx_limits.h"
 #include "log.h"
+#include "sign.h"
+#include "wire.h"
 
 #define REFUSE_TEXT	"; refusing to start: the log was altered or " \
 			"damaged (run cpx-audit verify)"
@@ -154,12 +161,110 @@ audit_segs_add(struct audit *a, uint64_t first,
 	return 0;
 }
 
-/* Recovery reads every record once: index them on the way. */
+/* Recovery reads every record once: index and check them on the way. */
 struct ixscan {
 	struct audit		*a;
 	const struct audit_rd	*r;
 	uint64_t		 seg;
 };
+
+/*
+ * A checkpoint above the trusted point: signed, by this broker's key
+ * (when the store has a certificate), over the chain as it is. The
+ * signature check is what stops a log re-chained by someone without
+ * the key; a checkpoint the store wrote itself or checked at an earlier
+ * open (at or below the mark's trusted point) is not checked again, so
+ * opening costs one signature check per checkpoint written since.
+ */
+static int
+check_checkpoint_sig(struct audit *a, const Cpx__AuditRecord *rec,
+    const uint8_t *prev, char *why, size_t whylen)
+{
+	X509		*x = NULL;
+	EVP_PKEY	*pk;
+	const uint8_t	*p;
+	uint8_t		 msg[CKPT_MSG_LEN];
+	char		 w[128], cn[80] = "?", pcn[80];
+	int		 ret = -1;
+
+	p = rec->checkpoint_cert.data;
+	if (rec->checkpoint_cert.len == 0 ||
+	    rec->checkpoint_cert.len > CPX_MAX_CERT ||
+	    (x = d2i_X509(NULL, &p, (long)rec->checkpoint_cert.len)) == NULL ||
+	    p != rec->checkpoint_cert.data + rec->checkpoint_cert.len) {
+		audit_seterr(why, whylen, "checkpoint certificate does not "
+		    "decode");
+		goto done;
+	}
+	audit_checkpoint_msg(msg, rec->checkpoint_seq, prev, rec->time);
+	if (sign_verify_bytes(x, msg, sizeof(msg),
+	    rec->checkpoint_signature.data, rec->checkpoint_signature.len, w,
+	    sizeof(w)) == -1) {
+		audit_seterr(why, whylen, "checkpoint %s", w);
+		goto done;
+	}
+	if (a->own_pub != NULL && ((pk = X509_get0_pubkey(x)) == NULL ||
+	    EVP_PKEY_eq(pk, a->own_pub) != 1)) {
+		if (X509_NAME_get_text_by_NID(X509_get_subject_name(x),
+		    NID_commonName, cn, sizeof(cn)) <= 0)
+			snprintf(cn, sizeof(cn), "?");
+		audit_seterr(why, whylen, "checkpoint signed by CN=%s, not "
+		    "with this broker's key (config keys cert and key): "
+		    "someone else wrote or re-signed this part of the log",
+		    wire_printable(cn, pcn, sizeof(pcn)));
+		goto done;
+	}
+	a->ckpt_checked++;
+	ret = 0;
+done:
+	ERR_clear_error();
+	X509_free(x);
+	return ret;
+}
+
+/*
+ * What opening checks of each record besides the chain: every
+ * checkpoint covers the record before it with the chain hash as it is
+ * now (free: the hash is at hand), the mark's trusted checkpoint is
+ * where the mark says, and checkpoints above it are signed by this
+ * broker. A record altered and the chain recomputed after it fails at
+ * the first checkpoint after the change.
+ */
+static int
+check_record(struct audit *a, const Cpx__AuditRecord *rec,
+    const uint8_t *prev, char *why, size_t whylen)
+{
+	const struct audit_mark	*m = &a->mark;
+
+	if (rec->kind == CPX__RECORD_KIND__RECORD_CHECKPOINT &&
+	    (rec->checkpoint_seq != rec->seq - 1 ||
+	    rec->checkpoint_hash.len != AUDIT_HASH_LEN ||
+	    CRYPTO_memcmp(rec->checkpoint_hash.data, prev,
+	    AUDIT_HASH_LEN) != 0)) {
+		/* The one before (if any) matched: the edit is in between. */
+		audit_seterr(why, whylen, "checkpoint does not match the chain "
+		    "before it: a record from %" PRIu64 " to %" PRIu64 " was "
+		    "altered and the chain recomputed", a->last_ckpt + 1,
+		    rec->seq - 1);
+		return -1;
+	}
+	if (rec->seq == m->trusted_seq &&
+	    (rec->kind != CPX__RECORD_KIND__RECORD_CHECKPOINT ||
+	    CRYPTO_memcmp(prev, m->trusted_hash, AUDIT_HASH_LEN) != 0)) {
+		audit_seterr(why, whylen, "the high-water mark trusts a "
+		    "checkpoint here, over a chain other than this one: "
+		    "records up to %" PRIu64 " were altered", rec->seq - 1);
+		return -1;
+	}
+	if (rec->kind != CPX__RECORD_KIND__RECORD_CHECKPOINT)
+		return 0;
+	if (rec->seq > m->trusted_seq && check_checkpoint_sig(a, rec, prev,
+	    why, whylen) == -1)
+		return -1;
+	a->last_ckpt = rec->seq;
+	memcpy(a->last_ckpt_hash, prev, AUDIT_HASH_LEN);
+	return 0;
+}
 
 static int
 index_scanned(void *arg, const Cpx__AuditRecord *rec, const uint8_t *prev,
@@ -167,6 +272,8 @@ index_scanned(void *arg, const Cpx__AuditRecord *rec, const uint8_t *prev,
 {
 	struct ixscan	*xs = arg;
 
+	if (check_record(xs->a, rec, prev, why, whylen) == -1)
+		return -1;
 	/* Called before the reader moves past the record: off is its own. */
 	if (audit_index_note(&xs->a->ix, xs->seg, rec->seq, xs->r->off,
 	    rec->time, prev) == -1) {
@@ -250,10 +357,45 @@ fail:
 }
 
 /*
+ * The log must be at least as long as the mark says, and agree with it
+ * at the mark: records missing from the end (a whole segment, the last
+ * ten, the last one) are named, never taken for a shorter log.
+ */
+static int
+check_length(struct audit *a, const struct audit_scan *s, char *err,
+    size_t errlen)
+{
+	const struct audit_mark	*m = &a->mark;
+	uint64_t		 last = s->next_seq - 1;
+
+	if (last < m->last_seq) {
+		audit_seterr(err, errlen, "audit: %s: records %" PRIu64 "..%"
+		    PRIu64 " are missing: the high-water mark (%s) says %"
+		    PRIu64 " were committed, but the log ends at record %"
+		    PRIu64 " (records or a segment were removed from its "
+		    "end)" REFUSE_TEXT, a->dir, last + 1, m->last_seq,
+		    AUDIT_MARK_FILE, m->last_seq, last);
+		return -1;
+	}
+	if (m->last_seq > 0 && (!s->watch_seen ||
+	    CRYPTO_memcmp(s->watch_hash, m->last_hash, AUDIT_HASH_LEN) != 0)) {
+		audit_seterr(err, errlen, "audit: %s: the chain hash at "
+		    "record %" PRIu64 " differs from the one the high-water mark (%s) "
+		    "recorded when it was committed: records up to %" PRIu64
+		    " were altered and the chain recomputed" REFUSE_TEXT,
+		    a->dir, m->last_seq, AUDIT_MARK_FILE, m->last_seq);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Read the whole log in a->dir (a->dirfd) in order: check every segment
- * and record, cut a torn tail, index every record, and set the durable
- * state (last seq, chain hash, highest time, tail segment). Returns 0, or
- * -1 with err[] naming the segment, offset and record at fault.
+ * and record against the chain, its checkpoints and the high-water mark,
+ * cut a torn tail above the mark, index every record, and set the
+ * durable state (last seq, chain hash, highest time, tail segment).
+ * Returns 0, or -1 with err[] naming the segment, offset and record at
+ * fault.
  */
 int
 audit_recover(struct audit *a, char *err, size_t errlen)
@@ -263,6 +405,7 @@ audit_recover(struct audit *a, char *err, size_t errlen)
 	struct ixscan	 xs;
 	uint64_t	*firsts = NULL;
 	size_t		 n = 0, i;
+	char		 tmp[512];
 	int		 ret = -1;
 
 	memset(&r, 0, sizeof(r));
@@ -272,9 +415,24 @@ audit_recover(struct audit *a, char *err, size_t errlen)
 	xs.r = &r;
 	s.fn = index_scanned;
 	s.arg = &xs;
+	/* The mark first: records written after it are only more. */
+	if (audit_mark_read(a->dirfd, a->dir, &a->mark, &a->mark_found, tmp,
+	    sizeof(tmp)) == -1) {
+		audit_seterr(err, errlen, "audit: %s" REFUSE_TEXT, tmp);
+		goto done;
+	}
 	if (audit_list_segments(a->dirfd, a->dir, &firsts, &n, err,
 	    errlen) == -1)
 		goto done;
+	/*
+	 * Without a mark nothing may be cut as torn, unless the operator
+	 * said the log is whole: the mark is what tells a torn write from
+	 * a record removed.
+	 */
+	s.committed = a->mark.last_seq;
+	if (!a->mark_found && !(a->flags & AUDIT_OPEN_ACCEPT_NO_MARK))
+		s.committed = UINT64_MAX;
+	s.watch_seq = a->mark.last_seq;
 	if (n > 0 && audit_rd_init(&r, -1, READ_BUF, 0) == -1) {
 		audit_seterr(err, errlen, "audit: out of memory");
 		goto done;
@@ -285,8 +443,28 @@ audit_recover(struct audit *a, char *err, size_t errlen)
 		if (recover_segment(a, &r, &s, firsts[i], err, errlen) == -1)
 			goto done;
 	}
+	if (!a->mark_found && n > 0 &&
+	    !(a->flags & AUDIT_OPEN_ACCEPT_NO_MARK)) {
+		audit_seterr(err, errlen, "audit: %s: the log has %zu "
+		    "segment(s) but no high-water mark (%s/%s), so records "
+		    "removed from its end could not be seen; refusing to "
+		    "start. If the log was written before the mark existed "
+		    "(an upgrade), start once with --accept-log-without-mark "
+		    "(it is recorded in the log); otherwise restore the file "
+		    "and run cpx-audit verify", a->dir, n, a->dir,
+		    AUDIT_MARK_FILE);
+		goto done;
+	}
+	if (check_length(a, &s, err, errlen) == -1)
+		goto done;
 	a->durable_seq = s.next_seq - 1;
 	memcpy(a->durable_hash, s.hash, AUDIT_HASH_LEN);
+	if (a->durable_seq > a->mark.last_seq && a->mark_found)
+		log_warnx("audit: %s: records %" PRIu64 "..%" PRIu64 " were "
+		    "written after the last high-water mark (a crash before "
+		    "their commit finished; never acknowledged): kept, "
+		    "checked, and now marked", a->dir, a->mark.last_seq + 1,
+		    a->durable_seq);
 	/*
 	 * The highest time so far, not the last record's: after a restart
 	 * with the clock stepped back, new records still never go below it

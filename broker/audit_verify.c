@@ -29,6 +29,7 @@
 #include <openssl/x509v3.h>
 
 #include "audit.h"
+#include "audit_cosign.h"
 #include "audit_impl.h"
 #include "cpx_limits.h"
 #include "identity.h"
@@ -271,6 +272,10 @@ verify_record(void *arg, const Cpx__AuditRecord *rec, const uint8_t *prev,
 {
 	struct verify	*v = arg;
 
+	/* Witnesses (audit_cosign.c): checkpoints, cosignatures, alarms. */
+	if (v->o != NULL && v->o->cosign != NULL &&
+	    audit_cosign_record(v->o->cosign, rec, why, whylen) == -1)
+		return -1;
 	switch (rec->kind) {
 	case CPX__RECORD_KIND__RECORD_CHECKPOINT:
 		v->st->checkpoints++;
@@ -307,6 +312,7 @@ audit_verify_dir_opts(const char *dir, struct trust *t,
     char *err, size_t errlen)
 {
 	struct verify	 v;
+	struct audit_mark m;
 	struct audit_scan	 s;
 	struct audit_rd	 r;
 	struct stat	 sb;
@@ -320,6 +326,7 @@ audit_verify_dir_opts(const char *dir, struct trust *t,
 	memset(st, 0, sizeof(*st));
 	memset(&r, 0, sizeof(r));
 	memset(&s, 0, sizeof(s));
+	memset(&m, 0, sizeof(m));
 	audit_clearerr(err, errlen);
 	memset(&v, 0, sizeof(v));
 	v.t = t;
@@ -337,6 +344,21 @@ audit_verify_dir_opts(const char *dir, struct trust *t,
 		audit_seterr(err, errlen, "audit: %s: %s", dir, strerror(errno));
 		goto done;
 	}
+	/*
+	 * The mark before the segments: a broker writing meanwhile makes
+	 * its records durable before its mark, so the log read after is
+	 * never shorter than the mark read before.
+	 */
+	if (audit_mark_read(dirfd, dir, &m, &st->mark_found, tmp,
+	    sizeof(tmp)) == -1) {
+		audit_seterr(err, errlen, "audit: %s", tmp);
+		goto done;
+	}
+	st->mark_seq = m.last_seq;
+	memcpy(st->mark_hash, m.last_hash, AUDIT_HASH_LEN);
+	st->mark_trusted = m.trusted_seq;
+	s.committed = st->mark_found ? m.last_seq : UINT64_MAX;
+	s.watch_seq = m.last_seq;
 	if (audit_list_segments(dirfd, dir, &firsts, &n, err, errlen) == -1)
 		goto done;
 	for (i = 0; i < n; i++) {
@@ -367,6 +389,31 @@ audit_verify_dir_opts(const char *dir, struct trust *t,
 		fd = -1;
 		st->segments++;
 		st->torn_bytes = s.torn;
+	}
+	if (!st->mark_found && n > 0) {
+		audit_seterr(err, errlen, "audit: %s: no high-water mark (%s): "
+		    "the log's length cannot be checked, so records removed "
+		    "from its end would not show (a log written before the "
+		    "mark existed gets one when the broker starts with "
+		    "--accept-log-without-mark)", dir, AUDIT_MARK_FILE);
+		goto done;
+	}
+	if (s.next_seq - 1 < m.last_seq) {
+		audit_seterr(err, errlen, "audit: %s: records %" PRIu64 "..%"
+		    PRIu64 " are missing: the high-water mark (%s) says %"
+		    PRIu64 " were committed, but the log ends at record %"
+		    PRIu64 " (records or a segment were removed from its "
+		    "end)", dir, s.next_seq, m.last_seq, AUDIT_MARK_FILE,
+		    m.last_seq, s.next_seq - 1);
+		goto done;
+	}
+	if (m.last_seq > 0 && (!s.watch_seen || CRYPTO_memcmp(s.watch_hash,
+	    m.last_hash, AUDIT_HASH_LEN) != 0)) {
+		audit_seterr(err, errlen, "audit: %s: the chain hash at "
+		    "record %" PRIu64 " differs from the one the high-water mark "
+		    "recorded: records up to %" PRIu64 " were altered and the "
+		    "chain recomputed", dir, m.last_seq, m.last_seq);
+		goto done;
 	}
 	ret = 0;
 done:

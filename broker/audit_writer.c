@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -43,6 +44,8 @@ audit_reset_pending(struct audit *a)
 	memcpy(a->pend_hash, a->durable_hash, AUDIT_HASH_LEN);
 	a->pend_time = a->durable_time;
 	a->tail_bytes = a->fd == -1 ? 0 : a->durable_size;
+	a->pend_trusted = a->mark.trusted_seq;
+	memcpy(a->pend_trusted_hash, a->mark.trusted_hash, AUDIT_HASH_LEN);
 	audit_index_drop_pending(&a->ix);
 }
 
@@ -198,14 +201,41 @@ rollback(struct audit *a)
 	audit_reset_pending(a);
 }
 
+/*
+ * The records of a failed commit were durable, the mark may be too:
+ * put the mark back before the records go, so that a crash in between
+ * never leaves a mark longer than the log. If the old mark cannot be
+ * written back, keep the records (the log is whole either way) and
+ * stop writing.
+ */
+static void
+unmark(struct audit *a, uint64_t gen)
+{
+	struct audit_mark	m = a->mark;
+
+	/* Into the slot that failed: the other one still holds the old. */
+	m.gen = gen - 1;
+	if (audit_mark_write(a->mark_fd, &m) == -1) {
+		log_warn("audit: %s/%s: the high-water mark of a failed "
+		    "commit could not be taken back; no more records will "
+		    "be written", a->dir, AUDIT_MARK_FILE);
+		a->broken = 1;
+		audit_reset_pending(a);
+		return;
+	}
+	a->mark = m;
+	rollback(a);
+}
+
 int
 audit_commit(struct audit *a, char *err, size_t errlen)
 {
 	char		 name[SEG_NAME_LEN];
 	const char	*op = "write";
+	struct audit_mark m;
 	uint64_t	 off = a->durable_size, first = a->tail_first;
 	size_t		 i, end;
-	int		 fd = a->fd, created = 0, saved;
+	int		 fd = a->fd, created = 0, saved, marked = 0;
 
 	audit_clearerr(err, errlen);
 	if (a->npending == 0)
@@ -253,6 +283,23 @@ audit_commit(struct audit *a, char *err, size_t errlen)
 		op = "fsync directory";
 		goto fail;
 	}
+	/*
+	 * The records are durable; the mark says so. Only now is the batch
+	 * committed: removing records from the end can no longer pass for
+	 * a shorter log, nor a damaged record for a torn write.
+	 */
+	m = a->mark;
+	m.last_seq = a->pend_seq;
+	memcpy(m.last_hash, a->pend_hash, AUDIT_HASH_LEN);
+	m.trusted_seq = a->pend_trusted;
+	memcpy(m.trusted_hash, a->pend_trusted_hash, AUDIT_HASH_LEN);
+	marked = 1;
+	if (audit_mark_write(a->mark_fd, &m) == -1) {
+		op = "write";
+		snprintf(name, sizeof(name), "%s", AUDIT_MARK_FILE);
+		goto fail;
+	}
+	a->mark = m;
 	for (i = 0; i < a->nparts; i++) {
 		/* Cannot fail: reserved above. */
 		if (a->parts[i].isnew && audit_segs_add(a, a->parts[i].first,
@@ -278,7 +325,10 @@ fail:
 	    strerror(saved));
 	if (fd != -1 && fd != a->fd)
 		close(fd);
-	rollback(a);
+	if (marked)
+		unmark(a, m.gen);
+	else
+		rollback(a);
 	errno = saved;
 	return -1;
 }

@@ -2,9 +2,11 @@
  * fuzz_audit.c: libFuzzer target for the audit log's record parser
  * (audit_scan_buffer, the code that reads segment files at recovery, in
  * cursors and in cpx-audit). The input is a segment file's content. It is
- * parsed twice: as is, and with every frame's chain hash recomputed, so
- * that mutated records get past the hash check into the protobuf decoder
- * and the sequence, torn-tail and later-record logic.
+ * parsed three times: as is, with every frame's chain hash recomputed
+ * (chain v2), so that mutated records get past the hash check into the
+ * protobuf decoder and the sequence, torn-tail and later-record logic,
+ * and with the first frame hashed as cpx 0.1 did (chain v1), which must
+ * be refused, never read as records.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -14,6 +16,7 @@
 #include <openssl/evp.h>
 
 #include "audit.h"
+#include "chain.h"
 #include "log.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
@@ -25,38 +28,42 @@ be32(const uint8_t *p)
 	    (uint32_t)p[2] << 8 | p[3];
 }
 
-/* Recompute the hash of every whole frame, numbering records from 1. */
+/*
+ * Recompute the hash of every whole frame, numbering records from 1,
+ * with chain v2 (lib/chain.h), or with chain v1 for the first frame only
+ * (v1), so that the recognition of a cpx 0.1 log is reached too.
+ */
 static void
-fix_chain(uint8_t *buf, size_t len)
+fix_chain(uint8_t *buf, size_t len, int v1)
 {
 	EVP_MD_CTX	*md;
-	uint8_t		 h[AUDIT_HASH_LEN] = { 0 }, hdr[12];
+	uint8_t		 h[AUDIT_HASH_LEN] = { 0 };
 	size_t		 pos = 0;
 	uint64_t	 seq = 1;
 	uint32_t	 rl;
-	unsigned int	 hl;
-	int		 i;
+	int		 rc;
 
 	if ((md = EVP_MD_CTX_new()) == NULL)
 		return;
+	if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+		goto done;
 	while (len - pos >= 8 + AUDIT_HASH_LEN) {
 		rl = be32(buf + pos + 4);
 		if (rl > AUDIT_MAX_RECORD ||
 		    rl > len - pos - 8 - AUDIT_HASH_LEN)
 			break;
-		for (i = 0; i < 8; i++)
-			hdr[i] = (uint8_t)(seq >> (56 - 8 * i));
-		memcpy(hdr + 8, buf + pos + 4, 4);
-		if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
-		    EVP_DigestUpdate(md, h, sizeof(h)) != 1 ||
-		    EVP_DigestUpdate(md, hdr, sizeof(hdr)) != 1 ||
-		    EVP_DigestUpdate(md, buf + pos + 8, rl) != 1 ||
-		    EVP_DigestFinal_ex(md, h, &hl) != 1)
+		if (v1 && seq == 1)
+			rc = chain_step_v1(md, h, seq, buf + pos + 8, rl, h);
+		else
+			rc = chain_hash_record(md, h, seq, buf + pos + 8, rl,
+			    h);
+		if (rc == -1)
 			break;
 		memcpy(buf + pos + 8 + rl, h, AUDIT_HASH_LEN);
 		pos += 8 + (size_t)rl + AUDIT_HASH_LEN;
 		seq++;
 	}
+done:
 	EVP_MD_CTX_free(md);
 }
 
@@ -81,13 +88,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((copy = malloc(size + 1)) == NULL)
 		return 0;
 	memcpy(copy, data, size);
-	fix_chain(copy, size);
+	fix_chain(copy, size, 0);
 	r = audit_scan_buffer(copy, size, 1, NULL, &n, &good, err,
 	    sizeof(err));
 	/* A clean result must account for every byte. */
 	if (r == 0 && good != size)
 		abort();
 	if (r == 1 && good >= size)
+		abort();
+	/* A v1 first record is refused as such, never cut as torn. */
+	memcpy(copy, data, size);
+	fix_chain(copy, size, 1);
+	r = audit_scan_buffer(copy, size, 1, NULL, &n, &good, err,
+	    sizeof(err));
+	if (r == 0 && n > 0)
 		abort();
 	free(copy);
 	return 0;

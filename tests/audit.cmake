@@ -8,3 +8,9 @@ cpx_add_test(NAME test_audit
 if(TARGET cpx-audit)
 	add_dependencies(test_audit cpx-audit)
 endif()
+
+# Not a test: what a commit costs on the disk the log is on (run by hand,
+# see its opening comment and BENCHMARKS.md).
+add_executable(audit_append_bench
+	${CMAKE_CURRENT_SOURCE_DIR}/audit_append_bench.c)
+target_link_libraries(audit_append_bench PRIVATE cpxbroker cpx_warnings)

@@ -219,6 +219,40 @@ spill(const char *path, const uint8_t *buf, size_t len)
 	assert_int_equal(close(fd), 0);
 }
 
+/*
+ * The high-water mark file as it is now, to put back later: the state
+ * after a crash between a commit's records and its mark, so the records
+ * written since are above the mark (the only ones a torn write can hit).
+ */
+struct savedmark {
+	uint8_t	*img;
+	size_t	 len;
+};
+
+static void
+mark_path(char *out, size_t len, const struct fx *f)
+{
+	snprintf(out, len, "%s/%s", f->log, AUDIT_MARK_FILE);
+}
+
+static void
+mark_save(const struct fx *f, struct savedmark *m)
+{
+	char	path[PATH_MAX];
+
+	mark_path(path, sizeof(path), f);
+	m->img = slurp(path, &m->len);
+}
+
+static void
+mark_restore(const struct fx *f, const struct savedmark *m)
+{
+	char	path[PATH_MAX];
+
+	mark_path(path, sizeof(path), f);
+	spill(path, m->img, m->len);
+}
+
 /* Offsets of the frames of a segment image; returns their count. */
 static size_t
 frames(const uint8_t *buf, size_t len, size_t *off, size_t max)
@@ -378,18 +412,27 @@ test_torn_tail(void **state)
 	struct fx	*f = *state;
 	struct audit	*a;
 	struct audit_verify_stats st;
+	struct savedmark m;
 	char		 path[PATH_MAX], err[512];
 	uint8_t		*img;
 	size_t		 len, now, off[64], n, k, c, flen, cuts[7];
 
-	fill(f, 20, 0);
+	/* 17 and a checkpoint marked; 3 more and one written after. */
+	fill(f, 17, 0);
+	mark_save(f, &m);
+	a = open_ok(f);
+	add(a, 5, "one", 0);
+	add(a, 5, "two", 0);
+	add(a, 5, "three", 0);
+	audit_close(&a);
+	mark_restore(f, &m);
 	seg_path(path, sizeof(path), f, 1);
 	img = slurp(path, &len);
 	n = frames(img, len, off, 64);
-	assert_int_equal(n, 21);	/* 20 and the closing checkpoint */
-	/* Cut inside each of the last records at several points: magic,
+	assert_int_equal(n, 22);
+	/* Cut inside each record above the mark at several points: magic,
 	 * length, body, hash; every complete record before it is kept. */
-	for (k = n - 3; k < n; k++) {
+	for (k = n - 4; k < n; k++) {
 		flen = (k + 1 < n ? off[k + 1] : len) - off[k];
 		cuts[0] = 1;
 		cuts[1] = 4;
@@ -400,11 +443,13 @@ test_torn_tail(void **state)
 		cuts[6] = flen - 1;
 		for (c = 0; c < 7; c++) {
 			spill(path, img, off[k] + cuts[c]);
+			mark_restore(f, &m);
 			if (audit_verify_dir_stats(f->log, NULL, &st, err,
 			    sizeof(err)) != 0)
 				fail_msg("verify: %s", err);
 			assert_int_equal(st.torn_bytes, cuts[c]);
 			assert_int_equal(st.last_seq, k);
+			assert_int_equal(st.mark_seq, 18);
 			a = open_ok(f);
 			assert_int_equal(audit_last_seq(a), k);
 			audit_close(&a);
@@ -413,6 +458,15 @@ test_torn_tail(void **state)
 			assert_int_equal(now, off[k]);
 		}
 	}
+	/* The same cut inside the last marked record: it was committed. */
+	spill(path, img, off[17] + 20);
+	mark_restore(f, &m);
+	a = audit_open(f->log, f->key, f->cert, err, sizeof(err));
+	assert_null(a);
+	if (strstr(err, "record 18: record cut short") == NULL ||
+	    strstr(err, "not a torn write") == NULL)
+		fail_msg("%s", err);
+	free(m.img);
 	/* A record cut short in a segment that is not the last: damage. */
 	assert_int_equal(testutil_rmrf(f->log), 0);
 	fill(f, 40, 1400);
@@ -428,32 +482,62 @@ test_torn_tail(void **state)
 	free(img);
 }
 
+/*
+ * A complete last record whose hash is wrong: at or below the mark it
+ * is damage to an acknowledged record (refused by the broker and by
+ * cpx-audit verify, never cut); above the mark, written by a commit
+ * that never finished, it is a torn write and cut.
+ */
 static void
 test_torn_bad_hash_last(void **state)
 {
 	struct fx	*f = *state;
 	struct audit	*a;
-	char		 path[PATH_MAX];
+	struct audit_verify_stats st;
+	struct savedmark m;
+	char		 path[PATH_MAX], err[512];
 	uint8_t		*img;
 	size_t		 len, off[64], n;
 
-	fill(f, 10, 0);
+	fill(f, 9, 0);
+	mark_save(f, &m);		/* 9 and a checkpoint */
+	a = open_ok(f);
+	add(a, 5, "the last", 0);
+	commit(a);
+	audit_close(&a);		/* 11 and the closing checkpoint */
 	seg_path(path, sizeof(path), f, 1);
 	img = slurp(path, &len);
 	n = frames(img, len, off, 64);
-	assert_int_equal(n, 11);
-	/* The last record complete but its hash wrong, nothing after. */
+	assert_int_equal(n, 12);
 	img[len - 5] ^= 0x40;
 	spill(path, img, len);
+	a = audit_open(f->log, f->key, f->cert, err, sizeof(err));
+	assert_null(a);
+	if (strstr(err, "record 12: chain hash mismatch") == NULL ||
+	    strstr(err, "high-water mark (12 committed)") == NULL ||
+	    strstr(err, "not a torn write") == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(audit_verify_dir_stats(f->log, NULL, &st, err,
+	    sizeof(err)), -1);
+	if (strstr(err, "record 12: chain hash mismatch") == NULL ||
+	    strstr(err, "not a torn write") == NULL)
+		fail_msg("%s", err);
+	/* Nothing was cut. */
+	free(slurp(path, &n));
+	assert_int_equal(n, len);
+
+	/* The mark of before: records 11 and 12 never got theirs. */
+	mark_restore(f, &m);
 	a = open_ok(f);
-	assert_int_equal(audit_last_seq(a), 10);
-	/* The chain goes on from record 10. */
-	assert_int_equal(add(a, 3, "after the cut", 0), 11);
+	assert_int_equal(audit_last_seq(a), 11);
+	/* The chain goes on from record 11. */
+	assert_int_equal(add(a, 3, "after the cut", 0), 12);
 	commit(a);
 	audit_close(&a);
 	a = open_ok(f);
-	assert_int_equal(audit_last_seq(a), 12);
+	assert_int_equal(audit_last_seq(a), 13);
 	audit_close(&a);
+	free(m.img);
 	free(img);
 }
 
@@ -789,6 +873,7 @@ struct forge {
 	int		fd;
 	uint64_t	seq;
 	uint8_t		hash[AUDIT_HASH_LEN];
+	int		v1;	/* chain v1 of cpx 0.1: bytes, not leaf */
 };
 
 static void
@@ -815,7 +900,10 @@ forge_add(struct forge *g, Cpx__AuditRecord *rec)
 	assert_int_equal(EVP_DigestInit_ex(md, EVP_sha256(), NULL), 1);
 	EVP_DigestUpdate(md, g->hash, AUDIT_HASH_LEN);
 	EVP_DigestUpdate(md, hdr, 12);
-	EVP_DigestUpdate(md, leaf, sizeof(leaf));
+	if (g->v1)
+		EVP_DigestUpdate(md, buf + 8, len);
+	else
+		EVP_DigestUpdate(md, leaf, sizeof(leaf));
 	assert_int_equal(EVP_DigestFinal_ex(md, g->hash, &hl), 1);
 	EVP_MD_CTX_free(md);
 	memcpy(buf + 8 + len, g->hash, AUDIT_HASH_LEN);
@@ -895,6 +983,8 @@ test_checkpoint_signature(void **state)
 	EVP_PKEY		*other;
 	X509			*ocert;
 	char			 err[512];
+	uint8_t			*img;
+	size_t			 len;
 
 	/* The broker's own checkpoints verify. */
 	a = open_ok(f);
@@ -909,11 +999,20 @@ test_checkpoint_signature(void **state)
 	assert_int_equal(st.records, 4);
 	assert_int_equal(strlen(st.checkpoint_cert), 64);
 
-	/* A correct forged chain with a good checkpoint passes... */
+	/* A correct forged chain with a good checkpoint passes, once it
+	 * has a mark (taken on by a start with the override)... */
 	forge_log(f, f->key, f->cert, 0);
 	assert_int_equal(audit_verify_dir_stats(f->log, NULL, &st, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "no high-water mark"));
+	a = audit_open_flags(f->log, f->key, f->cert,
+	    AUDIT_OPEN_ACCEPT_NO_MARK, err, sizeof(err));
+	if (a == NULL)
+		fail_msg("%s", err);
+	audit_close(&a);
+	assert_int_equal(audit_verify_dir_stats(f->log, NULL, &st, err,
 	    sizeof(err)), 0);
-	assert_int_equal(st.checkpoints, 1);
+	assert_int_equal(st.checkpoints, 2);
 	/* ...signed by another key than its certificate's, it fails... */
 	make_key(&other, &ocert, "mallory");
 	forge_log(f, other, f->cert, 0);
@@ -925,12 +1024,480 @@ test_checkpoint_signature(void **state)
 	assert_int_equal(audit_verify_dir_stats(f->log, NULL, &st, err,
 	    sizeof(err)), -1);
 	assert_non_null(strstr(err, "record 2: checkpoint hash differs"));
-	/* The broker itself still opens it: the chain is sound. */
-	a = open_ok(f);
-	assert_int_equal(audit_last_seq(a), 3);
-	audit_close(&a);
+	/* The broker refuses it too, even told to take it without mark. */
+	a = audit_open_flags(f->log, f->key, f->cert,
+	    AUDIT_OPEN_ACCEPT_NO_MARK, err, sizeof(err));
+	assert_null(a);
+	if (strstr(err, "record 2: checkpoint does not match the chain") ==
+	    NULL)
+		fail_msg("%s", err);
+	/* Signed by another key than the broker's: refused at start. */
+	forge_log(f, other, ocert, 0);
+	a = audit_open_flags(f->log, f->key, f->cert,
+	    AUDIT_OPEN_ACCEPT_NO_MARK, err, sizeof(err));
+	assert_null(a);
+	if (strstr(err, "record 2: checkpoint signed by CN=mallory, not with "
+	    "this broker's key") == NULL)
+		fail_msg("%s", err);
+	/* Appended after the broker's own log, above its mark: the same. */
+	{
+		struct forge g;
+		char path[PATH_MAX];
+
+		assert_int_equal(testutil_rmrf(f->log), 0);
+		a = open_ok(f);
+		add(a, 3, "genuine", 0);
+		commit(a);
+		audit_close(&a);
+		if (audit_verify_dir_stats(f->log, NULL, &st, err,
+		    sizeof(err)) != 0)
+			fail_msg("%s", err);
+		memset(&g, 0, sizeof(g));
+		g.seq = st.last_seq;
+		memcpy(g.hash, st.last_hash, AUDIT_HASH_LEN);
+		seg_path(path, sizeof(path), f, 1);
+		img = slurp(path, &len);
+		g.fd = open(path, O_WRONLY | O_APPEND);
+		assert_true(g.fd >= 0);
+		forge_checkpoint(&g, other, ocert, 0);
+		assert_int_equal(close(g.fd), 0);
+		a = audit_open(f->log, f->key, f->cert, err, sizeof(err));
+		assert_null(a);
+		if (strstr(err, "record 3: checkpoint signed by CN=mallory") ==
+		    NULL)
+			fail_msg("%s", err);
+		/* Signed with the broker's own key, it is taken on. */
+		spill(path, img, len);
+		g.seq = st.last_seq;
+		memcpy(g.hash, st.last_hash, AUDIT_HASH_LEN);
+		g.fd = open(path, O_WRONLY | O_APPEND);
+		assert_true(g.fd >= 0);
+		forge_checkpoint(&g, f->key, f->cert, 0);
+		assert_int_equal(close(g.fd), 0);
+		a = open_ok(f);
+		assert_int_equal(audit_last_seq(a), 3);
+		audit_close(&a);
+		free(img);
+	}
 	EVP_PKEY_free(other);
 	X509_free(ocert);
+}
+
+/* --- the high-water mark ----------------------------------------------- */
+
+/* Remove the last k records of the log, across segments. */
+static void
+cut_last(struct fx *f, size_t k)
+{
+	char		 path[PATH_MAX];
+	uint64_t	 segs[64];
+	uint8_t		*img;
+	size_t		 ns = 0, len, off[256], n;
+	DIR		*d;
+	struct dirent	*de;
+
+	d = opendir(f->log);
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL && ns < 64)
+		if (strncmp(de->d_name, "seg-", 4) == 0)
+			segs[ns++] = strtoull(de->d_name + 4, NULL, 10);
+	closedir(d);
+	while (k > 0 && ns > 0) {
+		size_t i, last = 0;
+
+		for (i = 1; i < ns; i++)
+			if (segs[i] > segs[last])
+				last = i;
+		seg_path(path, sizeof(path), f, segs[last]);
+		img = slurp(path, &len);
+		n = frames(img, len, off, 256);
+		if (n <= k) {
+			assert_int_equal(unlink(path), 0);
+			k -= n;
+			segs[last] = segs[--ns];
+		} else {
+			spill(path, img, off[n - k]);
+			k = 0;
+		}
+		free(img);
+	}
+}
+
+/* Open and verify both refuse, each naming what is in want. */
+static void
+expect_both_refuse(struct fx *f, const char *want)
+{
+	struct audit_verify_stats st;
+	struct audit	*a;
+	char		 err[512];
+
+	a = audit_open(f->log, f->key, f->cert, err, sizeof(err));
+	if (a != NULL)
+		fail_msg("opened; wanted \"%s\"", want);
+	if (strstr(err, want) == NULL)
+		fail_msg("open: \"%s\" lacks \"%s\"", err, want);
+	assert_int_equal(audit_verify_dir_stats(f->log, NULL, &st, err,
+	    sizeof(err)), -1);
+	if (strstr(err, want) == NULL)
+		fail_msg("verify: \"%s\" lacks \"%s\"", err, want);
+}
+
+/*
+ * Records removed from the end, at a record boundary, so that the chain
+ * of what is left is sound: the last one, the last ten, a whole last
+ * segment. Before the mark this passed for a shorter log, and the broker
+ * would have given those seqs again and forgotten their alert ids.
+ */
+static void
+test_mark_truncation(void **state)
+{
+	struct fx	*f = *state;
+	struct audit	*a;
+
+	/* 60 and the closing checkpoint, in segments of a few records. */
+	fill(f, 60, 1400);
+	assert_true(count_segments(f->log) >= 4);
+	cut_last(f, 1);
+	expect_both_refuse(f, "records 61..61 are missing: the high-water "
+	    "mark");
+	assert_int_equal(testutil_rmrf(f->log), 0);
+	fill(f, 60, 1400);
+	cut_last(f, 10);
+	expect_both_refuse(f, "records 52..61 are missing: the high-water "
+	    "mark (high-water-mark) says 61 were committed, but the log "
+	    "ends at record 51");
+	assert_int_equal(testutil_rmrf(f->log), 0);
+	fill(f, 60, 1400);
+	{
+		/* The whole last segment. */
+		char path[PATH_MAX];
+		uint8_t *img;
+		size_t len, off[64], n, segs;
+
+		segs = count_segments(f->log);
+		a = open_ok(f);
+		audit_close(&a);	/* nothing appended: no checkpoint */
+		(void)segs;
+		assert_int_equal(audit_verify_dir_stats(f->log, NULL,
+		    &(struct audit_verify_stats){ 0 }, NULL, 0), 0);
+		/* Find the last segment's first record. */
+		{
+			DIR *d = opendir(f->log);
+			struct dirent *de;
+			uint64_t first = 0, v;
+
+			assert_non_null(d);
+			while ((de = readdir(d)) != NULL)
+				if (strncmp(de->d_name, "seg-", 4) == 0 &&
+				    (v = strtoull(de->d_name + 4, NULL,
+				    10)) > first)
+					first = v;
+			closedir(d);
+			seg_path(path, sizeof(path), f, first);
+			img = slurp(path, &len);
+			n = frames(img, len, off, 64);
+			free(img);
+			assert_int_equal(unlink(path), 0);
+			{
+				char want[128];
+
+				snprintf(want, sizeof(want), "records %llu..61 "
+				    "are missing", (unsigned long long)first);
+				assert_int_equal(first + n - 1, 61);
+				expect_both_refuse(f, want);
+			}
+		}
+	}
+}
+
+/*
+ * A byte flipped inside the last committed record: corruption, refused,
+ * and nothing cut. Garbage written after the mark's last record (a real
+ * torn tail) is still cut.
+ */
+static void
+test_mark_flip_and_garbage(void **state)
+{
+	struct fx	*f = *state;
+	struct audit	*a;
+	struct audit_verify_stats st;
+	char		 path[PATH_MAX], err[512];
+	uint8_t		*img, junk[100];
+	size_t		 len, off[64], n, now;
+	int		 fd;
+
+	fill(f, 30, 0);
+	seg_path(path, sizeof(path), f, 1);
+	img = slurp(path, &len);
+	n = frames(img, len, off, 64);
+	assert_int_equal(n, 31);
+	/* Inside the body of record 31, the last: its hash fails. */
+	img[off[30] + 20] ^= 0x04;
+	spill(path, img, len);
+	expect_both_refuse(f, "record 31: chain hash mismatch; it is at or "
+	    "below the high-water mark (31 committed), so this is damage");
+	free(slurp(path, &now));
+	assert_int_equal(now, len);
+	img[off[30] + 20] ^= 0x04;
+	spill(path, img, len);
+
+	/* Half a record's worth of bytes after it: torn, cut. */
+	memset(junk, 0, sizeof(junk));
+	memcpy(junk, img + off[30], 40);	/* a plausible header */
+	fd = open(path, O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+	assert_int_equal(close(fd), 0);
+	if (audit_verify_dir_stats(f->log, NULL, &st, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(st.torn_bytes, sizeof(junk));
+	assert_int_equal(st.mark_seq, 31);
+	a = open_ok(f);
+	assert_int_equal(audit_last_seq(a), 31);
+	audit_close(&a);
+	free(slurp(path, &now));
+	assert_int_equal(now, len);
+	free(img);
+}
+
+/* A missing mark is refused; the override takes the log and says so. */
+static void
+test_mark_missing(void **state)
+{
+	struct fx		*f = *state;
+	struct audit		*a;
+	struct audit_cursor	*c;
+	Cpx__AuditRecord	*rec;
+	struct audit_verify_stats st;
+	char			 path[PATH_MAX], err[512];
+	int			 found = 0;
+
+	fill(f, 12, 0);
+	mark_path(path, sizeof(path), f);
+	assert_int_equal(unlink(path), 0);
+	expect_both_refuse(f, "no high-water mark");
+	a = audit_open(f->log, f->key, f->cert, err, sizeof(err));
+	assert_null(a);
+	assert_non_null(strstr(err, "--accept-log-without-mark"));
+	/* A damaged mark (both slots) is refused as well. */
+	{
+		uint8_t junk[4096 + 128];
+		int fd;
+
+		memset(junk, 0x5a, sizeof(junk));
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, junk, sizeof(junk)),
+		    (ssize_t)sizeof(junk));
+		assert_int_equal(close(fd), 0);
+		expect_both_refuse(f, "the high-water mark is damaged");
+		assert_int_equal(unlink(path), 0);
+	}
+	a = audit_open_flags(f->log, f->key, f->cert,
+	    AUDIT_OPEN_ACCEPT_NO_MARK, err, sizeof(err));
+	if (a == NULL)
+		fail_msg("%s", err);
+	/* The override is on record, as record 14, and committed. */
+	assert_int_equal(audit_last_seq(a), 14);
+	audit_close(&a);
+	c = audit_cursor_open_dir(f->log, 14, 0, err, sizeof(err));
+	assert_non_null(c);
+	while (audit_cursor_next(c, &rec, err, sizeof(err)) == 1) {
+		if (rec->kind ==
+		    CPX__RECORD_KIND__RECORD_OPERATOR_OVERRIDE) {
+			assert_int_equal(rec->seq, 14);
+			assert_non_null(strstr(rec->text,
+			    "--accept-log-without-mark"));
+			assert_non_null(strstr(rec->text, "records 1..13"));
+			found++;
+		}
+		cpx__audit_record__free_unpacked(rec, NULL);
+	}
+	audit_cursor_free(&c);
+	assert_int_equal(found, 1);
+	/* From now on it has a mark: a plain start and verify pass. */
+	if (audit_verify_dir_stats(f->log, NULL, &st, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_true(st.mark_found);
+	assert_int_equal(st.mark_seq, 15);	/* the closing checkpoint */
+	assert_int_equal(st.mark_trusted, 15);
+	a = open_ok(f);
+	assert_int_equal(audit_last_seq(a), 15);
+	audit_close(&a);
+}
+
+/*
+ * A crash in the middle of a mark update tears one slot at most: either
+ * slot alone is enough to start (the older one is a commit behind: the
+ * records after it were written, and are kept).
+ */
+static void
+test_mark_slot_torn(void **state)
+{
+	struct fx		*f = *state;
+	struct audit		*a;
+	struct savedmark	 m;
+	int			 slot;
+
+	fill(f, 10, 0);
+	mark_save(f, &m);
+	assert_int_equal(m.len, 4096 + 128);
+	for (slot = 0; slot < 2; slot++) {
+		mark_restore(f, &m);
+		m.img[slot * 4096 + 50] ^= 0x10;	/* inside its body */
+		mark_restore(f, &m);
+		m.img[slot * 4096 + 50] ^= 0x10;
+		a = open_ok(f);
+		assert_int_equal(audit_last_seq(a), 11);
+		audit_close(&a);
+	}
+	free(m.img);
+}
+
+/*
+ * Rewrite the log through the forger with record `edit` changed and
+ * every hash after it recomputed, checkpoints copied unchanged.
+ */
+static void
+rechain_edited(struct fx *f, uint64_t edit)
+{
+	struct audit_cursor	*c;
+	Cpx__AuditRecord	*rec, *all[64];
+	struct forge		 g;
+	char			 path[PATH_MAX], err[512];
+	size_t			 n = 0, i;
+
+	c = audit_cursor_open_dir(f->log, 1, 0, err, sizeof(err));
+	assert_non_null(c);
+	while (n < 64 && audit_cursor_next(c, &rec, err, sizeof(err)) == 1)
+		all[n++] = rec;
+	audit_cursor_free(&c);
+	{
+		DIR *d = opendir(f->log);
+		struct dirent *de;
+
+		assert_non_null(d);
+		while ((de = readdir(d)) != NULL)
+			if (strncmp(de->d_name, "seg-", 4) == 0) {
+				snprintf(path, sizeof(path), "%s/%s", f->log,
+				    de->d_name);
+				assert_int_equal(unlink(path), 0);
+			}
+		closedir(d);
+	}
+	memset(&g, 0, sizeof(g));
+	seg_path(path, sizeof(path), f, 1);
+	g.fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(g.fd >= 0);
+	for (i = 0; i < n; i++) {
+		char *text = all[i]->text;
+
+		if (all[i]->seq == edit)
+			all[i]->text = (char *)"nothing happened here";
+		forge_add(&g, all[i]);
+		all[i]->text = text;
+		cpx__audit_record__free_unpacked(all[i], NULL);
+	}
+	assert_int_equal(close(g.fd), 0);
+}
+
+/*
+ * An edited record with every later hash recomputed but the signed
+ * checkpoints left as they were: the chain alone checks, the first
+ * checkpoint after the edit does not. Start-up refuses, naming the
+ * checkpoint and the records it covers, with the mark or without.
+ */
+static void
+test_mark_edited_rechained(void **state)
+{
+	struct fx	*f = *state;
+	struct audit	*a;
+	char		 path[PATH_MAX], err[512];
+	uint64_t	 i;
+
+	a = open_ok(f);
+	for (i = 1; i <= 5; i++)
+		add(a, 5, "before", 0);
+	assert_int_equal(audit_checkpoint(a), 0);	/* 6 */
+	for (i = 7; i <= 10; i++)
+		add(a, 5, "after", 0);
+	commit(a);
+	audit_close(&a);				/* 11 */
+	rechain_edited(f, 3);
+	expect_both_refuse(f, "record 6: checkpoint");
+	a = audit_open(f->log, f->key, f->cert, err, sizeof(err));
+	assert_null(a);
+	if (strstr(err, "record 6: checkpoint does not match the chain "
+	    "before it: a record from 1 to 5 was altered") == NULL)
+		fail_msg("%s", err);
+	/* Without the mark, even with the override: the same. */
+	mark_path(path, sizeof(path), f);
+	assert_int_equal(unlink(path), 0);
+	a = audit_open_flags(f->log, f->key, f->cert,
+	    AUDIT_OPEN_ACCEPT_NO_MARK, err, sizeof(err));
+	assert_null(a);
+	assert_non_null(strstr(err, "record 6: checkpoint does not match"));
+	/* An edit after the last checkpoint but one: named from 7 on. */
+	assert_int_equal(testutil_rmrf(f->log), 0);
+	a = open_ok(f);
+	for (i = 1; i <= 5; i++)
+		add(a, 5, "before", 0);
+	assert_int_equal(audit_checkpoint(a), 0);
+	for (i = 7; i <= 10; i++)
+		add(a, 5, "after", 0);
+	commit(a);
+	audit_close(&a);
+	rechain_edited(f, 8);
+	a = audit_open(f->log, f->key, f->cert, err, sizeof(err));
+	assert_null(a);
+	if (strstr(err, "record 11: checkpoint does not match the chain "
+	    "before it: a record from 7 to 10 was altered") == NULL)
+		fail_msg("%s", err);
+}
+
+/* A log of cpx 0.1 (chain v1) is named as such, not as a bad hash. */
+static void
+test_chain_v1(void **state)
+{
+	struct fx		*f = *state;
+	Cpx__AuditRecord	 rec = CPX__AUDIT_RECORD__INIT;
+	struct forge		 g;
+	struct audit		*a;
+	char			 path[PATH_MAX], err[512];
+	int			 i;
+
+	assert_int_equal(mkdir(f->log, 0700), 0);
+	memset(&g, 0, sizeof(g));
+	g.v1 = 1;
+	seg_path(path, sizeof(path), f, 1);
+	g.fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(g.fd >= 0);
+	for (i = 0; i < 3; i++) {
+		rec.kind = 3;
+		rec.time = T0 + i;
+		rec.peer_country = (char *)"SI";
+		forge_add(&g, &rec);
+	}
+	assert_int_equal(close(g.fd), 0);
+	expect_both_refuse(f, "record 1: this log was written by cpx 0.1 "
+	    "(chain v1");
+	a = audit_open_flags(f->log, f->key, f->cert,
+	    AUDIT_OPEN_ACCEPT_NO_MARK, err, sizeof(err));
+	assert_null(a);
+	assert_non_null(strstr(err, "written by cpx 0.1 (chain v1"));
+	assert_null(strstr(err, "chain hash mismatch"));
+	/* A single v1 record is not taken for a torn tail either. */
+	seg_path(path, sizeof(path), f, 1);
+	{
+		uint8_t *img;
+		size_t len, off[8];
+
+		img = slurp(path, &len);
+		assert_int_equal(frames(img, len, off, 8), 3);
+		spill(path, img, off[1]);
+		free(img);
+	}
+	expect_both_refuse(f, "written by cpx 0.1 (chain v1");
 }
 
 static EVP_PKEY *
@@ -1191,20 +1758,32 @@ test_cli(void **state)
 	assert_int_equal(run_tool(out, sizeof(out), "verify", NULL), 2);
 	assert_int_equal(run_tool(out, sizeof(out), "verify", "--crl",
 	    "x.pem", f->log, NULL), 2);
-	assert_int_equal(run_tool(out, sizeof(out), "dump", "--from", "x",
+	assert_int_equal(run_tool(out, sizeof(out), "dump", "--from-seq", "x",
 	    f->log, NULL), 2);
+	/* --from names a country elsewhere: not taken for --from-seq. */
+	assert_int_equal(run_tool(out, sizeof(out), "dump", "--from", "19",
+	    f->log, NULL), 2);
+	assert_non_null(strstr(out, "--from-seq SEQ"));
 	assert_int_equal(run_tool(out, sizeof(out), "frobnicate", NULL), 2);
 
+	/* Without --ca: the chain only, and it says so (exit 3). */
 	assert_int_equal(run_tool(out, sizeof(out), "verify", f->log, NULL),
-	    0);
+	    3);
+	assert_non_null(strstr(out, "CHAIN ONLY"));
+	assert_non_null(strstr(out, "checked the chain only"));
+	assert_null(strstr(out, "\nOK\n"));
+	assert_int_equal(run_tool(out, sizeof(out), "verify", "--chain-only",
+	    f->log, NULL), 0);
 	assert_non_null(strstr(out, "records: 21\n"));
 	assert_non_null(strstr(out, "checkpoints: 1"));
 	assert_non_null(strstr(out, "last seq: 21\n"));
-	assert_non_null(strstr(out, "\nOK\n"));
+	assert_non_null(strstr(out, "high-water mark: 21 committed, hash "));
+	assert_non_null(strstr(out, "trusted checkpoint 21\n"));
+	assert_non_null(strstr(out, "CHAIN ONLY"));
 
-	/* One JSON object per line, from --from on, no key material. */
-	assert_int_equal(run_tool(out, sizeof(out), "dump", f->log, "--from",
-	    "19", NULL), 0);
+	/* One JSON object per line, from --from-seq on, no key material. */
+	assert_int_equal(run_tool(out, sizeof(out), "dump", f->log,
+	    "--from-seq", "19", NULL), 0);
 	for (line = strtok_r(out, "\n", &save); line != NULL;
 	    line = strtok_r(NULL, "\n", &save)) {
 		j = json_loads(line, 0, &je);
@@ -1227,8 +1806,8 @@ test_cli(void **state)
 	assert_int_equal(n, 21);
 	img[off[9] + 12] ^= 0x20;
 	spill(path, img, len);
-	assert_int_equal(run_tool(out, sizeof(out), "verify", f->log, NULL),
-	    1);
+	assert_int_equal(run_tool(out, sizeof(out), "verify", "--chain-only",
+	    f->log, NULL), 1);
 	if (strstr(out, "record 10: chain hash mismatch") == NULL ||
 	    strstr(out, "FAILED") == NULL)
 		fail_msg("%s", out);
@@ -1548,6 +2127,17 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_time_monotonic_reopen,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mark_truncation, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_mark_flip_and_garbage,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mark_missing, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_mark_slot_torn, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_mark_edited_rechained,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_chain_v1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint_contract,
 		    setup, teardown),
 	};

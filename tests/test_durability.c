@@ -17,12 +17,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "alert.h"
+#include "audit.h"
 #include "cpx_client.h"
+#include "harden_util.h"
 #include "testbroker.h"
 #include "testsink.h"
 #include "testutil.h"
@@ -380,6 +383,164 @@ test_disk_full(void **state)
 		print_error("cannot remove %s\n", fs);
 }
 
+/* --- the high-water mark, through a real broker ---------------------- */
+
+/*
+ * Run cpx-broker on tb's configuration with flag (or NULL) until it
+ * listens (returns 0, tb->pid set) or exits (returns its status + 1).
+ */
+static int
+broker_try(struct testbroker *tb, const char *flag)
+{
+	const char *bin = getenv("CPX_BINARY_DIR");
+	char exe[512];
+	int64_t until;
+	int fd, status;
+
+	snprintf(exe, sizeof(exe), "%s/broker/cpx-broker",
+	    bin ? bin : CPX_BINARY_DIR);
+	assert_int_equal(truncate(tb->log, 0), 0);
+	tb->pid = fork();
+	assert_true(tb->pid >= 0);
+	if (tb->pid == 0) {
+		fd = open(tb->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (fd != -1) {
+			dup2(fd, 2);
+			dup2(fd, 1);
+		}
+		execl(exe, "cpx-broker", "-c", tb->conf, flag, (char *)NULL);
+		_exit(127);
+	}
+	until = testutil_now_ms() + 20000;
+	while (testutil_now_ms() < until) {
+		if (waitpid(tb->pid, &status, WNOHANG) == tb->pid) {
+			tb->pid = 0;
+			return WIFEXITED(status) ? WEXITSTATUS(status) + 1 :
+			    255;
+		}
+		if (testbroker_wait_log(tb, "listening on", 0))
+			return 0;
+		usleep(10000);	/* polling, not waiting for an event */
+	}
+	fail_msg("broker neither listened nor exited");
+	return -1;
+}
+
+/* The last record's seq, as cpx-audit would read it. */
+static uint64_t
+log_last_seq(const char *dir)
+{
+	struct audit_verify_stats st;
+	char err[512];
+
+	if (audit_verify_dir_stats(dir, NULL, &st, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	return st.last_seq;
+}
+
+/* Remove the last n frames of the one segment of dir. */
+static void
+cut_frames(const char *dir, size_t n, uint8_t **saved, size_t *savedlen)
+{
+	char path[512];
+	size_t off[4096], k = 0, pos = 0, len;
+	uint8_t *img;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/seg-%020d.log", dir, 1);
+	fp = fopen(path, "rb");
+	assert_non_null(fp);
+	img = malloc(1 << 20);
+	assert_non_null(img);
+	len = fread(img, 1, 1 << 20, fp);
+	fclose(fp);
+	assert_true(len < (1 << 20));
+	while (pos + 8 <= len && k < 4096) {
+		off[k++] = pos;
+		pos += 8 + ((size_t)img[pos + 4] << 24 |
+		    (size_t)img[pos + 5] << 16 | (size_t)img[pos + 6] << 8 |
+		    img[pos + 7]) + 32;
+	}
+	assert_true(k > n);
+	assert_int_equal(truncate(path, (off_t)off[k - n]), 0);
+	*saved = img;
+	*savedlen = len;
+}
+
+static void
+restore_segment(const char *dir, const uint8_t *img, size_t len)
+{
+	char path[512];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/seg-%020d.log", dir, 1);
+	fp = fopen(path, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(img, 1, len, fp), len);
+	assert_int_equal(fclose(fp), 0);
+}
+
+/*
+ * The broker's own last line agrees with the log; a log with its last
+ * ten records removed does not start, naming them; without its mark it
+ * does not start either, unless the operator says so, which the log
+ * then records.
+ */
+static void
+test_mark_broker(void **state)
+{
+	struct testbroker tb;
+	uint8_t *img;
+	size_t len;
+	uint64_t last;
+	char want[256], mark[600];
+	long n;
+	int kind;
+
+	(void)state;
+	assert_int_equal(testbroker_start(&tb, NULL, NULL), 0);
+	publish_n(&tb, "si-ncp", "mark", 12);
+	assert_int_equal(testbroker_stop(&tb, SIGTERM), 0);
+	last = log_last_seq(tb.audit);
+	/* "stopped: ... last seq N" after the closing checkpoint: N. */
+	snprintf(want, sizeof(want), "deliveries, last seq %llu\n",
+	    (unsigned long long)last);
+	if (testbroker_log_count(&tb, want) != 1)
+		fail_msg("no \"%s\" in the broker log", want);
+	n = harden_audit_count(tb.audit, CPX__RECORD_KIND__RECORD_CHECKPOINT,
+	    -1, &kind);
+	assert_true(n >= 1);
+	assert_int_equal(kind, CPX__RECORD_KIND__RECORD_CHECKPOINT);
+
+	/* The last ten removed: refused, the range named. */
+	cut_frames(tb.audit, 10, &img, &len);
+	assert_int_equal(broker_try(&tb, NULL), 2);
+	snprintf(want, sizeof(want), "records %llu..%llu are missing: the "
+	    "high-water mark", (unsigned long long)(last - 9),
+	    (unsigned long long)last);
+	if (testbroker_log_count(&tb, want) != 1)
+		fail_msg("no \"%s\" in the broker log", want);
+	restore_segment(tb.audit, img, len);
+	free(img);
+	assert_int_equal(broker_try(&tb, NULL), 0);
+	assert_int_equal(testbroker_stop(&tb, SIGTERM), 0);
+	/* Nothing appended in that run: the log is as it was. */
+	assert_int_equal(log_last_seq(tb.audit), last);
+
+	/* No mark: refused; with the override: started, on record. */
+	snprintf(mark, sizeof(mark), "%s/high-water-mark", tb.audit);
+	assert_int_equal(unlink(mark), 0);
+	assert_int_equal(broker_try(&tb, NULL), 2);
+	assert_int_equal(testbroker_log_count(&tb, "no high-water mark"), 1);
+	assert_int_equal(broker_try(&tb, "--accept-log-without-mark"), 0);
+	assert_int_equal(testbroker_log_count(&tb,
+	    "started without a high-water mark"), 1);
+	assert_int_equal(harden_audit_count(tb.audit,
+	    CPX__RECORD_KIND__RECORD_OPERATOR_OVERRIDE, -1, &kind), 1);
+	assert_int_equal(testbroker_restart(&tb), 0);
+	assert_int_equal(testbroker_cleanup(&tb), 0);
+}
+
 int
 main(void)
 {
@@ -388,8 +549,11 @@ main(void)
 		cmocka_unit_test(test_resume_across_restart),
 		cmocka_unit_test(test_replay_entitlement),
 		cmocka_unit_test(test_disk_full),
+		cmocka_unit_test(test_mark_broker),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
+	if (getenv("CPX_TEST_FILTER") != NULL)
+		cmocka_set_test_filter(getenv("CPX_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
