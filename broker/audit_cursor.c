@@ -21,6 +21,7 @@
 
 #include "audit.h"
 #include "audit_impl.h"
+#include "chain.h"
 
 #define CURSOR_BUF	(FRAME_MAX + 64u * 1024u)
 
@@ -114,9 +115,10 @@ audit_cursor_free(struct audit_cursor **cp)
 	free(c);
 }
 
-int
-audit_cursor_next(struct audit_cursor *c, Cpx__AuditRecord **recp,
-    char *err, size_t errlen)
+/* audit_cursor_next; with leaf set, also each record's (len, leaf). */
+static int
+cursor_next(struct audit_cursor *c, Cpx__AuditRecord **recp, uint32_t *lenp,
+    uint8_t *leaf, char *err, size_t errlen)
 {
 	Cpx__AuditRecord	*rec = NULL;
 	char			 name[SEG_NAME_LEN], why[256];
@@ -183,6 +185,16 @@ audit_cursor_next(struct audit_cursor *c, Cpx__AuditRecord **recp,
 			    c->next_seq, why);
 			return -1;
 		}
+		if (leaf != NULL) {
+			*lenp = (uint32_t)(flen - FRAME_OVERHEAD);
+			if (chain_leaf(c->md, c->rd.p + c->rd.pos + FRAME_HDR,
+			    *lenp, leaf) == -1) {
+				cpx__audit_record__free_unpacked(rec, NULL);
+				audit_seterr(err, errlen,
+				    "audit: out of memory");
+				return -1;
+			}
+		}
 		audit_rd_skip(&c->rd, flen);
 		memcpy(c->hash, h, AUDIT_HASH_LEN);
 		c->next_seq++;
@@ -205,4 +217,19 @@ readerr:
 	audit_seterr(err, errlen, "audit: %s offset %" PRIu64 ": read: %s", name,
 	    c->rd.off, strerror(errno));
 	return -1;
+}
+
+int
+audit_cursor_next(struct audit_cursor *c, Cpx__AuditRecord **recp,
+    char *err, size_t errlen)
+{
+	return cursor_next(c, recp, NULL, NULL, err, errlen);
+}
+
+int
+audit_cursor_next_leaf(struct audit_cursor *c, Cpx__AuditRecord **recp,
+    uint32_t *len, uint8_t leaf[AUDIT_HASH_LEN], char *err, size_t errlen)
+{
+	*len = 0;
+	return cursor_next(c, recp, len, leaf, err, errlen);
 }

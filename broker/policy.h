@@ -23,7 +23,8 @@
  * its [node CN] section, else its [country XX] section, else [defaults],
  * else none. A node whose section pins a country and whose certificate
  * names another gets no rights at all. Rights words are publish,
- * subscribe, audit and relay (which needs publish in the same line);
+ * subscribe, audit, relay (which needs publish in the same line) and
+ * witness (check and cosign the broker's checkpoints);
  * "rights =" (empty) grants none. Unknown sections,
  * keys or words, duplicate sections, keys or members, and sections with
  * no keys are errors. CNs compare exactly (case-sensitive).
@@ -43,6 +44,7 @@ struct policy_rights {
 	int	subscribe;
 	int	audit;
 	int	relay;		/* carry alerts of same-country nodes */
+	int	witness;	/* cosign checkpoints (docs/witness.md) */
 };
 
 /* Bounds on what a policy may define (a policy is refused beyond them). */

@@ -258,10 +258,12 @@ add_right(struct load *l, const struct inifile_key *k, const char *w,
 		slot = &l->rights->audit;
 	else if (strcmp(w, "relay") == 0)
 		slot = &l->rights->relay;
+	else if (strcmp(w, "witness") == 0)
+		slot = &l->rights->witness;
 	else
 		return errf(err, errlen, "%s:%u: %s: unknown right \"%s\" "
-		    "(expected publish, subscribe, audit or relay)", k->file,
-		    k->line, k->key, w);
+		    "(expected publish, subscribe, audit, relay or witness)",
+		    k->file, k->line, k->key, w);
 	if (*slot)
 		return errf(err, errlen, "%s:%u: %s: %s listed twice",
 		    k->file, k->line, k->key, w);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "alert.h"
+#include "cosign.h"
 #include "cpx_limits.h"
 #include "identity.h"
 #include "wire.h"
@@ -275,6 +276,8 @@ check_audit_record(const Cpx__AuditRecord *r, int *reason, char *why,
 		snprintf(why, whylen, "audit record checkpoint too large");
 		return -1;
 	}
+	if (cosign_check_record(r, why, whylen) == -1)
+		return -1;
 	if (r->alert != NULL && check_signed_alert(r->alert, "audit record",
 	    reason, why, whylen) == -1)
 		return -1;
@@ -323,6 +326,12 @@ check_body(const Cpx__Envelope *env, int *reason, char *why, size_t whylen)
 	case CPX__ENVELOPE__BODY_AUDIT_RECORD:
 		return check_audit_record(env->audit_record, reason, why,
 		    whylen);
+	case CPX__ENVELOPE__BODY_WITNESS_REQUEST:
+	case CPX__ENVELOPE__BODY_WITNESS_CHECKPOINT:
+	case CPX__ENVELOPE__BODY_COSIGN:
+	case CPX__ENVELOPE__BODY_COSIGN_ACK:
+	case CPX__ENVELOPE__BODY_WITNESS_ALARM:
+		return cosign_check_body(env, reason, why, whylen);
 	case CPX__ENVELOPE__BODY_SUBSCRIBED:
 	case CPX__ENVELOPE__BODY_REPLAY_END:
 	case CPX__ENVELOPE__BODY_PING:

@@ -564,6 +564,7 @@ test_other_limits(void **state)
 	Cpx__Welcome		 w = CPX__WELCOME__INIT;
 	Cpx__AuditRecord	 ar = CPX__AUDIT_RECORD__INIT;
 	char			 text[CPX_MAX_ERROR_TEXT + 2];
+	char			 kind[32];
 
 	(void)state;
 	memset(text, 't', sizeof(text) - 1);
@@ -594,12 +595,13 @@ test_other_limits(void **state)
 	w.country = "SIX";
 	expect_refused(&env, CPX__REASON__REASON_MALFORMED, "welcome");
 
-	/* The first kind past the last one defined. */
-	ar.kind = (Cpx__RecordKind)(CPX__RECORD_KIND__RECORD_REQUEST_REFUSED +
-	    1);
+	/* The first kind past the last one defined (values run 0..n-1). */
+	ar.kind = (Cpx__RecordKind)cpx__record_kind__descriptor.n_values;
 	env.body_case = CPX__ENVELOPE__BODY_AUDIT_RECORD;
 	env.audit_record = &ar;
-	expect_refused(&env, CPX__REASON__REASON_MALFORMED, "kind 9");
+	snprintf(kind, sizeof(kind), "kind %u",
+	    cpx__record_kind__descriptor.n_values);
+	expect_refused(&env, CPX__REASON__REASON_MALFORMED, kind);
 	ar.kind = CPX__RECORD_KIND__RECORD_PUBLISH_REFUSED;
 	ar.reason = (Cpx__Reason)-1;
 	expect_refused(&env, CPX__REASON__REASON_MALFORMED, "reason -1");
