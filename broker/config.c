@@ -5,6 +5,7 @@
  * Reading the INI text itself (line numbers, whole section names) is
  * inifile.c's.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -54,6 +55,8 @@ static const struct key config_keys[] = {
 	PATH(audit_dir),
 	STR(user),
 	STR(log_level),
+	STR(log_format),
+	STR(metrics_listen),
 	U32(max_frame, 1024, CPX_MAX_FRAME),
 	U32(max_sessions, 1, 100000),
 	U32(handshake_timeout_ms, 100, 600000),
@@ -78,6 +81,8 @@ static const struct key config_keys[] = {
 	U32(refusal_penalty_ms, 1000, 3600000),
 };
 #define NKEYS	(sizeof(config_keys) / sizeof(config_keys[0]))
+/* load_ctx.seen has one bit per key. */
+_Static_assert(NKEYS <= 64, "more [broker] keys than load_ctx.seen holds");
 
 #undef STR
 #undef PATH
@@ -148,6 +153,47 @@ parse_u32(const struct key *k, const char *v, uint32_t *out, char *msg,
 	return 0;
 }
 
+/* auto and journal (notify.c) or a format of lib/log.h. */
+static int
+log_format_valid(const char *s)
+{
+	enum log_format f;
+
+	return strcmp(s, "auto") == 0 || strcmp(s, "journal") == 0 ||
+	    log_format_parse(s, &f) == 0;
+}
+
+/* "off", "A.B.C.D:PORT" or "[V6]:PORT", numeric only (no DNS at start). */
+static int
+listen_valid(const char *s)
+{
+	char host[INET6_ADDRSTRLEN], buf[sizeof(struct in6_addr)];
+	const char *colon, *h = s;
+	size_t n;
+
+	if (strcmp(s, "off") == 0)
+		return 1;
+	if (s[0] == '[') {
+		if ((colon = strchr(s, ']')) == NULL || colon[1] != ':')
+			return 0;
+		h = s + 1;
+		n = (size_t)(colon - h);
+		colon++;
+	} else {
+		if ((colon = strchr(s, ':')) == NULL)
+			return 0;
+		n = (size_t)(colon - s);
+	}
+	if (n == 0 || n >= sizeof(host) || colon[1] == '\0' ||
+	    strlen(colon + 1) > 5 ||
+	    strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
+	    atoi(colon + 1) > 65535)
+		return 0;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	return inet_pton(s[0] == '[' ? AF_INET6 : AF_INET, host, buf) == 1;
+}
+
 /* A user name as useradd(8) takes it, so getpwnam sees what we logged. */
 static int
 user_valid(const char *s)
@@ -196,6 +242,12 @@ set_value(struct config *c, const struct key *k, const char *v,
 	    log_level_parse(v, &lvl) == -1)
 		return errf(msg, msglen, "\"%s\" is not one of error, warn, "
 		    "info, debug", v);
+	if (strcmp(k->name, "log_format") == 0 && !log_format_valid(v))
+		return errf(msg, msglen, "\"%s\" is not one of auto, text, "
+		    "json, prefix, syslog, journal", v);
+	if (strcmp(k->name, "metrics_listen") == 0 && !listen_valid(v))
+		return errf(msg, msglen, "\"%s\" is not off, IPv4:PORT or "
+		    "[IPv6]:PORT", v);
 	if (strcmp(k->name, "user") == 0 && !user_valid(v))
 		return errf(msg, msglen, "\"%s\" is not a valid user name", v);
 	if (k->type != KEY_PATH || v[0] == '/')
@@ -227,7 +279,9 @@ config_defaults(struct config *c)
 {
 	memset(c, 0, sizeof(*c));
 	if ((c->listen = strdup("tcp://0.0.0.0:7443")) == NULL ||
-	    (c->log_level = strdup("info")) == NULL)
+	    (c->log_level = strdup("info")) == NULL ||
+	    (c->log_format = strdup("auto")) == NULL ||
+	    (c->metrics_listen = strdup("127.0.0.1:9464")) == NULL)
 		fatal("config_defaults");
 	c->max_frame = CPX_MAX_FRAME;
 	c->max_sessions = 2000;
@@ -299,7 +353,7 @@ struct load_ctx {
 	struct config	 c;
 	const char	*basedir;
 	unsigned int	 broker_seq;
-	uint32_t	 seen;		/* bit i: config_keys[i] set */
+	uint64_t	 seen;		/* bit i: config_keys[i] set */
 };
 
 static int
@@ -323,10 +377,10 @@ load_key(void *arg, const struct inifile_key *k, char *err, size_t errlen)
 		    k->line, k->key);
 	i = (size_t)(key - config_keys);
 	/* A second value would silently win over the first. */
-	if (lc->seen & (1u << i))
+	if (lc->seen & (1ull << i))
 		return errf(err, errlen, "%s:%u: %s: duplicate key", k->file,
 		    k->line, k->key);
-	lc->seen |= 1u << i;
+	lc->seen |= 1ull << i;
 	if (set_value(&lc->c, key, k->value, lc->basedir, msg,
 	    sizeof(msg)) == -1)
 		return errf(err, errlen, "%s:%u: %s: %s", k->file, k->line,

@@ -20,6 +20,9 @@ struct config {
 	char	*audit_dir;		/* audit_dir = audit/ */
 	char	*user;			/* user = drop root to this user */
 	char	*log_level;		/* log_level = info */
+	char	*log_format;		/* log_format = auto (journald
+				   under systemd, else text) */
+	char	*metrics_listen;	/* 127.0.0.1:9464, or off */
 	uint32_t max_frame;		/* bytes, <= CPX_MAX_FRAME; 256 KiB */
 	uint32_t max_sessions;		/* 2000 */
 	uint32_t handshake_timeout_ms;	/* 10000 */
@@ -43,6 +46,8 @@ struct config {
 	uint32_t refusal_limit;		/* refusals a node may cause per
 					   interval before it is cut; 1000 */
 	uint32_t refusal_penalty_ms;	/* first time out after that; 10000 */
+	int	 accept_log_without_mark; /* --accept-log-without-mark: a
+					   flag only, never a file key */
 };
 
 /*

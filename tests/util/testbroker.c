@@ -157,6 +157,7 @@ int
 testbroker_start(struct testbroker *tb, const char *extra, const char *policy)
 {
 	const char *pki;
+	const char *metrics = "";
 	char ini[4096], src[512];
 
 	memset(tb, 0, sizeof(*tb));
@@ -185,6 +186,12 @@ testbroker_start(struct testbroker *tb, const char *extra, const char *policy)
 	/* extra may set audit_dir itself (a test on a small file system). */
 	if (extra != NULL && strstr(extra, "audit_dir") != NULL)
 		tb->audit[0] = '\0';
+	/*
+	 * A taken metrics port stops the broker at start, so test brokers,
+	 * many at once, take a free one unless extra chooses.
+	 */
+	if (extra == NULL || strstr(extra, "metrics_listen") == NULL)
+		metrics = "metrics_listen = 127.0.0.1:0\n";
 	snprintf(ini, sizeof(ini),
 	    "[broker]\n"
 	    "listen = %s\n"
@@ -194,10 +201,11 @@ testbroker_start(struct testbroker *tb, const char *extra, const char *policy)
 	    "crl = %s/crl.pem\n"
 	    "policy = %s\n"
 	    "%s%s%s"
+	    "%s"
 	    "%s\n",
 	    tb->endpoint, pki, pki, pki, pki, tb->policy,
 	    tb->audit[0] ? "audit_dir = " : "", tb->audit,
-	    tb->audit[0] ? "\n" : "", extra ? extra : "");
+	    tb->audit[0] ? "\n" : "", metrics, extra ? extra : "");
 	if (testutil_write_file(tb->conf, ini, strlen(ini)) == -1)
 		return -1;
 	return spawn(tb);
