@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "cpx_version.h"
 #include "log.h"
+#include "notify.h"
 #include "tlsctx.h"
 
 static volatile sig_atomic_t stop_flag;
@@ -51,7 +53,12 @@ usage(FILE *out)
 "  -n, --check         check the configuration, keys, CA, CRL and policy,\n"
 "                      print \"configuration OK\" and exit (0), or say what\n"
 "                      is wrong (1); the audit log is checked by cpx-audit\n"
+"      --accept-log-without-mark\n"
+"                      start on an audit log that has no high-water mark\n"
+"                      (one written before the mark existed): its length\n"
+"                      is taken as whole, and that is recorded in the log\n"
 "  -h, --help          this help\n"
+"  -V, --version       print the version (\"cpx-broker " CPX_VERSION "\")\n"
 "\n"
 "Signals: SIGHUP reloads the CRL and the policy; SIGTERM/SIGINT close all\n"
 "sessions, write an audit checkpoint and exit.\n"
@@ -137,7 +144,9 @@ main(int argc, char *argv[])
 		{ "set", required_argument, NULL, 's' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "check", no_argument, NULL, 'n' },
+		{ "accept-log-without-mark", no_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct config cfg;
@@ -146,7 +155,7 @@ main(int argc, char *argv[])
 	enum log_level level;
 	char err[512], *eq, *conf = NULL;
 	char **sets = NULL;
-	int ch, nsets = 0, i, debug = 0, check = 0, rc;
+	int ch, nsets = 0, i, debug = 0, check = 0, accept_no_mark = 0, rc;
 
 	log_init("cpx-broker", LOG_LEVEL_INFO);
 	/* Nothing to go on: say how to use it, not what is missing. */
@@ -157,7 +166,7 @@ main(int argc, char *argv[])
 	config_defaults(&cfg);
 	if ((sets = calloc((size_t)argc, sizeof(*sets))) == NULL)
 		fatal("calloc");
-	while ((ch = getopt_long(argc, argv, "c:s:dnh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:s:dnhV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			conf = optarg;
@@ -171,8 +180,18 @@ main(int argc, char *argv[])
 		case 'n':
 			check = 1;
 			break;
+		case 'M':
+			accept_no_mark = 1;
+			break;
 		case 'h':
-			usage(stdout);
+		case 'V':
+			/* Freed, so LeakSanitizer builds exit 0 (help2man). */
+			if (ch == 'h')
+				usage(stdout);
+			else
+				printf("cpx-broker %s\n", CPX_VERSION);
+			free(sets);
+			config_clear(&cfg);
 			return 0;
 		default:
 			usage(stderr);
@@ -193,6 +212,7 @@ main(int argc, char *argv[])
 			fatalx("--set: %s", err);
 	}
 	free(sets);
+	cfg.accept_log_without_mark = accept_no_mark;
 	if (config_check(&cfg, err, sizeof(err)) == -1)
 		fatalx("%s%s%s", conf ? conf : "configuration", ": ", err);
 	if (cfg.log_level != NULL) {
@@ -203,6 +223,9 @@ main(int argc, char *argv[])
 	}
 	if (debug)
 		log_set_level(LOG_LEVEL_DEBUG);
+	/* journald under systemd, or what the config key log_format says. */
+	if (notify_log_setup(cfg.log_format, err, sizeof(err)) == -1)
+		fatalx("%s", err);
 
 	if (check)
 		return check_config(&cfg, conf);

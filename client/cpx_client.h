@@ -1,6 +1,9 @@
 /*
- * cpx_client.h: the cpx client library, what a national node's program
- * links to publish and receive alerts.
+ * cpx_client.h: the cpx client library's internal API, what the cpx CLI,
+ * the tests and the benchmark link (static libcpx.a): the public API of
+ * include/cpx.h, plus the protobuf-typed calls and the event's fields.
+ * A program outside this tree uses include/cpx.h and libcpx.so only:
+ * nothing declared here alone is exported from libcpx.so.
  *
  *	struct cpx_client_config cfg = { .endpoint = "tcp://broker:7443",
  *	    .ca = "ca.pem", .cert = "si-ncp.pem", .key = "si-ncp.key",
@@ -46,61 +49,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cpx.h"
 #include "identity.h"
 #include "proto/cpx.pb-c.h"
 
-/* How far past the broker's last announced sequence a delivery may be. */
-#define CPX_SEQ_AHEAD_MAX	((uint64_t)1 << 32)
-
-struct cpx_client;
-
-struct cpx_client_config {
-	const char	*endpoint;	/* "tcp://host:port" */
-	const char	*ca;		/* network CA, PEM */
-	const char	*cert;		/* this node's certificate, PEM */
-	const char	*key;		/* this node's key, PEM, mode 0600 */
-	const char	*crl;		/* CRL for verifying deliveries */
-	/*
-	 * Run without a CRL: set it to say so knowingly. Without a CRL an
-	 * alert signed with a revoked node's key verifies, so with crl NULL
-	 * and no_crl 0 cpx_client_new refuses to start.
-	 */
-	int		 no_crl;
-	/*
-	 * Who the broker must be: the name its certificate's subjectAltName
-	 * must carry (a DNS name, or an IP address), NULL for the host of
-	 * endpoint. Its certificate must also be for serverAuth and, with
-	 * the CRL, not revoked.
-	 */
-	const char	*broker_name;
-	/*
-	 * Optional pinned broker key: SHA-256 of its SubjectPublicKeyInfo,
-	 * 64 hex digits. When set, a broker with another key is refused
-	 * even if its certificate passes every other check.
-	 */
-	const char	*broker_pin;
-	int		 reconnect;	/* reconnect and resume after a break */
-	int		 ping_ms;	/* keepalive period; 0 = broker's value */
-	/*
-	 * Threads that verify deliveries (0: on the caller's thread).
-	 * Events still reach the callback on the caller's thread, in the
-	 * order the broker sent them; a long replay goes about this many
-	 * times faster on as many spare cores.
-	 */
-	unsigned int	 verify_threads;
-};
-
-enum cpx_event_kind {
-	CPX_EV_CONNECTED = 1,	/* welcomed by the broker (also after reconnect) */
-	CPX_EV_DISCONNECTED,	/* connection lost; reconnecting if enabled */
-	CPX_EV_ACK,		/* publish accepted: seq, duplicate */
-	CPX_EV_ERROR,		/* request (or session if fatal) refused */
-	CPX_EV_SUBSCRIBED,	/* subscription in force: seq = live_from */
-	CPX_EV_DELIVERY,	/* an alert: live or replayed */
-	CPX_EV_AUDIT_RECORD,	/* audit replay: any record kind */
-	CPX_EV_REPLAY_END	/* replay finished: seq = last, count */
-};
-
+/*
+ * An event as the library fills it (include/cpx.h declares it opaque and
+ * reads it through cpx_event_*()).
+ */
 struct cpx_event {
 	enum cpx_event_kind	 kind;
 	uint64_t		 request_id;
@@ -124,68 +80,10 @@ struct cpx_event {
 	const Cpx__AuditRecord	*record;
 };
 
-typedef void cpx_event_cb(const struct cpx_event *ev, void *arg);
-
-/* The outcome of a blocking call. */
-struct cpx_result {
-	uint64_t	seq;
-	int		duplicate;
-	int		reason;		/* CPX__REASON__*, 0 if accepted */
-	char		text[400];	/* broker's reason or local error */
-};
-
-/*
- * Load keys and certificates (a key readable by group or others is
- * refused) and prepare the connection. Returns an owned client
- * (cpx_client_free) or NULL with err[].
- */
-struct cpx_client *cpx_client_new(const struct cpx_client_config *cfg,
-	    char *err, size_t errlen);
-void	cpx_client_free(struct cpx_client **c);
-
-/*
- * Connect, handshake and wait for the broker's Welcome, at most timeout_ms.
- * Returns 0, or -1 with err[] (broker unreachable, certificate refused
- * and why, ...).
- */
-int	cpx_client_connect(struct cpx_client *c, int timeout_ms, char *err,
-	    size_t errlen) __attribute__((warn_unused_result));
-
 /* This node's identity, from its certificate. */
 const struct identity *cpx_client_identity(const struct cpx_client *c);
 /* The broker's Welcome (NULL before connect). */
 const Cpx__Welcome *cpx_client_welcome(const struct cpx_client *c);
-
-void	cpx_client_on_event(struct cpx_client *c, cpx_event_cb *cb, void *arg);
-
-/*
- * Process network traffic for up to timeout_ms (0: what is there now),
- * calling the event callback. Returns 0, 1 if cpx_client_stop() was
- * called, or -1 when the session is over for good (refused, or lost and
- * reconnect disabled) with the reason in cpx_client_error().
- *
- * Events keep the broker's order. When the connection ends, everything
- * received before the end is handed over first (deliveries still being
- * verified included); if the broker ended it with a fatal Error, that
- * comes as CPX_EV_ERROR with fatal set, its text and reason stay in
- * cpx_client_error() and cpx_client_error_reason(), and only then comes
- * CPX_EV_DISCONNECTED.
- */
-int	cpx_client_run(struct cpx_client *c, int timeout_ms);
-void	cpx_client_stop(struct cpx_client *c);
-const char *cpx_client_error(const struct cpx_client *c);
-/*
- * The CPX__REASON__* of the broker's fatal Error that ended the session
- * (its text is in cpx_client_error()), or 0 if the session did not end
- * that way or was welcomed again since.
- */
-int	cpx_client_error_reason(const struct cpx_client *c);
-/*
- * 1 if the session ended because the broker refused this node (its
- * certificate was refused, revoked, or the policy grants it nothing):
- * retrying will not help, unlike an unreachable broker.
- */
-int	cpx_client_refused(const struct cpx_client *c);
 
 /*
  * Complete and sign an alert, then send it without waiting. Empty id gets
@@ -208,9 +106,6 @@ int	cpx_publish_signed(struct cpx_client *c, Cpx__SignedAlert *sa,
 	    uint64_t *request_id, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
 
-/* Publishes sent and not yet acknowledged or refused. */
-size_t	cpx_publish_inflight(const struct cpx_client *c);
-
 /*
  * cpx_publish_send, then wait for its ACK or ERROR (other events still go
  * to the callback). Returns 0 if accepted (res->seq), -1 if refused or
@@ -224,6 +119,16 @@ int	cpx_publish(struct cpx_client *c, Cpx__Alert *a, int timeout_ms,
  * the broker first sends every matching alert after seq `after`, then
  * live ones; after a reconnect the library resumes by itself from the last
  * sequence delivered. Returns 0 with *request_id, or -1.
+ *
+ * Within one client nothing is missed or repeated. Across a restart of
+ * the program the promise is the program's: the library cannot know
+ * what it did with a delivery before it died. For exactly once, store
+ * ev->seq in the same transaction as the delivery's effect (the row it
+ * inserts, the ticket it opens), drop any delivery whose seq is at or
+ * below the stored one, and subscribe with resume = 1, after = that
+ * seq. Storing the seq after the effect instead gives at least once (what
+ * `cpx subscribe --state-file` does); storing it before, at most once.
+ * See docs/json.md, "Exactly once".
  */
 int	cpx_subscribe(struct cpx_client *c, Cpx__Filter *const *filters,
 	    size_t nfilters, int resume, uint64_t after, uint64_t *request_id)
@@ -239,11 +144,9 @@ int	cpx_replay(struct cpx_client *c, const Cpx__ReplayRequest *rq,
 	    uint64_t *request_id) __attribute__((warn_unused_result));
 
 /*
- * The resume point: the highest sequence of a verified, plausible live
- * (or resumed) delivery handed to the callback, or the `after` of a
- * resuming cpx_subscribe if higher. Replays asked with cpx_replay do not
- * move it. See the top of this file.
+ * Public additions (cpx_witness_* included) are declared in include/cpx.h
+ * with CPX_API, so that libcpx.so exports them; internal-only ones, with
+ * protobuf types, here.
  */
-uint64_t cpx_client_last_seq(const struct cpx_client *c);
 
 #endif
