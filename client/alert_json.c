@@ -1018,10 +1018,14 @@ alert_json_print_human(FILE *out, const struct alert_json_delivery *d)
 		}
 		fputs("  ", out);
 		put_upper(out, alert_severity_name(a->severity));
-		fputc(' ', out);
+		/*
+		 * Labelled: "vehicle restricted" read as one phrase to a
+		 * newcomer, and handling is the one that limits forwarding.
+		 */
+		fputs("  category: ", out);
 		name = alert_category_name(a->category);
 		put_clean(out, name != NULL ? name : "?");
-		fputc(' ', out);
+		fputs("  handling: ", out);
 		name = alert_handling_name(a->handling);
 		put_clean(out, name != NULL ? name : "?");
 	}

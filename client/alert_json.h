@@ -92,8 +92,8 @@ char	*alert_json_delivery_line(const struct alert_json_delivery *d)
 
 /*
  * Print a delivery for a person at a terminal: a header line
- *   #42 2026-11-25 17:30:00Z SI -> western-balkans  HIGH vehicle network
- *     [verified: si-ncp]
+ *   #42 2026-11-25 17:30:00Z SI -> western-balkans  HIGH
+ *     category: vehicle  handling: network  [verified: si-ncp]
  * (on one line) then one indented line each for summary, place, route,
  * vehicles, persons, reference, expiry when present. Every string from
  * the alert or the certificate is sanitised first: control characters

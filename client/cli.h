@@ -24,6 +24,7 @@
 #define CLI_EXIT_CONNECT	3	/* no session: unreachable, or the
 					   connection was lost */
 #define CLI_EXIT_LOCAL		4	/* local I/O: output, state file */
+#define CLI_EXIT_ALARM		5	/* witness: the log was not extended */
 
 /* Long-option codes shared by all commands; command codes start above. */
 enum cli_common_opt {
@@ -179,6 +180,7 @@ int	cli_state_write(const char *path, uint64_t seq)
 int	cli_publish(int argc, char **argv);
 int	cli_subscribe(int argc, char **argv);
 int	cli_replay(int argc, char **argv);
+int	cli_witness(int argc, char **argv);	/* cli_witness.c */
 
 /*
  * Split a comma list, calling take(item, length, arg) for each trimmed,

@@ -3,8 +3,9 @@
  * merges it over the alert file's object if one is given, and hands the
  * result to alert_json_parse(): one path from input to Cpx__Alert, one
  * validator, whichever way the analyst writes the alert. Then signs and
- * publishes it and reports the broker's answer. Owns the JSON and the
- * alert for the duration of the command.
+ * publishes it and reports the broker's answer. With --stdin, one alert
+ * per line of JSON, all over one session, one result line each. Owns the
+ * JSON and the alert for the duration of the command.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -40,7 +41,8 @@ enum {
 	OPT_ID,
 	OPT_FILE,
 	OPT_TIMEOUT,
-	OPT_JSON
+	OPT_JSON,
+	OPT_STDIN
 };
 
 static const struct option longopts[] = {
@@ -64,6 +66,7 @@ static const struct option longopts[] = {
 	{ "file",	required_argument, NULL, OPT_FILE },
 	{ "timeout",	required_argument, NULL, OPT_TIMEOUT },
 	{ "json",	no_argument,	   NULL, OPT_JSON },
+	{ "stdin",	no_argument,	   NULL, OPT_STDIN },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -73,6 +76,7 @@ usage(FILE *out)
 	fprintf(out,
 "usage: cpx publish [options] --category C --severity S --summary TEXT ...\n"
 "       cpx publish [options] --file ALERT.json [flags that override it]\n"
+"       cpx publish [options] --stdin [flags that override each line]\n"
 "\n"
 "Sign an alert with this node's key and publish it. Prints\n"
 "\"accepted: seq N id ID\" (or \"accepted (repeat of an earlier publish):\n"
@@ -99,9 +103,21 @@ usage(FILE *out)
 "  --id ID               alert id (default: a new UUID)\n"
 "  --file FILE           the alert as JSON (- for stdin), see\n"
 "                        client/examples/; flags given too override its keys\n"
+"  --stdin               many alerts, one JSON object per line (the keys of\n"
+"                        --file), over one session; prints one result per\n"
+"                        line: \"line N: accepted: seq S id ID\", \"line N:\n"
+"                        refused (REASON): TEXT\" or \"line N: invalid:\n"
+"                        WHY\", and goes on after a refused line. Exit 0\n"
+"                        if all were accepted, 1 if any was refused or\n"
+"                        invalid, 3 if the broker stopped answering (the\n"
+"                        lines after that one were not published)\n"
 "Output:\n"
 "  --json                print {\"seq\":N,\"id\":\"ID\",\"duplicate\":false}\n"
-"  --timeout S           wait at most S seconds for the broker (default 10)\n"
+"                        (with --stdin: {\"line\":N,\"result\":\"accepted\",\n"
+"                        \"seq\":S,...} or {\"line\":N,\"result\":\"refused\"\n"
+"                        or \"invalid\",\"reason\":...,\"text\":...})\n"
+"  --timeout S           wait at most S seconds for the broker (default 10;\n"
+"                        with --stdin, for each alert)\n"
 "\n%s\n"
 "Examples:\n"
 "  cpx publish --pki pki --node si-ncp --category vehicle --severity high \\\n"
@@ -111,6 +127,7 @@ usage(FILE *out)
 "      --route Bregana,Obrezje\n"
 "  cpx publish --pki pki --node hr-ncp \\\n"
 "      --file client/examples/crossing-hr-network.json\n"
+"  jq -c '.[]' alerts.json | cpx publish --pki pki --node si-ncp --stdin\n"
 "  cpx publish --pki pki --node si-ncp --withdraws ID --category other \\\n"
 "      --severity low --summary 'Withdrawn: vehicle found to be legitimate'\n",
 	    cli_common_usage);
@@ -126,6 +143,7 @@ struct pub_state {
 	int		 reason;
 	char		 text[CPX_MAX_ERROR_TEXT + 1];
 	int		 session_refused;
+	char		 lost[CPX_MAX_ERROR_TEXT + 64];	/* last break */
 };
 
 static void
@@ -146,6 +164,13 @@ on_event(const struct cpx_event *ev, void *arg)
 	case CPX_EV_ERROR:
 		if (ev->request_id != ps->request_id && ev->request_id != 0)
 			break;
+		/*
+		 * A session-wide fatal Error (a broker shutting down) is
+		 * the library's to judge: it reconnects and resends, or
+		 * gives up for good (cpx_client_refused) and run says so.
+		 */
+		if (ev->request_id == 0 && ev->fatal)
+			break;
 		if (ev->request_id == 0)
 			ps->session_refused = 1;
 		else
@@ -156,6 +181,8 @@ on_event(const struct cpx_event *ev, void *arg)
 		cpx_client_stop(ps->c);
 		break;
 	case CPX_EV_DISCONNECTED:
+		snprintf(ps->lost, sizeof(ps->lost), "%s",
+		    ev->text ? ev->text : "");
 		log_info("connection lost (%s); reconnecting to resend",
 		    ev->text ? ev->text : "");
 		break;
@@ -341,71 +368,371 @@ merge(json_t *base, json_t *flags)
 	return 0;
 }
 
-static int
-publish(struct cpx_client *c, Cpx__Alert *a, int timeout_s, int json_out)
-{
-	struct pub_state ps;
-	char *saved_id = a->id, *saved_origin = a->origin;
-	char id[CPX_MAX_ID + 1], err[400], safe[CPX_MAX_ERROR_TEXT + 1];
-	int64_t until = cli_now_ms() + (int64_t)timeout_s * 1000;
-	int r = 0, rc;
+/* What became of one alert handed to the broker. */
+enum pub_result {
+	PUB_ACCEPTED,
+	PUB_REFUSED,		/* this alert refused: ps->reason, ps->text */
+	PUB_SESSION_REFUSED,	/* the broker refused this node: stop */
+	PUB_NO_ANSWER,		/* timeout, signal or connection gone */
+	PUB_NOT_SENT		/* err says why */
+};
 
-	memset(&ps, 0, sizeof(ps));
-	ps.c = c;
-	cpx_client_on_event(c, on_event, &ps);
+/*
+ * Sign and send a, then run the client until its answer, the timeout or
+ * a signal. The alert's id (the one given, or the UUID the library drew)
+ * is copied to id. Returns what became of it; ps holds the answer.
+ */
+static enum pub_result
+send_and_wait(struct cpx_client *c, Cpx__Alert *a, int timeout_s,
+    struct pub_state *ps, char *id, size_t idlen, char *err, size_t errlen)
+{
+	char *saved_id = a->id, *saved_origin = a->origin;
+	int64_t until = cli_now_ms() + (int64_t)timeout_s * 1000;
+	int rc;
+
+	memset(ps, 0, sizeof(*ps));
+	ps->c = c;
+	cpx_client_on_event(c, on_event, ps);
 	/*
 	 * cpx_publish_send and our own wait instead of cpx_publish: a
 	 * refusal (exit 1) must be told apart from a lost broker (exit 3),
 	 * which cpx_publish folds into one reason.
 	 */
-	rc = cpx_publish_send(c, a, &ps.request_id, err, sizeof(err));
-	snprintf(id, sizeof(id), "%s", a->id ? a->id : "");
+	rc = cpx_publish_send(c, a, &ps->request_id, err, errlen);
+	snprintf(id, idlen, "%s", a->id ? a->id : "");
 	/* The library lent us its buffers; the parser's own go back. */
 	a->id = saved_id;
 	a->origin = saved_origin;
-	if (rc == -1) {
+	if (rc == -1)
+		return PUB_NOT_SENT;
+	log_debug("alert %s sent as request %" PRIu64, id, ps->request_id);
+	err[0] = '\0';
+	while (!ps->done && !ps->session_refused && !cli_stop_signal &&
+	    cli_now_ms() < until)
+		if (cpx_client_run(c, 100) == -1) {
+			snprintf(err, errlen, "%s", cpx_client_error(c));
+			break;
+		}
+	if (ps->done && ps->accepted)
+		return PUB_ACCEPTED;
+	if (ps->done)
+		return PUB_REFUSED;
+	if (ps->session_refused)
+		return PUB_SESSION_REFUSED;
+	if (cpx_client_refused(c)) {
+		ps->reason = cpx_client_error_reason(c);
+		snprintf(ps->text, sizeof(ps->text), "%s",
+		    cpx_client_error(c));
+		return PUB_SESSION_REFUSED;
+	}
+	/* Why the answer never came, if the connection broke meanwhile. */
+	if (err[0] == '\0' && ps->lost[0] != '\0')
+		snprintf(err, errlen, "%s", ps->lost);
+	return PUB_NO_ANSWER;
+}
+
+static int
+flush_stdout(void)
+{
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		fprintf(stderr, "cpx publish: stdout: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+publish(struct cpx_client *c, Cpx__Alert *a, int timeout_s, int json_out)
+{
+	struct pub_state ps;
+	char id[CPX_MAX_ID + 1], err[400], safe[CPX_MAX_ERROR_TEXT + 1];
+	char sid[CPX_MAX_ID + 1];
+
+	switch (send_and_wait(c, a, timeout_s, &ps, id, sizeof(id), err,
+	    sizeof(err))) {
+	case PUB_NOT_SENT:
 		fprintf(stderr, "cpx publish: %s\n", err);
 		return CLI_EXIT_CONNECT;
-	}
-	log_debug("alert %s sent as request %" PRIu64, id, ps.request_id);
-	while (!ps.done && !ps.session_refused && !cli_stop_signal &&
-	    cli_now_ms() < until)
-		if ((r = cpx_client_run(c, 100)) == -1)
-			break;
-	if (ps.done && ps.accepted) {
+	case PUB_ACCEPTED:
+		cli_sanitize(id, sid, sizeof(sid));
 		if (json_out)
 			printf("{\"seq\":%" PRIu64 ",\"id\":\"%s\","
-			    "\"duplicate\":%s}\n", ps.seq, id,
+			    "\"duplicate\":%s}\n", ps.seq, sid,
 			    ps.duplicate ? "true" : "false");
 		else
 			printf("accepted%s: seq %" PRIu64 " id %s\n",
 			    ps.duplicate ? " (repeat of an earlier publish)" :
-			    "", ps.seq, id);
-		if (fflush(stdout) == EOF || ferror(stdout)) {
-			fprintf(stderr, "cpx publish: stdout: %s\n",
-			    strerror(errno));
-			return CLI_EXIT_LOCAL;
-		}
-		return CLI_EXIT_OK;
-	}
-	if (ps.done || ps.session_refused) {
+			    "", ps.seq, sid);
+		return flush_stdout() == -1 ? CLI_EXIT_LOCAL : CLI_EXIT_OK;
+	case PUB_REFUSED:
+	case PUB_SESSION_REFUSED:
 		fprintf(stderr, "refused (%s): %s\n",
 		    alert_reason_name(ps.reason),
 		    cli_sanitize(ps.text, safe, sizeof(safe)));
 		return CLI_EXIT_REFUSED;
+	case PUB_NO_ANSWER:
+		break;
 	}
+	cli_sanitize(id, sid, sizeof(sid));
 	if (cli_stop_signal)
 		fprintf(stderr, "cpx publish: interrupted before the broker "
 		    "answered; alert %s may or may not have been accepted "
-		    "(cpx replay shows it if it was)\n", id);
+		    "(cpx replay shows it if it was)\n", sid);
 	else
 		fprintf(stderr, "cpx publish: no answer from the broker "
 		    "within %d s%s%s; alert %s may or may not have been "
 		    "accepted (cpx replay shows it if it was)\n",
-		    timeout_s, r == -1 ? ": " : "", r == -1 ?
-		    cli_sanitize(cpx_client_error(c), safe, sizeof(safe)) : "",
-		    id);
+		    timeout_s, err[0] ? ": " : "",
+		    cli_sanitize(err, safe, sizeof(safe)), sid);
 	return CLI_EXIT_CONNECT;
+}
+
+/* --- publish --stdin ---------------------------------------------------- */
+
+struct stream_counts {
+	uint64_t	lines;		/* alerts read (not blank lines) */
+	uint64_t	accepted;
+	uint64_t	refused;	/* by the broker */
+	uint64_t	invalid;	/* by this client: never sent */
+};
+
+/*
+ * Read one line of stdin into buf (at most max bytes, NUL-terminated,
+ * newline dropped). Returns 1 with a line, 0 at the end of input, 2 for
+ * a line longer than max (the rest of it is skipped), -1 on a read error.
+ */
+static int
+read_line(char *buf, size_t max, size_t *len)
+{
+	size_t n = 0;
+	int ch, over = 0;
+
+	while ((ch = getchar()) != EOF && ch != '\n') {
+		if (n < max)
+			buf[n++] = (char)ch;
+		else
+			over = 1;
+	}
+	buf[n] = '\0';
+	*len = n;
+	if (ch == EOF && ferror(stdin))
+		return -1;
+	if (ch == EOF && n == 0 && !over)
+		return 0;
+	return over ? 2 : 1;
+}
+
+/* One result line: text, or one JSON object when json_out. */
+static int
+result_line(int json_out, uint64_t line, const char *status,
+    const char *reason, const char *text, uint64_t seq, const char *id,
+    int duplicate)
+{
+	json_t *o = NULL;
+	char *s = NULL, safe[CPX_MAX_ERROR_TEXT + 1], sid[CPX_MAX_ID + 1];
+	int rc = -1;
+
+	cli_sanitize(id != NULL ? id : "", sid, sizeof(sid));
+	if (!json_out) {
+		if (strcmp(status, "accepted") == 0)
+			rc = printf("line %" PRIu64 ": accepted%s: seq %"
+			    PRIu64 " id %s\n", line, duplicate ? " (repeat "
+			    "of an earlier publish)" : "", seq, sid);
+		else
+			rc = printf("line %" PRIu64 ": %s%s%s%s: %s\n", line,
+			    status, reason ? " (" : "", reason ? reason : "",
+			    reason ? ")" : "", cli_sanitize(text, safe,
+			    sizeof(safe)));
+		return rc < 0 ? -1 : 0;
+	}
+	if (strcmp(status, "accepted") == 0)
+		o = json_pack("{s:I, s:s, s:I, s:s, s:b}", "line",
+		    (json_int_t)line, "result", status, "seq", (json_int_t)seq,
+		    "id", sid, "duplicate", duplicate);
+	else
+		o = json_pack("{s:I, s:s, s:s*, s:s}", "line", (json_int_t)line,
+		    "result", status, "reason", reason, "text",
+		    cli_sanitize(text, safe, sizeof(safe)));
+	if (o != NULL && (s = json_dumps(o, JSON_COMPACT |
+	    JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII)) != NULL)
+		rc = printf("%s\n", s) < 0 ? -1 : 0;
+	free(s);
+	json_decref(o);
+	return rc;
+}
+
+/*
+ * One input line to an alert: a JSON object like an alert file's, with
+ * the flags merged over it. Returns an owned alert, or NULL with err.
+ */
+static Cpx__Alert *
+line_alert(const char *buf, size_t len, json_t *flags, char *err,
+    size_t errlen)
+{
+	json_error_t jerr;
+	json_t *o = NULL;
+	Cpx__Alert *a = NULL;
+	char *text = NULL;
+
+	if ((o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr)) ==
+	    NULL) {
+		snprintf(err, errlen, "not JSON: column %d: %s", jerr.column,
+		    jerr.text);
+		goto done;
+	}
+	if (!json_is_object(o)) {
+		snprintf(err, errlen, "expected a JSON object (an alert as "
+		    "in an alert file, on one line)");
+		goto done;
+	}
+	if (merge(o, flags) == -1 ||
+	    (text = json_dumps(o, JSON_COMPACT)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto done;
+	}
+	a = alert_json_parse(text, strlen(text), err, errlen);
+done:
+	free(text);
+	json_decref(o);
+	return a;
+}
+
+/*
+ * `cpx publish --stdin`: one alert per line over the one session c,
+ * one result line per alert with its line number; a refused or invalid
+ * line does not stop the others. Exit 0 if every alert was accepted, 1
+ * if any was refused or invalid, 3 if the broker stopped answering (the
+ * lines from there on were not published), 4 on an output error.
+ */
+static int
+publish_stream(struct cpx_client *c, json_t *flags, int timeout_s,
+    int json_out)
+{
+	struct stream_counts n;
+	struct pub_state ps;
+	Cpx__Alert *a = NULL;
+	char *buf = NULL, err[400], id[CPX_MAX_ID + 1];
+	char safe[CPX_MAX_ERROR_TEXT + 1], why[sizeof(err)];
+	uint64_t line = 0;
+	size_t len;
+	int r, code = CLI_EXIT_LOCAL, wrote;
+
+	memset(&n, 0, sizeof(n));
+	if ((buf = malloc(ALERT_JSON_MAX_TEXT + 1)) == NULL) {
+		fprintf(stderr, "cpx publish: out of memory\n");
+		goto done;
+	}
+	while (!cli_stop_signal &&
+	    (r = read_line(buf, ALERT_JSON_MAX_TEXT, &len)) != 0) {
+		line++;
+		if (r == -1) {
+			fprintf(stderr, "cpx publish: stdin: read error at "
+			    "line %" PRIu64 "\n", line);
+			goto done;
+		}
+		if (r == 1 && strspn(buf, " \t\r") == len)
+			continue;	/* a blank line is no alert */
+		n.lines++;
+		if (r == 2) {
+			snprintf(err, sizeof(err), "longer than %u bytes",
+			    ALERT_JSON_MAX_TEXT);
+			a = NULL;
+		} else
+			a = line_alert(buf, len, flags, err, sizeof(err));
+		if (a == NULL) {
+			n.invalid++;
+			if (result_line(json_out, line, "invalid", NULL, err, 0,
+			    NULL, 0) == -1 || flush_stdout() == -1)
+				goto done;
+			continue;
+		}
+		r = send_and_wait(c, a, timeout_s, &ps, id, sizeof(id), err,
+		    sizeof(err));
+		alert_json_free(&a);
+		switch (r) {
+		case PUB_ACCEPTED:
+			n.accepted++;
+			wrote = result_line(json_out, line, "accepted", NULL,
+			    NULL, ps.seq, id, ps.duplicate);
+			break;
+		case PUB_NOT_SENT:
+			n.invalid++;
+			wrote = result_line(json_out, line, "invalid", NULL,
+			    err, 0, NULL, 0);
+			break;
+		case PUB_REFUSED:
+			n.refused++;
+			wrote = result_line(json_out, line, "refused",
+			    alert_reason_name(ps.reason), ps.text, 0, NULL, 0);
+			break;
+		case PUB_SESSION_REFUSED:
+			n.refused++;
+			(void)result_line(json_out, line, "refused",
+			    alert_reason_name(ps.reason), ps.text, 0, NULL, 0);
+			(void)flush_stdout();
+			fprintf(stderr, "cpx publish: the broker refused this "
+			    "node: nothing from line %" PRIu64 " on was "
+			    "published\n", line);
+			code = CLI_EXIT_REFUSED;
+			goto done;
+		default:
+			(void)flush_stdout();
+			cli_sanitize(id, safe, sizeof(safe));
+			if (cli_stop_signal)
+				fprintf(stderr, "cpx publish: line %" PRIu64
+				    ": interrupted before the broker "
+				    "answered", line);
+			else
+				fprintf(stderr, "cpx publish: line %" PRIu64
+				    ": no answer from the broker within %d "
+				    "s%s%s", line, timeout_s, err[0] ? ": " :
+				    "", cli_sanitize(err, why, sizeof(why)));
+			fprintf(stderr, "; alert %s may or may not have been "
+			    "accepted (cpx replay shows it if it was); lines "
+			    "after it were not published\n", safe);
+			code = CLI_EXIT_CONNECT;
+			goto done;
+		}
+		if (wrote == -1 || flush_stdout() == -1)
+			goto done;
+	}
+	code = cli_stop_signal ? CLI_EXIT_CONNECT :
+	    n.refused + n.invalid > 0 ? CLI_EXIT_REFUSED : CLI_EXIT_OK;
+	if (cli_stop_signal)
+		fprintf(stderr, "cpx publish: interrupted after line %" PRIu64
+		    "\n", line);
+done:
+	fprintf(stderr, "cpx publish: %" PRIu64 " of %" PRIu64 " alert(s) "
+	    "accepted, %" PRIu64 " refused by the broker, %" PRIu64
+	    " invalid\n", n.accepted, n.lines, n.refused, n.invalid);
+	alert_json_free(&a);
+	free(buf);
+	return code;
+}
+
+/*
+ * Without --file a missing key would be reported by the parser as a JSON
+ * key: name the flag the analyst must add.
+ */
+static int
+require_flags(json_t *base, const char *file)
+{
+	static const char *const keys[] = { "category", "severity",
+	    "summary" };
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (json_object_get(base, keys[i]) != NULL)
+			continue;
+		if (file != NULL)
+			fprintf(stderr, "cpx publish: --%s is required (or the "
+			    "key \"%s\" in %s)\n", keys[i], keys[i], file);
+		else
+			fprintf(stderr, "cpx publish: --%s is required\n"
+			    "Try 'cpx publish --help'.\n", keys[i]);
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -421,7 +748,7 @@ cli_publish(int argc, char **argv)
 	int64_t ms;
 	double lat = 0, lon = 0;
 	int opt, rc = CLI_EXIT_USAGE, json_out = 0, have_lat = 0, have_lon = 0;
-	int timeout_s = 10;
+	int timeout_s = 10, from_stdin = 0;
 
 	cli_common_init(&co);
 	if ((flags = json_object()) == NULL)
@@ -544,6 +871,9 @@ cli_publish(int argc, char **argv)
 		case OPT_JSON:
 			json_out = 1;
 			break;
+		case OPT_STDIN:
+			from_stdin = 1;
+			break;
 		default:
 			if (cli_common_opt(&co, opt, optarg) == 0)
 				break;
@@ -565,6 +895,17 @@ cli_publish(int argc, char **argv)
 	    json_object_set_new(o, "longitude", json_real(lon)) == -1))
 		goto done;
 
+	if (from_stdin) {
+		if (file != NULL) {
+			fprintf(stderr, "cpx publish: give --file or --stdin, "
+			    "not both\n");
+			goto done;
+		}
+		if ((c = cli_connect(&co, 1, timeout_s * 1000, &rc)) == NULL)
+			goto done;
+		rc = publish_stream(c, flags, timeout_s, json_out);
+		goto done;
+	}
 	if (file != NULL) {
 		if ((base = load_file(file)) == NULL)
 			goto done;
@@ -575,6 +916,8 @@ cli_publish(int argc, char **argv)
 		fprintf(stderr, "cpx publish: out of memory\n");
 		goto done;
 	}
+	if (require_flags(base, file) == -1)
+		goto done;
 	if ((a = alert_json_parse(text, strlen(text), err,
 	    sizeof(err))) == NULL) {
 		fprintf(stderr, "cpx publish: invalid alert: %s\n", err);

@@ -42,6 +42,11 @@ struct recv_ctx {
 	int			 exit_code;	/* set when the loop must end */
 	int			 finished;
 	int			 saw_error;
+	/*
+	 * A lost connection is told once, after the library has decided
+	 * whether to reconnect: "...; reconnecting", or the final error.
+	 */
+	char			 lost_text[CPX_MAX_ERROR_TEXT + 64];
 	/* replay */
 	uint64_t		 end_count;
 	uint64_t		 end_seq;
@@ -104,13 +109,21 @@ sub_usage(FILE *out)
 "Options:\n"
 "  --json                one JSON line per alert (flushed), for scripts\n"
 "  --count N             stop after N alerts shown\n"
-"  --timeout S           stop after S seconds\n"
-"  --state-file FILE     resume after the sequence in FILE and record the\n"
-"                        last one handled after each alert (atomically), so\n"
-"                        a restarted cpx misses and repeats nothing; a new\n"
-"                        FILE starts with the whole history (or --after N).\n"
-"                        Only a verified alert moves it; a FILE past the\n"
-"                        broker's newest sequence is refused (exit 4)\n"
+"  --timeout S           stop after S seconds (exit 0; stderr says how\n"
+"                        many were shown and the last seq)\n"
+"  --state-file FILE     resume after the sequence in FILE, and record each\n"
+"                        alert's sequence there (atomically) once it is\n"
+"                        printed. At least once: an alert printed just\n"
+"                        before cpx was killed may be printed again after a\n"
+"                        restart; none is missed, and none at or below the\n"
+"                        sequence in FILE is ever printed again. Every alert\n"
+"                        carries its seq (\"#N\", or \"seq\" in --json): a\n"
+"                        consumer that stores the last seq it acted on, with\n"
+"                        its own effect, skips repeats (exactly once; see\n"
+"                        docs/json.md). A new FILE starts with the whole\n"
+"                        history (or --after N). Only a verified alert moves\n"
+"                        it; a FILE past the broker's newest sequence is\n"
+"                        refused (exit 4)\n"
 "  --after N             first deliver every matching alert after sequence N\n"
 "                        from history, then live ones\n"
 "\n%s\n%s\n"
@@ -141,7 +154,9 @@ replay_usage(FILE *out)
 "                        checkpoints), one summary line each; needs the\n"
 "                        audit right\n"
 "  --json                one JSON line per record (see docs/json.md)\n"
-"  --timeout S           give up after S seconds (exit 3)\n"
+"  --timeout S           stop after S seconds, as subscribe does (exit 0);\n"
+"                        if the replay had not finished, stderr says so\n"
+"                        and where to continue, instead of \"end of replay\"\n"
 "\n%s\n%s\n"
 "Examples:\n"
 "  cpx replay --pki pki --node si-ncp --from-time -24h --min-severity high\n"
@@ -269,8 +284,9 @@ on_delivery(struct recv_ctx *rc, const struct cpx_event *ev)
 	if (ev->verified && ev->seq > rc->last_seq) {
 		rc->last_seq = ev->seq;
 		/*
-		 * Written once the alert is out: a crash repeats, never
-		 * loses.
+		 * Written once the alert is out: a crash between the two
+		 * repeats this alert after the restart (at least once, as
+		 * --help says), never loses it.
 		 */
 		if (rc->state_file != NULL &&
 		    cli_state_write(rc->state_file, rc->last_seq) == -1) {
@@ -294,6 +310,8 @@ on_record(struct recv_ctx *rc, const struct cpx_event *ev)
 
 	if (r == NULL)
 		return;
+	if (r->seq > rc->last_seq)
+		rc->last_seq = r->seq;	/* where a --timeout stopped */
 	progress_clear(rc);
 	/* The lib writer: the record reads as cpx-audit dump prints it. */
 	if (rc->json_out) {
@@ -372,16 +390,19 @@ on_event(const struct cpx_event *ev, void *arg)
 			    alert_reason_name(ev->reason),
 			    cli_sanitize(ev->text, safe, sizeof(safe)));
 			finish(rc, CLI_EXIT_REFUSED);
-		} else
-			fprintf(stderr, "cpx: broker: %s (%s)%s\n",
+		} else if (!ev->fatal)
+			fprintf(stderr, "cpx: broker: %s (%s)\n",
 			    cli_sanitize(ev->text, safe, sizeof(safe)),
-			    alert_reason_name(ev->reason), ev->fatal ?
-			    ", session closed" : "");
+			    alert_reason_name(ev->reason));
+		/*
+		 * A fatal one (a broker shutting down) is told with the
+		 * disconnect that follows, whose text carries its reason:
+		 * one line, not three.
+		 */
 		break;
 	case CPX_EV_DISCONNECTED:
 		progress_clear(rc);
-		log_warnx("connection lost: %s%s", cli_sanitize(ev->text, safe,
-		    sizeof(safe)), rc->is_replay ? "" : "; reconnecting");
+		cli_sanitize(ev->text, rc->lost_text, sizeof(rc->lost_text));
 		break;
 	case CPX_EV_CONNECTED:
 		log_info("connected again; resuming after seq %" PRIu64,
@@ -415,11 +436,39 @@ loop(struct recv_ctx *rc, int64_t deadline, const char *what)
 			fprintf(stderr, "cpx %s: %s\n", what,
 			    cli_sanitize(cpx_client_error(rc->c), safe,
 			    sizeof(safe)));
-			return rc->saw_error ? CLI_EXIT_REFUSED :
-			    CLI_EXIT_CONNECT;
+			return rc->saw_error && cpx_client_refused(rc->c) ?
+			    CLI_EXIT_REFUSED : CLI_EXIT_CONNECT;
+		}
+		/* Still alive after a break: it is reconnecting. */
+		if (rc->lost_text[0] != '\0' && !rc->finished) {
+			fprintf(stderr, "cpx %s: %s; reconnecting\n", what,
+			    rc->lost_text);
+			rc->lost_text[0] = '\0';
 		}
 	}
 	return rc->exit_code;
+}
+
+/*
+ * --timeout reached: the same words and exit code for subscribe and
+ * replay (an operator or script should not have to learn two), plus, for
+ * a replay, that it did not finish and where to pick it up.
+ */
+static int
+timeout_reached(const struct recv_ctx *rc, const char *what,
+    int64_t timeout_ms)
+{
+	fprintf(stderr, "cpx %s: stopped at --timeout %lld s: %" PRIu64
+	    " shown", what, (long long)(timeout_ms / 1000), rc->shown);
+	if (rc->last_seq > 0)
+		fprintf(stderr, ", last seq %" PRIu64, rc->last_seq);
+	if (rc->is_replay && rc->last_seq > 0)
+		fprintf(stderr, "; the replay had not finished (continue "
+		    "with --from-seq %" PRIu64 ")", rc->last_seq + 1);
+	else if (rc->is_replay)
+		fprintf(stderr, "; the replay had not finished");
+	fputc('\n', stderr);
+	return CLI_EXIT_OK;
 }
 
 static int
@@ -557,7 +606,7 @@ cli_subscribe(int argc, char **argv)
 	    fl.n, filters_empty(&fl) ? " (all)" : "", resume, after);
 	code = loop(&rc, deadline, "subscribe");
 	if (code == -1)
-		code = CLI_EXIT_OK;	/* --timeout reached */
+		code = timeout_reached(&rc, "subscribe", timeout_ms);
 	if (rc.unverified > 0)
 		fprintf(stderr, "cpx subscribe: %" PRIu64 " alert(s) not "
 		    "shown: signature not verified\n", rc.unverified);
@@ -671,13 +720,13 @@ cli_replay(int argc, char **argv)
 		code = CLI_EXIT_CONNECT;
 		goto done;
 	}
+	/* Where a --timeout would tell the user to continue from. */
+	rc.last_seq = rq.from_seq > 0 ? rq.from_seq - 1 : 0;
 	code = loop(&rc, deadline, "replay");
 	progress_clear(&rc);
-	if (code == -1) {
-		fprintf(stderr, "cpx replay: not finished within the "
-		    "timeout\n");
-		code = CLI_EXIT_CONNECT;
-	} else if (code == CLI_EXIT_OK && rc.finished)
+	if (code == -1)
+		code = timeout_reached(&rc, "replay", timeout_ms);
+	else if (code == CLI_EXIT_OK && rc.finished)
 		fprintf(stderr, "end of replay: %" PRIu64 " record(s), last "
 		    "seq %" PRIu64 "\n", rc.end_count, rc.end_seq);
 	if (rc.unverified > 0)

@@ -1,16 +1,23 @@
 /*
  * cpx_client.c: the client library (see cpx_client.h). Owns the node's
  * key and certificate, the TLS context, the trust store used to verify
- * deliveries, one ZMQ_STREAM socket connected to the broker, the current
- * TLS connection, the publishes not yet acknowledged (resent after a
- * reconnect), and the current subscription (resumed after a reconnect from
- * the last sequence delivered, so nothing is missed and nothing repeated).
+ * deliveries, one ZMQ_STREAM socket connected to the broker (watched by a
+ * monitor while cpx_client_connect waits, so a refused TCP connect is
+ * reported at once), the current TLS connection, the publishes not yet
+ * acknowledged (resent after a reconnect), and the current subscription
+ * (resumed after a reconnect from the last sequence delivered, so nothing
+ * is missed and nothing repeated).
  */
+#include <sys/socket.h>
+
 #include <errno.h>
 #include <inttypes.h>
+#include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -26,6 +33,8 @@
 #include "tlsconn.h"
 #include "tlsctx.h"
 #include "wire.h"
+#include "witness_int.h"
+#include "trace.h"
 #include "workpool.h"
 
 #define RID_MAX			256
@@ -78,6 +87,8 @@ struct cpx_client {
 	int			 stopped;
 	int			 wake;		/* an awaited event was handled */
 	int			 wait_welcome;	/* cpx_client_connect waits */
+	void			*mon;		/* its TCP monitor, or NULL */
+	unsigned int		 mon_n;		/* monitors made, for names */
 	int			 dead;		/* refused: do not retry */
 	int			 refused;	/* the broker refused this node */
 	int			 fatal_reason;	/* of the Error that ended it */
@@ -107,6 +118,14 @@ struct cpx_client {
 	int64_t			 last_ping_ms;
 	char			 id_buf[40];
 	char			 origin_buf[3];
+	uint64_t		 wit_rid;	/* witness call awaited, or 0 */
+	Cpx__Envelope		*wit_reply;	/* its answer, owned */
+#ifdef CPX_TRACE
+	/* The frame being handed over (benchmark builds, lib/trace.h). */
+	const uint64_t		*trace_ns;
+	size_t			 n_trace_ns;
+	uint64_t		 trace_rx_ns;
+#endif
 };
 
 /* The verification pool's side (defined with the queue, below). */
@@ -120,6 +139,127 @@ static int64_t
 now_ms(void)
 {
 	return clock_mono_ms();
+}
+
+/*
+ * While cpx_client_connect waits, a monitor on the socket tells it when a
+ * TCP connect has failed: ZeroMQ itself only retries, silently, so a
+ * broker that is not running would otherwise cost the whole timeout.
+ */
+static void
+monitor_stop(struct cpx_client *c)
+{
+	if (c->mon == NULL)
+		return;
+	if (c->sock != NULL)
+		(void)zmq_socket_monitor(c->sock, NULL, 0);
+	zmq_close(c->mon);
+	c->mon = NULL;
+}
+
+static void
+monitor_start(struct cpx_client *c)
+{
+	char ep[64];
+	int linger = 0;
+
+	monitor_stop(c);
+	snprintf(ep, sizeof(ep), "inproc://cpx-connect-%p-%u", (void *)c,
+	    c->mon_n++);
+	/* Without a monitor the wait is only slower: not an error. */
+	if (zmq_socket_monitor(c->sock, ep, ZMQ_EVENT_CONNECT_RETRIED) == -1)
+		return;
+	if ((c->mon = zmq_socket(c->zctx, ZMQ_PAIR)) == NULL)
+		return;
+	if (zmq_setsockopt(c->mon, ZMQ_LINGER, &linger, sizeof(linger)) ||
+	    zmq_connect(c->mon, ep) == -1)
+		monitor_stop(c);
+}
+
+/* 1 if the monitor reported a failed TCP connect since last asked. */
+static int
+monitor_failed(struct cpx_client *c)
+{
+	zmq_msg_t m;
+	int failed = 0;
+
+	while (c->mon != NULL) {
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, c->mon, ZMQ_DONTWAIT) == -1) {
+			zmq_msg_close(&m);
+			break;
+		}
+		/* [u16 event, u32 value] then the endpoint, in two parts. */
+		if (zmq_msg_size(&m) >= 2) {
+			uint16_t ev;
+
+			memcpy(&ev, zmq_msg_data(&m), sizeof(ev));
+			if (ev == ZMQ_EVENT_CONNECT_RETRIED)
+				failed = 1;
+		}
+		zmq_msg_close(&m);
+	}
+	return failed;
+}
+
+/*
+ * Why TCP to endpoint fails: one plain connect, waited for at most
+ * wait_ms. Returns 0 if it connects after all (the broker has just
+ * come up; the connection is closed again at once), else -1 with why[]
+ * ("Connection refused", "No route to host", ...) and *refused set if
+ * nothing listens there.
+ */
+static int
+probe_tcp(const char *endpoint, int wait_ms, char *why, size_t whylen,
+    int *refused)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	struct pollfd pfd;
+	char host[256];
+	const char *port;
+	socklen_t sl;
+	int fd = -1, e = 0, rc = -1, r;
+
+	snprintf(why, whylen, "cannot connect");
+	*refused = 0;
+	if (tlsctx_endpoint_host(endpoint, host, sizeof(host)) == -1 ||
+	    (port = strrchr(endpoint, ':')) == NULL)
+		return -1;
+	port++;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	if ((r = getaddrinfo(host, port, &hints, &res)) != 0) {
+		snprintf(why, whylen, "%.100s: %s", host, gai_strerror(r));
+		return -1;
+	}
+	for (ai = res; ai != NULL && rc == -1; ai = ai->ai_next) {
+		if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, ai->ai_protocol)) == -1) {
+			e = errno;
+			continue;
+		}
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			rc = 0;
+		else if (errno != EINPROGRESS)
+			e = errno;
+		else {
+			pfd.fd = fd;
+			pfd.events = POLLOUT;
+			sl = sizeof(e);
+			if (poll(&pfd, 1, wait_ms) == 1 && getsockopt(fd,
+			    SOL_SOCKET, SO_ERROR, &e, &sl) == 0 && e == 0)
+				rc = 0;
+			else if (e == 0)
+				e = ETIMEDOUT;
+		}
+		close(fd);
+	}
+	freeaddrinfo(res);
+	if (rc == -1) {
+		snprintf(why, whylen, "%s", strerror(e ? e : ECONNREFUSED));
+		*refused = e == ECONNREFUSED || e == 0;
+	}
+	return rc;
 }
 
 static int
@@ -144,6 +284,9 @@ open_socket(struct cpx_client *c, char *err, size_t errlen)
 		    zmq_strerror(errno));
 		return -1;
 	}
+	/* Before the connect, or its first failure goes unseen. */
+	if (c->wait_welcome)
+		monitor_start(c);
 	if (zmq_connect(c->sock, c->endpoint) == -1) {
 		snprintf(err, errlen, "cannot connect to %s: %s", c->endpoint,
 		    zmq_strerror(errno));
@@ -285,6 +428,9 @@ cpx_client_free(struct cpx_client **cp)
 		OPENSSL_clear_free(c->inflight[i].frame, c->inflight[i].len);
 	free(c->inflight);
 	free(c->sub);
+	monitor_stop(c);
+	if (c->wit_reply != NULL)
+		cpx__envelope__free_unpacked(c->wit_reply, NULL);
 	if (c->sock != NULL)
 		zmq_close(c->sock);
 	if (c->zctx != NULL)
@@ -528,12 +674,36 @@ auth_reason(int reason)
 	    reason == CPX__REASON__REASON_BAD_SIGNER;
 }
 
+/* The request a witness answer (or a non-fatal Error) is for, else 0. */
+static uint64_t
+witness_reply_id(const Cpx__Envelope *env)
+{
+	switch (env->body_case) {
+	case CPX__ENVELOPE__BODY_WITNESS_CHECKPOINT:
+		return env->witness_checkpoint->request_id;
+	case CPX__ENVELOPE__BODY_COSIGN_ACK:
+		return env->cosign_ack->request_id;
+	case CPX__ENVELOPE__BODY_ERROR:
+		return env->error->fatal ? 0 : env->error->request_id;
+	default:
+		return 0;
+	}
+}
+
 static void
 on_envelope(struct cpx_client *c, Cpx__Envelope **envp)
 {
 	Cpx__Envelope *env = *envp;
 	struct cpx_event ev;
 
+	/* The answer client_witness_call waits for: its, not an event. */
+	if (c->wit_rid != 0 && c->wit_reply == NULL &&
+	    witness_reply_id(env) == c->wit_rid) {
+		c->wit_reply = env;
+		*envp = NULL;
+		c->wake = 1;
+		return;
+	}
 	memset(&ev, 0, sizeof(ev));
 	switch (env->body_case) {
 	case CPX__ENVELOPE__BODY_WELCOME:
@@ -876,6 +1046,32 @@ refusal_words(const char *tls, char *out, size_t len)
 	snprintf(out, len, "the broker refused this node: %s", tls);
 }
 
+#ifdef CPX_TRACE
+/* The broker's stamps of an Ack or live Delivery, and when it came. */
+static void
+trace_note(struct cpx_client *c, const Cpx__Envelope *env)
+{
+	c->trace_ns = NULL;
+	c->n_trace_ns = 0;
+	c->trace_rx_ns = trace_now();
+	if (env->body_case == CPX__ENVELOPE__BODY_DELIVERY) {
+		c->trace_ns = env->delivery->trace_ns;
+		c->n_trace_ns = env->delivery->n_trace_ns;
+	} else if (env->body_case == CPX__ENVELOPE__BODY_ACK) {
+		c->trace_ns = env->ack->trace_ns;
+		c->n_trace_ns = env->ack->n_trace_ns;
+	}
+}
+
+const uint64_t *
+cpx_client_trace(const struct cpx_client *c, size_t *n, uint64_t *rx_ns)
+{
+	*n = c->n_trace_ns;
+	*rx_ns = c->trace_rx_ns;
+	return c->trace_ns;
+}
+#endif
+
 static void
 on_data(struct cpx_client *c, const uint8_t *p, size_t len)
 {
@@ -907,7 +1103,14 @@ on_data(struct cpx_client *c, const uint8_t *p, size_t len)
 			lost(c, msg, 0);
 			return;
 		}
+#ifdef CPX_TRACE
+		trace_note(c, env);
+#endif
 		dispatch(c, &env);
+#ifdef CPX_TRACE
+		c->trace_ns = NULL;
+		c->n_trace_ns = 0;
+#endif
 		if (env != NULL)
 			cpx__envelope__free_unpacked(env, NULL);
 	}
@@ -1092,13 +1295,29 @@ cpx_client_connect(struct cpx_client *c, int timeout_ms, char *err,
     size_t errlen)
 {
 	int64_t until = now_ms() + timeout_ms, left;
-	int rc = -1;
+	char why[160];
+	int rc = -1, refused;
 
-	if (c->sock == NULL && open_socket(c, err, errlen) == -1)
-		return -1;
 	/* The Welcome wakes cpx_client_run: no poll period is waited out. */
 	c->wait_welcome = 1;
+	if (c->sock == NULL && open_socket(c, err, errlen) == -1)
+		goto done;
 	while (c->welcome == NULL) {
+		/*
+		 * Nothing listening (or no route) is known at once: say so
+		 * now rather than after the whole timeout. The probe tells
+		 * which error; if it connects, the broker has just come up
+		 * and ZeroMQ's next retry will find it.
+		 */
+		if (c->rid_len == 0 && monitor_failed(c) &&
+		    probe_tcp(c->endpoint, 1000, why, sizeof(why),
+		    &refused) == -1) {
+			snprintf(err, errlen, "no session with the broker at "
+			    "%s: TCP connect failed: %s%s", c->endpoint, why,
+			    refused ? " (is cpx-broker running and listening "
+			    "on that port?)" : "");
+			goto done;
+		}
 		if ((left = until - now_ms()) <= 0) {
 			if (c->error[0])
 				snprintf(err, errlen, "no session with the "
@@ -1110,6 +1329,9 @@ cpx_client_connect(struct cpx_client *c, int timeout_ms, char *err,
 				    "and reachable?)", c->endpoint, timeout_ms);
 			goto done;
 		}
+		/* Short turns until TCP is up, so the monitor is heard. */
+		if (c->rid_len == 0 && c->mon != NULL && left > 50)
+			left = 50;
 		if (cpx_client_run(c, (int)left) == -1 || c->dead) {
 			snprintf(err, errlen, "%s", c->error);
 			goto done;
@@ -1117,6 +1339,7 @@ cpx_client_connect(struct cpx_client *c, int timeout_ms, char *err,
 	}
 	rc = 0;
 done:
+	monitor_stop(c);
 	c->wait_welcome = 0;
 	return rc;
 }
@@ -1383,4 +1606,78 @@ uint64_t
 cpx_client_last_seq(const struct cpx_client *c)
 {
 	return c->last_seq;
+}
+
+/* --- for the witness (client/witness.c, witness_int.h) ------------------ */
+
+int
+client_witness_call(struct cpx_client *c, Cpx__Envelope *req,
+    uint64_t *request_id, int timeout_ms, Cpx__Envelope **reply, char *err,
+    size_t errlen)
+{
+	cpx_event_cb *cb = c->cb;
+	void *arg = c->cb_arg;
+	int64_t until = now_ms() + timeout_ms, left;
+	int rc = 0;
+
+	*reply = NULL;
+	if (c->welcome == NULL || c->tls == NULL) {
+		snprintf(err, errlen, "not connected to the broker");
+		return -1;
+	}
+	*request_id = c->next_request++;
+	switch (req->body_case) {
+	case CPX__ENVELOPE__BODY_WITNESS_REQUEST:
+		req->witness_request->request_id = *request_id;
+		break;
+	case CPX__ENVELOPE__BODY_COSIGN:
+		req->cosign->request_id = *request_id;
+		break;
+	case CPX__ENVELOPE__BODY_WITNESS_ALARM:
+		req->witness_alarm->request_id = *request_id;
+		break;
+	default:
+		snprintf(err, errlen, "not a witness request");
+		return -1;
+	}
+	c->wit_rid = *request_id;
+	if (send_env(c, req) == -1) {
+		c->wit_rid = 0;
+		snprintf(err, errlen, "cannot send to the broker");
+		return -1;
+	}
+	while (c->wit_reply == NULL && rc != -1 &&
+	    (left = until - now_ms()) > 0)
+		rc = cpx_client_run(c, (int)left);
+	c->cb = cb;
+	c->cb_arg = arg;
+	c->wit_rid = 0;
+	if (c->wit_reply == NULL) {
+		snprintf(err, errlen, "%s", rc == -1 ? c->error :
+		    "no answer from the broker in time");
+		return -1;
+	}
+	*reply = c->wit_reply;
+	c->wit_reply = NULL;
+	return 0;
+}
+
+int
+client_witness_sign(struct cpx_client *c, const uint8_t *msg, size_t len,
+    uint8_t **sig, size_t *siglen)
+{
+	return sign_bytes(c->key, c->cert, msg, len, sig, siglen);
+}
+
+struct trust *
+client_witness_trust(struct cpx_client *c)
+{
+	return c->trust;
+}
+
+const uint8_t *
+client_witness_broker_cert(const struct cpx_client *c, size_t *len)
+{
+	*len = 0;
+	return c->tls != NULL ? tlsconn_peer_cert_der(c->tls, len) : NULL;
 }

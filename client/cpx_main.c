@@ -1,9 +1,10 @@
 /*
  * cpx_main.c: the command-line client cpx, what an analyst or a script
  * at a national contact point runs: `cpx publish`, `cpx subscribe`,
- * `cpx replay` and `cpx whoami`. This file dispatches the commands and
- * holds whoami; the others are in cli_publish.c and cli_receive.c, the
- * shared options in cli_common.c (see cli.h).
+ * `cpx replay`, `cpx witness` and `cpx whoami`. This file dispatches
+ * the commands and holds whoami; the others are in cli_publish.c,
+ * cli_receive.c and cli_witness.c, the shared options in cli_common.c
+ * (see cli.h).
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -14,6 +15,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "cpx_version.h"
 
 static void
 usage(FILE *out)
@@ -28,21 +30,26 @@ usage(FILE *out)
 "  subscribe   print alerts as they arrive (verified ones only)\n"
 "  replay      print alerts (or audit records) from the broker's history\n"
 "  whoami      connect and show who the broker thinks this node is\n"
+"  witness     check and cosign the broker's signed log checkpoints\n"
 "\n"
-"Run 'cpx COMMAND --help' for a command's options and examples.\n"
+"Run 'cpx COMMAND --help' for a command's options and examples,\n"
+"'cpx --version' for the version (\"cpx " CPX_VERSION "\").\n"
 "\n%s\n"
 "Exit status:\n"
 "  0  done (published; --count or --timeout reached; replay complete;\n"
 "     stopped by SIGINT/SIGTERM)\n"
 "  1  refused by the broker: a request (\"refused (REASON): TEXT\" on\n"
 "     stderr), or this node itself (certificate refused or revoked, no\n"
-"     rights in the policy): retrying will not help\n"
+"     rights in the policy): retrying will not help; publish --stdin:\n"
+"     some line refused or invalid\n"
 "  2  usage or set-up error: bad flag or argument, an invalid alert,\n"
 "     a --broker not of the form tcp://HOST:PORT, a missing or unusable\n"
 "     key, certificate or CRL\n"
-"  3  no session: broker unreachable, or the connection lost before an\n"
-"     answer: worth retrying\n"
+"  3  no session: broker unreachable (nothing listening is reported at\n"
+"     once), or the connection lost before an answer: worth retrying\n"
 "  4  local error: writing the output or the state file\n"
+"  5  witness ALARM: the broker's log does not extend what this witness\n"
+"     saw (cut, rewritten or forked); see 'cpx witness --help'\n"
 "\n"
 "Example:\n"
 "  export CPX_BROKER=tcp://broker.example:7443 CPX_PKI=/etc/cpx \\\n"
@@ -91,6 +98,7 @@ whoami(int argc, char **argv)
 	json_t *o = NULL;
 	char *line = NULL;
 	char b[CPX_MAX_NODE_NAME + 1], n[CPX_MAX_NODE_NAME + 1], cc[8];
+	char v[32];
 	int opt, code = CLI_EXIT_USAGE, json_out = 0, ok;
 
 	cli_common_init(&co);
@@ -123,9 +131,11 @@ whoami(int argc, char **argv)
 	cli_sanitize(w->broker_name, b, sizeof(b));
 	cli_sanitize(w->node, n, sizeof(n));
 	cli_sanitize(w->country, cc, sizeof(cc));
+	cli_sanitize(w->broker_version, v, sizeof(v));
 	if (json_out) {
-		o = json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:I, s:i, s:i}",
-		    "country", cc, "node", n, "broker", b,
+		o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:I, s:i, "
+		    "s:i}", "country", cc, "node", n, "broker", b,
+		    "broker_version", v,
 		    "publish", w->may_publish, "subscribe", w->may_subscribe,
 		    "audit", w->may_audit, "last_seq", (json_int_t)w->last_seq,
 		    "max_frame", (int)w->max_frame,
@@ -141,14 +151,15 @@ whoami(int argc, char **argv)
 		ok = printf("country:   %s\n"
 		    "node:      %s\n"
 		    "rights:    %s%s%s%s\n"
-		    "broker:    %s at %s\n"
+		    "broker:    %s at %s (cpx %s)\n"
 		    "last seq:  %" PRIu64 "\n",
 		    cc, n,
 		    w->may_publish ? "publish " : "",
 		    w->may_subscribe ? "subscribe " : "",
 		    w->may_audit ? "audit" : "",
 		    !w->may_publish && !w->may_subscribe && !w->may_audit ?
-		    "(none)" : "", b, co.broker, w->last_seq) >= 0 &&
+		    "(none)" : "", b, co.broker, v[0] ? v : "before 0.2",
+		    w->last_seq) >= 0 &&
 		    cli_print_broker_checks(&co, stdout) == 0;
 	code = ok && fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_LOCAL;
 done:
@@ -173,6 +184,10 @@ main(int argc, char **argv)
 		usage(stdout);
 		return CLI_EXIT_OK;
 	}
+	if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
+		printf("cpx %s\n", CPX_VERSION);
+		return CLI_EXIT_OK;
+	}
 	/*
 	 * Each command sees its name as argv[0], as getopt expects (and
 	 * prints in its messages).
@@ -188,6 +203,10 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "replay") == 0) {
 		argv[1] = "cpx replay";
 		return cli_replay(argc - 1, argv + 1);
+	}
+	if (strcmp(cmd, "witness") == 0) {
+		argv[1] = "cpx witness";
+		return cli_witness(argc - 1, argv + 1);
 	}
 	if (strcmp(cmd, "whoami") == 0) {
 		argv[1] = "cpx whoami";

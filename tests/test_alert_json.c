@@ -680,8 +680,8 @@ test_human(void **state)
 	d.verified = 1;
 	d.signer_node = "si-ncp";
 	out = human(&d);
-	hdr = "#42 2026-11-25 17:30:00Z SI -> western-balkans,AT  HIGH "
-	    "vehicle restricted  [verified: si-ncp]\n";
+	hdr = "#42 2026-11-25 17:30:00Z SI -> western-balkans,AT  HIGH  "
+	    "category: vehicle  handling: restricted  [verified: si-ncp]\n";
 	if (strncmp(out, hdr, strlen(hdr)) != 0)
 		fail_msg("header: %s", out);
 	assert_non_null(strstr(out, "route:     Bregana -> Obrezje -> "

@@ -3,8 +3,9 @@
  * the real binary ($CPX_BINARY_DIR/client/cpx) in child processes against
  * a real broker (tests/util/testbroker.h) with the shared test PKI, its
  * output in files of a mkdtemp() directory, parsed with jansson. Also the
- * CLI's state file and argument parsers in-process. Waits are polls with
- * a deadline, never sleeps.
+ * CLI's state file and argument parsers in-process, and cpx-pki's exit
+ * codes. The state file's crash case runs cpx under strace, which kills
+ * it at the file's rename. Waits are polls with a deadline, never sleeps.
  */
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -28,6 +29,7 @@
 #include <jansson.h>
 
 #include "alert.h"
+#include "alert_json.h"
 #include "cli.h"
 #include "fakebroker.h"
 #include "sign.h"
@@ -390,12 +392,31 @@ test_publish_usage(void **state)
 	expect_exit(RUN("replay", "--from-seq", "9", "--to-seq", "3"), 2);
 }
 
+/*
+ * Nothing listening: reported at once, with the reason, not after the
+ * 10 s connect timeout (ZeroMQ alone retries silently).
+ */
 static void
 test_unreachable(void **state)
 {
+	int64_t t0;
+	int took;
+
 	(void)state;
+	t0 = testutil_now_ms();
 	expect_exit(RUN("whoami", "--broker", "tcp://127.0.0.1:1"), 3);
+	took = (int)(testutil_now_ms() - t0);
 	expect_in(2, "no session with the broker");
+	expect_in(2, "Connection refused");
+	if (took > 3000)
+		fail_msg("a refused connection took %d ms to report", took);
+	/* The same for the commands that reconnect. */
+	t0 = testutil_now_ms();
+	expect_exit(RUN("subscribe", "--broker", "tcp://127.0.0.1:1"), 3);
+	took = (int)(testutil_now_ms() - t0);
+	expect_in(2, "Connection refused");
+	if (took > 3000)
+		fail_msg("subscribe: a refused connection took %d ms", took);
 }
 
 /* Mistakes in the set-up are usage errors (2), not "retry later" (3). */
@@ -970,6 +991,421 @@ test_state_file_past_broker(void **state)
 	expect_in(2, "broker's newest");
 }
 
+/* How many lines of path contain s. */
+static int
+count_in(const char *path, const char *s)
+{
+	char *t = testutil_read_text(path), *p;
+	int n = 0;
+
+	for (p = t; p != NULL && (p = strstr(p, s)) != NULL; p += strlen(s))
+		n++;
+	free(t);
+	return n;
+}
+
+static int
+count_lines(const char *path)
+{
+	return count_in(path, "\n");
+}
+
+/* A fake broker that has welcomed the cpx it runs: wait for request. */
+static Cpx__Envelope *
+fake_wait(struct fakebroker *fb, pid_t pid, int body_case)
+{
+	Cpx__Envelope *in = fakebroker_recv(fb, body_case, RUN_TIMEOUT_MS);
+
+	if (in == NULL) {
+		(void)wait_cpx(pid, 1);
+		show_output();
+		fail_msg("cpx never sent its request");
+	}
+	return in;
+}
+
+/*
+ * --timeout ends subscribe and replay the same way: exit 0 and the same
+ * words. The fake broker welcomes and then never answers, so both run
+ * into their timeout.
+ */
+static void
+test_timeout_same(void **state)
+{
+	static const char *const cmds[] = { "subscribe", "replay" };
+	Cpx__Envelope env = CPX__ENVELOPE__INIT, *in;
+	Cpx__Welcome w;
+	struct fakebroker *fb;
+	char err[300];
+	size_t i;
+	pid_t pid;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		if ((fb = fakebroker_new(err, sizeof(err))) == NULL)
+			fail_msg("fakebroker_new: %s", err);
+		fakebroker_welcome(&env, &w, 10);
+		assert_int_equal(fakebroker_send(fb, &env), 0);
+		pid = spawn_cpx(g->out, g->err, NULL, (const char *const []){
+		    cmds[i], "--broker", fakebroker_endpoint(fb), "--node",
+		    "hr-ncp", "--timeout", "1", NULL });
+		assert_true(pid > 0);
+		in = fake_wait(fb, pid, i == 0 ?
+		    CPX__ENVELOPE__BODY_SUBSCRIBE : CPX__ENVELOPE__BODY_REPLAY);
+		cpx__envelope__free_unpacked(in, NULL);
+		expect_exit(wait_cpx(pid, RUN_TIMEOUT_MS), 0);
+		fakebroker_free(&fb);
+		expect_in(2, "stopped at --timeout 1 s: 0 shown");
+	}
+	expect_in(2, "cpx replay: stopped at --timeout");
+	expect_in(2, "the replay had not finished");
+}
+
+/*
+ * A broker that stops is told in one line, by subscribe (which goes on
+ * reconnecting) and by replay (which ends, exit 3: worth retrying).
+ */
+static void
+test_broker_stopping_once(void **state)
+{
+	static const char *const cmds[] = { "subscribe", "replay" };
+	Cpx__Envelope env = CPX__ENVELOPE__INIT, *in;
+	Cpx__Error e = CPX__ERROR__INIT;
+	Cpx__Welcome w;
+	struct fakebroker *fb;
+	char err[300];
+	size_t i;
+	pid_t pid;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		if ((fb = fakebroker_new(err, sizeof(err))) == NULL)
+			fail_msg("fakebroker_new: %s", err);
+		fakebroker_welcome(&env, &w, 10);
+		assert_int_equal(fakebroker_send(fb, &env), 0);
+		pid = spawn_cpx(g->out, g->err, NULL, (const char *const []){
+		    cmds[i], "--broker", fakebroker_endpoint(fb), "--node",
+		    "hr-ncp", "--timeout", "2", NULL });
+		assert_true(pid > 0);
+		in = fake_wait(fb, pid, i == 0 ?
+		    CPX__ENVELOPE__BODY_SUBSCRIBE : CPX__ENVELOPE__BODY_REPLAY);
+		cpx__envelope__free_unpacked(in, NULL);
+		e.reason = CPX__REASON__REASON_SHUTTING_DOWN;
+		e.fatal = 1;
+		e.text = "the broker is shutting down";
+		env.body_case = CPX__ENVELOPE__BODY_ERROR;
+		env.error = &e;
+		/* The fatal Error alone ends the session, as the broker's. */
+		assert_int_equal(fakebroker_send(fb, &env), 0);
+		expect_exit(wait_cpx(pid, RUN_TIMEOUT_MS), i == 0 ? 0 : 3);
+		fakebroker_free(&fb);
+		if (count_in(g->err, "is shutting down") != 1 ||
+		    count_lines(g->err) != (i == 0 ? 2 : 1)) {
+			show_output();
+			fail_msg("cpx %s: the stop told more than once",
+			    cmds[i]);
+		}
+		expect_in(2, i == 0 ? "shutting down; reconnecting" :
+		    "cpx replay: broker closed the session (shutting-down)");
+	}
+	/*
+	 * A publish the stop cut off: not "refused" (1: do not retry) but
+	 * unanswered (3: retry), saying why, once.
+	 */
+	if ((fb = fakebroker_new(err, sizeof(err))) == NULL)
+		fail_msg("fakebroker_new: %s", err);
+	fakebroker_welcome(&env, &w, 10);
+	assert_int_equal(fakebroker_send(fb, &env), 0);
+	pid = spawn_cpx(g->out, g->err, NULL, (const char *const []){
+	    "publish", "--broker", fakebroker_endpoint(fb), "--node",
+	    "hr-ncp", "--category", "route", "--severity", "low", "--summary",
+	    "cut off", "--timeout", "2", NULL });
+	assert_true(pid > 0);
+	in = fake_wait(fb, pid, CPX__ENVELOPE__BODY_PUBLISH);
+	cpx__envelope__free_unpacked(in, NULL);
+	env.body_case = CPX__ENVELOPE__BODY_ERROR;
+	env.error = &e;
+	assert_int_equal(fakebroker_send(fb, &env), 0);
+	expect_exit(wait_cpx(pid, RUN_TIMEOUT_MS), 3);
+	fakebroker_free(&fb);
+	expect_in(2, "no answer from the broker within 2 s: broker closed "
+	    "the session (shutting-down)");
+	if (count_in(g->err, "is shutting down") != 1 ||
+	    count_lines(g->err) != 1) {
+		show_output();
+		fail_msg("cpx publish: the stop told more than once");
+	}
+}
+
+/* What an analyst who forgets a flag is told. */
+static void
+test_publish_required(void **state)
+{
+	(void)state;
+	expect_exit(RUN("publish", "--category", "route", "--severity",
+	    "low"), 2);
+	expect_in(2, "--summary is required");
+	expect_exit(RUN("publish", "--summary", "x", "--severity", "low"), 2);
+	expect_in(2, "--category is required");
+	expect_exit(RUN("publish", "--summary", "x", "--category", "route"),
+	    2);
+	expect_in(2, "--severity is required");
+}
+
+/* Without --json, the header names category and handling. */
+static void
+test_human_labels(void **state)
+{
+	char from[32];
+	uint64_t seq;
+
+	(void)state;
+	need_broker();
+	expect_exit(RUN("publish", "--node", "xk-ncp", "--category",
+	    "crossing", "--severity", "high", "--handling", "restricted",
+	    "--to", "AL", "--summary", "Labels for newcomers"), 0);
+	seq = accepted_seq(NULL, 0);
+	snprintf(from, sizeof(from), "%" PRIu64, seq);
+	expect_exit(RUN("replay", "--node", "al-ncp", "--from-seq", from,
+	    "--to-seq", from), 0);
+	expect_in(1, "HIGH  category: crossing  handling: restricted");
+}
+
+/* cpx-pki: a usage error exits 2, as certs/README.md says. */
+static void
+test_pki_usage(void **state)
+{
+	char exe[sizeof(g->exe)];
+	int rc[6];
+
+	(void)state;
+	memcpy(exe, g->exe, sizeof(exe));
+	snprintf(g->exe, sizeof(g->exe), "%s/certs/cpx-pki",
+	    getenv("CPX_SOURCE_DIR") ? getenv("CPX_SOURCE_DIR") :
+	    CPX_SOURCE_DIR);
+	rc[0] = RUN("frobnicate", g->dir);
+	rc[1] = RUN("issue", g->dir, "SI");
+	rc[2] = RUN("issue", g->dir, "ZZ", "zz-ncp");
+	rc[3] = RUN("issue", g->dir, "SI", "si-x", "--days");
+	rc[4] = RUN("list", g->dir, "extra");
+	rc[5] = RUN("issue", g->dir, "SI", "Bad-Name");
+	memcpy(g->exe, exe, sizeof(exe));	/* before anything can fail */
+	expect_exit(rc[0], 2);
+	expect_exit(rc[1], 2);
+	expect_exit(rc[2], 2);
+	expect_exit(rc[3], 2);
+	expect_exit(rc[4], 2);
+	expect_exit(rc[5], 2);
+	expect_in(2, "Try 'cpx-pki --help'");
+	/* A failure at run time is 1: no CA in an empty directory. */
+	snprintf(g->exe, sizeof(g->exe), "%s/certs/cpx-pki",
+	    getenv("CPX_SOURCE_DIR") ? getenv("CPX_SOURCE_DIR") :
+	    CPX_SOURCE_DIR);
+	rc[0] = RUN("issue", g->dir, "SI", "si-x");
+	memcpy(g->exe, exe, sizeof(exe));
+	expect_exit(rc[0], 1);
+}
+
+#define STDIN_LINES	300
+
+/*
+ * cpx publish --stdin: a few hundred JSON lines, some bad, over one
+ * session; one result per line with its number, the good ones accepted
+ * past the bad ones, exit 1 because not all were.
+ */
+static void
+test_publish_stdin(void **state)
+{
+	char in[320], tag[64];
+	json_t *lines, *o;
+	FILE *f;
+	size_t i, accepted = 0, refused = 0, invalid = 0;
+	int before, blank = 0;
+	const char *r;
+
+	(void)state;
+	need_broker();
+	snprintf(in, sizeof(in), "%s/alerts.jsonl", g->dir);
+	f = fopen(in, "w");
+	assert_non_null(f);
+	for (i = 1; i <= STDIN_LINES; i++) {
+		if (i % 50 == 7)
+			fputs("{\"category\":\"route\", not json\n", f);
+		else if (i % 50 == 13)	/* no summary */
+			fputs("{\"category\":\"route\",\"severity\":\"low\","
+			    "\"handling\":\"network\"}\n", f);
+		else if (i % 50 == 21)	/* refused by the broker */
+			fprintf(f, "{\"category\":\"route\",\"severity\":"
+			    "\"low\",\"handling\":\"network\",\"recipients\":"
+			    "[\"atlantis\"],\"summary\":\"line %zu\"}\n", i);
+		else if (i == 100) {
+			fputs("\n", f);	/* blank: no alert, no result */
+			blank = 1;
+		} else
+			fprintf(f, "{\"category\":\"route\",\"severity\":"
+			    "\"low\",\"handling\":\"network\",\"id\":"
+			    "\"stdin-%zu\",\"summary\":\"line %zu\"}\n", i, i);
+	}
+	assert_int_equal(fclose(f), 0);
+	before = testbroker_log_count(&g->tb, "BA/ba-ncp: session opened");
+	expect_exit(run_in(in, (const char *const []){ "publish", "--node",
+	    "ba-ncp", "--stdin", "--json", NULL }), 1);
+	/* One session for all of them. */
+	assert_int_equal(testbroker_log_count(&g->tb,
+	    "BA/ba-ncp: session opened") - before, 1);
+	lines = load_lines(g->out);
+	assert_int_equal(json_array_size(lines), STDIN_LINES - blank);
+	for (i = 0; i < json_array_size(lines); i++) {
+		json_int_t ln;
+
+		o = json_array_get(lines, i);
+		ln = json_integer_value(json_object_get(o, "line"));
+		/* In input order, numbered by input line. */
+		assert_int_equal(ln, i + 1 + (i + 1 >= 100 ? 1 : 0));
+		r = json_string_value(json_object_get(o, "result"));
+		assert_non_null(r);
+		if (ln % 50 == 7 || ln % 50 == 13) {
+			assert_string_equal(r, "invalid");
+			invalid++;
+		} else if (ln % 50 == 21) {
+			assert_string_equal(r, "refused");
+			assert_string_equal(json_string_value(json_object_get(
+			    o, "reason")), "unknown-recipient");
+			refused++;
+		} else {
+			assert_string_equal(r, "accepted");
+			snprintf(tag, sizeof(tag), "stdin-%" JSON_INTEGER_FORMAT,
+			    ln);
+			assert_string_equal(json_string_value(json_object_get(
+			    o, "id")), tag);
+			assert_true(jseq(o) > 0);
+			accepted++;
+		}
+	}
+	json_decref(lines);
+	assert_int_equal(invalid, 12);
+	assert_int_equal(refused, 6);
+	assert_int_equal(accepted, STDIN_LINES - blank - 18);
+	expect_in(2, "281 of 299 alert(s) accepted, 6 refused by the broker, "
+	    "12 invalid");
+	/*
+	 * Text output names the line. The same ids again, signed anew (a
+	 * new issued_at), are refused one by one, and the run goes on.
+	 */
+	expect_exit(run_in(in, (const char *const []){ "publish", "--node",
+	    "ba-ncp", "--stdin", NULL }), 1);
+	expect_in(1, "line 1: refused (duplicate-conflict): ");
+	expect_in(1, "line 300: refused (duplicate-conflict): ");
+	expect_in(1, "line 7: invalid: not JSON");
+	expect_in(1, "line 13: invalid: missing key \"summary\"");
+	expect_in(1, "line 21: refused (unknown-recipient): ");
+	/* A line over the size of an alert file: refused, not read whole. */
+	f = fopen(in, "w");
+	assert_non_null(f);
+	fputs("{\"summary\":\"", f);
+	for (i = 0; i < ALERT_JSON_MAX_TEXT / 64 + 1; i++)
+		fputs("0123456789abcdef0123456789abcdef"
+		    "0123456789abcdef0123456789abcdef", f);
+	fputs("\"}\n{\"category\":\"route\",\"severity\":\"low\","
+	    "\"summary\":\"after the long one\"}\n", f);
+	assert_int_equal(fclose(f), 0);
+	expect_exit(run_in(in, (const char *const []){ "publish", "--node",
+	    "ba-ncp", "--stdin", NULL }), 1);
+	expect_in(1, "line 1: invalid: longer than ");
+	expect_in(1, "line 2: accepted: seq ");
+	/* All good: exit 0. */
+	f = fopen(in, "w");
+	assert_non_null(f);
+	fputs("{\"category\":\"route\",\"severity\":\"low\","
+	    "\"summary\":\"fine\"}\n", f);
+	assert_int_equal(fclose(f), 0);
+	expect_exit(run_in(in, (const char *const []){ "publish", "--node",
+	    "ba-ncp", "--stdin", NULL }), 0);
+	expect_in(1, "line 1: accepted: seq ");
+}
+
+/*
+ * The delivery promise of --state-file, honestly: at least once. cpx is
+ * killed (strace injects SIGKILL at the state file's rename) after it
+ * printed an alert and before it recorded it. After a restart that alert
+ * is printed again, nothing at or below the recorded seq is, and none is
+ * missed.
+ */
+static void
+test_state_file_crash(void **state)
+{
+	char sf[320], out1[320], buf[64], exe[sizeof(g->exe)];
+	const char *argv[MAX_ARGS];
+	uint64_t seqs[3], rec = 0;
+	json_t *lines;
+	size_t i, n = 0;
+	pid_t pid;
+	int rc;
+
+	(void)state;
+	need_broker();
+	if (system("command -v strace >/dev/null 2>&1") != 0)
+		fail_msg("strace is needed (scripts/install-deps.sh)");
+	snprintf(sf, sizeof(sf), "%s/al.seq", g->dir);
+	snprintf(out1, sizeof(out1), "%s/run1.out", g->dir);
+	for (i = 0; i < 3; i++) {
+		snprintf(buf, sizeof(buf), "Albanian alert %zu", i);
+		seqs[i] = publish_as("al-ncp", buf, NULL, 0);
+	}
+	/* Run 1 under strace: the second rename is never made. */
+	argv[n++] = "-f";
+	argv[n++] = "-o";
+	argv[n++] = "/dev/null";
+	argv[n++] = "-e";
+	argv[n++] = "trace=rename,renameat,renameat2";
+	argv[n++] = "-e";
+	argv[n++] = "inject=rename,renameat,renameat2:signal=KILL:when=2";
+	memcpy(exe, g->exe, sizeof(exe));
+	argv[n++] = exe;
+	argv[n++] = "subscribe";
+	argv[n++] = "--node";
+	argv[n++] = "hr-ncp";
+	argv[n++] = "--from";
+	argv[n++] = "AL";
+	argv[n++] = "--json";
+	argv[n++] = "--count";
+	argv[n++] = "3";
+	argv[n++] = "--timeout";
+	argv[n++] = "30";
+	argv[n++] = "--state-file";
+	argv[n++] = sf;
+	argv[n] = NULL;
+	snprintf(g->exe, sizeof(g->exe), "/usr/bin/strace");
+	pid = spawn_cpx(out1, g->err, NULL, argv);
+	memcpy(g->exe, exe, sizeof(exe));
+	assert_true(pid > 0);
+	rc = wait_cpx(pid, RUN_TIMEOUT_MS);
+	if (rc == 0)
+		fail_msg("cpx was not killed at the state file's rename");
+	/* It printed two alerts and recorded only the first. */
+	lines = load_lines(out1);
+	assert_int_equal(json_array_size(lines), 2);
+	assert_int_equal(jseq(json_array_get(lines, 0)), seqs[0]);
+	assert_int_equal(jseq(json_array_get(lines, 1)), seqs[1]);
+	json_decref(lines);
+	assert_int_equal(cli_state_read(sf, &rec), 0);
+	assert_int_equal(rec, seqs[0]);
+
+	/* Run 2: the second again (at least once), then the third. */
+	expect_exit(RUN("subscribe", "--node", "hr-ncp", "--from", "AL",
+	    "--json", "--count", "2", "--timeout", "30", "--state-file", sf),
+	    0);
+	lines = load_lines(g->out);
+	assert_int_equal(json_array_size(lines), 2);
+	for (i = 0; i < json_array_size(lines); i++)
+		assert_true(jseq(json_array_get(lines, i)) > rec);
+	assert_int_equal(jseq(json_array_get(lines, 0)), seqs[1]);
+	assert_int_equal(jseq(json_array_get(lines, 1)), seqs[2]);
+	json_decref(lines);
+	assert_int_equal(cli_state_read(sf, &rec), 0);
+	assert_int_equal(rec, seqs[2]);
+}
+
 int
 main(void)
 {
@@ -1008,7 +1444,23 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_file_past_broker,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeout_same, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_broker_stopping_once,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_publish_required, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_human_labels, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_pki_usage, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_publish_stdin, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_state_file_crash, setup,
+		    teardown),
 	};
 
+	if (getenv("CPX_TEST_FILTER") != NULL)
+		cmocka_set_test_filter(getenv("CPX_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -10,8 +10,13 @@
  *   point, so later genuine alerts still arrive;
  * - the client, not the broker's `replayed` flag, decides when an alert
  *   may be checked as history;
- * - without a CRL the client refuses to start unless told to.
+ * - without a CRL the client refuses to start unless told to;
+ * - a connect to a port where nothing listens fails at once, saying so.
  */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -598,6 +604,60 @@ test_no_crl_refused(void **state)
 	cpx_client_free(&c);
 }
 
+/*
+ * Nothing listens at the endpoint: cpx_client_connect says so at once,
+ * with the system's reason, instead of waiting out its timeout while
+ * ZeroMQ retries. A port is taken and closed again to be sure it is
+ * free; the 20 s timeout is what the old code would have waited.
+ */
+static void
+test_connect_refused_fast(void **state)
+{
+	struct cpx_client_config cfg;
+	struct cpx_client *c;
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	char ca[512], cert[512], key[512], crl[512], ep[64], err[400];
+	int64_t t0, took;
+	int fd, rc;
+
+	(void)state;
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	close(fd);
+	snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%u",
+	    (unsigned)ntohs(sa.sin_port));
+	assert_int_equal(testpki_path(ca, sizeof(ca), "ca.pem"), 0);
+	assert_int_equal(testpki_path(crl, sizeof(crl), "crl.pem"), 0);
+	assert_int_equal(testpki_path(cert, sizeof(cert),
+	    "nodes/hr-ncp.pem"), 0);
+	assert_int_equal(testpki_path(key, sizeof(key),
+	    "nodes/hr-ncp.key"), 0);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.endpoint = ep;
+	cfg.ca = ca;
+	cfg.cert = cert;
+	cfg.key = key;
+	cfg.crl = crl;
+	cfg.reconnect = 1;
+	if ((c = cpx_client_new(&cfg, err, sizeof(err))) == NULL)
+		fail_msg("cpx_client_new: %s", err);
+	t0 = testutil_now_ms();
+	rc = cpx_client_connect(c, 20000, err, sizeof(err));
+	took = testutil_now_ms() - t0;
+	cpx_client_free(&c);
+	assert_int_equal(rc, -1);
+	if (strstr(err, "Connection refused") == NULL)
+		fail_msg("unexpected error: %s", err);
+	if (took > 3000)
+		fail_msg("a refused connect took %lld ms", (long long)took);
+}
+
 int
 main(void)
 {
@@ -610,6 +670,7 @@ main(void)
 		cmocka_unit_test(test_resume_history),
 		cmocka_unit_test(test_broker_refuses_resume_after_max),
 		cmocka_unit_test(test_no_crl_refused),
+		cmocka_unit_test(test_connect_refused_fast),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
