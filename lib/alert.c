@@ -24,6 +24,11 @@
 #include "cpx_limits.h"
 #include "identity.h"
 
+/* Alert.author: an officer's sign-in name, bytes (proto/cpx.proto). */
+#ifndef CPX_MAX_AUTHOR
+#define CPX_MAX_AUTHOR		64u
+#endif
+
 /*
  * The schema's enums and the prefix their value names share. The short
  * name of a value, used in logs, JSON and on the command line, is its
@@ -665,7 +670,9 @@ alert_validate(const Cpx__Alert *a, int64_t now_ms, int64_t max_skew_ms,
 	    whylen) == -1 ||
 	    check_place(a->place, why, whylen) == -1 ||
 	    check_route_vehicles(a, why, whylen) == -1 ||
-	    check_reference(a, why, whylen) == -1)
+	    check_reference(a, why, whylen) == -1 ||
+	    text_ok(a->author, CPX_MAX_AUTHOR, 0, "author", why,
+	    whylen) == -1)
 		return -1;
 	if (a->expires_at < 0 ||
 	    (a->expires_at != 0 && a->expires_at <= a->issued_at)) {

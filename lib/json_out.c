@@ -304,6 +304,9 @@ json_out_alert(const Cpx__Alert *a)
 	if (a->expires_at != 0 &&
 	    set(o, "expires_at", json_out_time(a->expires_at)) == -1)
 		goto done;
+	if (a->author != NULL && a->author[0] != '\0' &&
+	    set(o, "author", json_out_string(a->author)) == -1)
+		goto done;
 	ret = o;
 	o = NULL;
 done:
@@ -410,6 +413,19 @@ json_out_record(const Cpx__AuditRecord *r)
 	    set(o, "checkpoint_hash", jhex(&r->checkpoint_hash)) == -1 ||
 	    set(o, "checkpoint_signature_bytes",
 	    json_integer((json_int_t)r->checkpoint_signature.len)) == -1))
+		goto done;
+	/* Witnesses (docs/witness.md): the head cosigned, or held. */
+	if ((r->kind == CPX__RECORD_KIND__RECORD_COSIGNATURE ||
+	    r->kind == CPX__RECORD_KIND__RECORD_WITNESS_ALARM) &&
+	    (set(o, "cosigned_record", json_out_u64(r->cosigned_record)) ==
+	    -1 || set(o, "cosigned_seq", json_out_u64(r->cosigned_seq)) == -1 ||
+	    set(o, "cosigned_hash", jhex(&r->cosigned_hash)) == -1 ||
+	    set(o, "witness_signature_bytes",
+	    json_integer((json_int_t)r->witness_signature.len)) == -1))
+		goto done;
+	if (r->kind == CPX__RECORD_KIND__RECORD_WITNESS_ALARM &&
+	    (set(o, "alarm_seq", json_out_u64(r->alarm_seq)) == -1 ||
+	    set(o, "alarm_hash", jhex(&r->alarm_hash)) == -1))
 		goto done;
 	ret = o;
 	o = NULL;

@@ -93,6 +93,24 @@ until grep -q "listening on" "$run/broker.log"; do
 done
 grep "listening on" "$run/broker.log" | cut -c 25-
 
+step "The node console of Croatia (cpx-console) for its officers"
+console_port=${CPX_DEMO_CONSOLE_PORT:-8080}
+rm -f "$run/console-users"
+echo "demo-officer-2026" | "$top/build/console/cpx-console" user add demo \
+	--users "$run/console-users" --cost 12 >/dev/null
+"$top/build/console/cpx-console" --node hr-ncp --users "$run/console-users" \
+	--listen "127.0.0.1:$console_port" --web "$top/console/web" \
+	--regions western-balkans,eu-neighbours >"$run/console.out" \
+	2>"$run/console.log" &
+pids="$pids $!"
+if wait_for "$run/console.out" "http://" 1; then
+	echo "Console: $(sed -n 's/^cpx-console: //p' "$run/console.out")" \
+	    "(development sign-in: demo / demo-officer-2026; log: demo-run/console.log)"
+else
+	echo "(the console did not start: see demo-run/console.log;" \
+	    "CPX_DEMO_CONSOLE_PORT picks another port)"
+fi
+
 step "Subscribers: Croatia follows Slovenia's feed; Serbia follows the Western Balkans regional feed plus high-severity alerts from Slovenia"
 run_cmd "$cpx" whoami --node hr-ncp
 "$cpx" subscribe --node hr-ncp --from SI --json --timeout 120 \
@@ -155,6 +173,12 @@ step "Replay of every record kind (sessions, refusals, alerts), as JSON"
 run_cmd "$cpx" replay --node si-ncp --all-kinds --json 2>&1 | cut -c 1-150 |
 	head -n 12
 
+if [ -t 0 ] && [ -s "$run/console.out" ]; then
+	printf '\nThe console is at %s (sign in as demo / demo-officer-2026).\n' \
+	    "$(sed -n 's/^cpx-console: //p' "$run/console.out")"
+	printf 'Press Enter to stop the broker and the console... '
+	read -r _ || true
+fi
 step "Stop the broker (SIGTERM: drain, signed checkpoint) and verify the log offline"
 for p in $pids; do kill "$p" 2>/dev/null || true; done
 pids=""
