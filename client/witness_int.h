@@ -1,5 +1,5 @@
 /*
- * witness_int.h: what client/witness.c needs of the client's internals
+ * witness_int.h: what client/witness*.c need of the client's internals
  * (defined in cpx_client.c): one blocking request/answer exchange, the
  * node's key for the cosignature, the trust store and the broker's
  * certificate as TLS verified it. Library-internal, not installed.

@@ -681,6 +681,135 @@ test_witness_fork(void **state)
 }
 
 /*
+ * What an operator holding the broker's key can do to a checkpoint the
+ * witnesses accepted: keep records 1..seq, replace record seq + 1 (the
+ * checkpoint over seq) by another over the same seq and hash, signed a
+ * second later, and cut what followed (the cosignatures). Returns the
+ * new segment (owned) in *out.
+ */
+static void
+replace_checkpoint(const uint8_t *buf, size_t len, uint64_t seq,
+    uint8_t **out, size_t *outlen)
+{
+	EVP_PKEY *key;
+	X509 *cert;
+	EVP_MD_CTX *md;
+	Cpx__AuditRecord *rec;
+	uint8_t *nb, *p, *sig, *old_sig, msg[COSIGN_CKPT_MSG_LEN];
+	size_t off, siglen, plen;
+	uint32_t rl;
+	char path[512], err[256];
+
+	assert_int_equal(testpki_path(path, sizeof(path), "broker.key"), 0);
+	assert_non_null(key = tlsctx_load_key(path, err, sizeof(err)));
+	assert_int_equal(testpki_path(path, sizeof(path), "broker.pem"), 0);
+	assert_non_null(cert = tlsctx_load_cert(path, err, sizeof(err)));
+	assert_non_null(md = EVP_MD_CTX_new());
+	assert_int_equal(EVP_DigestInit_ex(md, EVP_sha256(), NULL), 1);
+	off = offset_after(buf, len, seq);
+	assert_true(off + 8 <= len);
+	rl = be32(buf + off + 4);
+	assert_non_null(rec = cpx__audit_record__unpack(NULL, rl,
+	    buf + off + 8));
+	assert_int_equal(rec->kind, CPX__RECORD_KIND__RECORD_CHECKPOINT);
+	assert_int_equal(rec->checkpoint_seq, seq);
+	rec->time += 1000;
+	cosign_checkpoint_msg(msg, seq, rec->checkpoint_hash.data, rec->time);
+	assert_int_equal(sign_bytes(key, cert, msg, sizeof(msg), &sig,
+	    &siglen), 0);
+	old_sig = rec->checkpoint_signature.data;
+	rec->checkpoint_signature.data = sig;
+	rec->checkpoint_signature.len = siglen;
+	plen = cpx__audit_record__get_packed_size(rec);
+	assert_non_null(nb = malloc(off + 8 + plen + CHAIN_HASH_LEN));
+	memcpy(nb, buf, off + 4);
+	p = nb + off;
+	p[4] = (uint8_t)(plen >> 24);
+	p[5] = (uint8_t)(plen >> 16);
+	p[6] = (uint8_t)(plen >> 8);
+	p[7] = (uint8_t)plen;
+	cpx__audit_record__pack(rec, p + 8);
+	/* Chained onto record seq's hash, which the frame before ends with. */
+	assert_int_equal(chain_hash_record(md, buf + off - CHAIN_HASH_LEN,
+	    seq + 1, p + 8, (uint32_t)plen, p + 8 + plen), 0);
+	rec->checkpoint_signature.data = old_sig;
+	cpx__audit_record__free_unpacked(rec, NULL);
+	free(sig);
+	EVP_MD_CTX_free(md);
+	EVP_PKEY_free(key);
+	X509_free(cert);
+	*out = nb;
+	*outlen = off + 8 + plen + CHAIN_HASH_LEN;
+}
+
+/*
+ * The checkpoint the witnesses accepted, replaced by another over the
+ * same seq and hash: the witness that held it alarms (REWRITE), a new
+ * witness accepts the replacement, and compare proves the replacement
+ * from those two state files alone.
+ */
+static void
+test_witness_checkpoint_replaced(void **state)
+{
+	struct cpx_witness_result res;
+	struct fx *f = *state;
+	uint8_t *seg, *nseg;
+	size_t len, nlen;
+	uint64_t seq;
+	char *before, out[8192], exe[512], ca[512], fresh[320], ev[1024];
+	const char *argv[8];
+
+	witnessed(f, &seq);
+	before = slurp_file(f->state[0]);
+	stop_broker(&f->tb);
+	seg = read_seg(&f->tb, &len);
+	replace_checkpoint(seg, len, seq, &nseg, &nlen);
+	write_seg(&f->tb, nseg, nlen);
+	free(seg);
+	free(nseg);
+	respawn_without_mark(&f->tb);
+	assert_int_equal(round_of(&f->tb, witnesses[0], f->state[0], &res),
+	    CPX_WITNESS_ALARM);
+	assert_alarm(&res, "REWRITE", f->state[0], before);
+	assert_int_equal(res.seen_seq, seq);
+	if (strstr(res.text, "another checkpoint over seq") == NULL)
+		fail_msg("alarm text: %s", res.text);
+	snprintf(ev, sizeof(ev), "%s", res.evidence);
+	free(before);
+	/* A witness without state has nothing to hold against it. */
+	snprintf(fresh, sizeof(fresh), "%s/fresh.state", f->dir);
+	assert_int_equal(round_of(&f->tb, witnesses[1], fresh, &res),
+	    CPX_WITNESS_COSIGNED);
+	assert_int_equal(res.seen_seq, seq);
+	snprintf(exe, sizeof(exe), "%s/client/cpx", bindir());
+	assert_int_equal(testpki_path(ca, sizeof(ca), "ca.pem"), 0);
+	argv[0] = exe;
+	argv[1] = "witness";
+	argv[2] = "compare";
+	argv[3] = "--ca";
+	argv[4] = ca;
+	argv[5] = f->state[0];
+	argv[6] = fresh;
+	argv[7] = NULL;
+	assert_int_equal(run(out, sizeof(out), argv), 5);
+	if (strstr(out, "FORK: record") == NULL ||
+	    strstr(out, "both by the broker") == NULL)
+		fail_msg("compare said:\n%s", out);
+	/* The evidence file alone (both checkpoints) proves it too. */
+	argv[5] = ev;
+	argv[6] = NULL;
+	assert_int_equal(run(out, sizeof(out), argv), 5);
+	if (strstr(out, "FORK: record") == NULL)
+		fail_msg("compare said:\n%s", out);
+	/* Without the CA it says what it could not check. */
+	argv[3] = ev;
+	argv[4] = NULL;
+	assert_int_equal(run(out, sizeof(out), argv), 5);
+	if (strstr(out, "without --ca") == NULL)
+		fail_msg("compare said:\n%s", out);
+}
+
+/*
  * A witness far behind: the leaves come in pages, each a bounded read
  * for the broker, and the witness walks them all. The long log is
  * written through the audit API while the broker is stopped.
@@ -919,6 +1048,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_witness_refusals, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_witness_checkpoint_replaced,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_witness_paging, setup,
 		    teardown),
 	};
