@@ -96,11 +96,12 @@ struct cpx_client *cli_connect(struct cli_common *co, int reconnect,
 	    int timeout_ms, int *exit_code);
 
 /*
- * After a successful cli_connect: print to out what was checked of the
- * broker (its name, the CRL and its next update, the pin). Returns 0, or
- * -1 if out could not be written.
+ * After a successful cli_connect of c: print to out what was checked of
+ * the broker (its name, the CRL and its next update, the pin). Returns 0,
+ * or -1 if out could not be written.
  */
-int	cli_print_broker_checks(const struct cli_common *co, FILE *out)
+int	cli_print_broker_checks(const struct cli_common *co,
+	    const struct cpx_client *c, FILE *out)
 	    __attribute__((warn_unused_result));
 
 /* Subscription filters built from flags: --from --region --category

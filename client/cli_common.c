@@ -34,7 +34,9 @@ volatile sig_atomic_t cli_stop_signal;
 const char cli_common_usage[] =
 "Connection options (every command):\n"
 "  --broker tcp://HOST:PORT  broker endpoint (env CPX_BROKER,\n"
-"                            default " DEFAULT_BROKER ")\n"
+"                            default " DEFAULT_BROKER "); several\n"
+"                            brokers, comma separated, are tried in order\n"
+"                            and the next taken when a session is lost\n"
 "  --pki DIR --node NAME     take DIR/ca.pem, DIR/crl.pem, DIR/nodes/NAME.pem\n"
 "                            and DIR/nodes/NAME.key (env CPX_PKI, CPX_NODE)\n"
 "  --ca FILE --cert FILE --key FILE --crl FILE\n"
@@ -42,9 +44,11 @@ const char cli_common_usage[] =
 "                            --pki); the key must be mode 0600\n"
 "  --broker-name NAME        the name the broker's certificate must carry\n"
 "                            in its subjectAltName (env CPX_BROKER_NAME;\n"
-"                            default: the host of --broker)\n"
+"                            default: the host of each --broker endpoint;\n"
+"                            one name for all, or one per endpoint: A,B)\n"
 "  --broker-pin SHA256       also require this broker key: 64 hex digits\n"
-"                            (env CPX_BROKER_PIN; 'cpx-pki pin DIR')\n"
+"                            (env CPX_BROKER_PIN; 'cpx-pki pin DIR'); one\n"
+"                            per endpoint, comma separated, if several\n"
 "  --no-crl                  start even without a CRL; alerts signed by a\n"
 "                            revoked node then verify, so a CRL is required\n"
 "                            unless this is given\n"
@@ -235,6 +239,14 @@ verify_threads(void)
 	return n > 8 ? 8 : (unsigned int)n;
 }
 
+/* One item of --broker: tcp://HOST:PORT. 0, or -1. */
+static int
+check_endpoint(const char *p, size_t n, void *arg)
+{
+	(void)arg;
+	return n > 6 && strncmp(p, "tcp://", 6) == 0 ? 0 : -1;
+}
+
 struct cpx_client *
 cli_connect(struct cli_common *co, int reconnect, int timeout_ms,
     int *exit_code)
@@ -271,8 +283,10 @@ cli_connect(struct cli_common *co, int reconnect, int timeout_ms,
 	log_debug("broker %s, ca %s, cert %s, key %s, crl %s", co->broker,
 	    co->ca, co->cert, co->key, co->crl ? co->crl : "(none)");
 	/* A mistake in the set-up is not a reason to retry: exit 2. */
-	if (co->broker == NULL || strncmp(co->broker, "tcp://", 6) != 0) {
-		fprintf(stderr, "cpx: --broker %s: expected tcp://HOST:PORT\n",
+	if (co->broker == NULL || cli_split_list(co->broker, check_endpoint,
+	    NULL) == -1) {
+		fprintf(stderr, "cpx: --broker %s: expected tcp://HOST:PORT, "
+		    "or several, comma separated\n",
 		    cli_sanitize(co->broker ? co->broker : "(none)", safe,
 		    sizeof(safe)));
 		return NULL;
@@ -687,15 +701,17 @@ done:
 }
 
 int
-cli_print_broker_checks(const struct cli_common *co, FILE *out)
+cli_print_broker_checks(const struct cli_common *co,
+    const struct cpx_client *c, FILE *out)
 {
 	struct trust *t = NULL;
 	char host[256], crl[320], err[256];
 	const char *name = co->broker_name;
 	int rc;
 
-	if (name == NULL && tlsctx_endpoint_host(co->broker, host,
-	    sizeof(host)) == 0)
+	/* Of several endpoints, the one connected. */
+	if (name == NULL && tlsctx_endpoint_host(cpx_client_endpoint(c),
+	    host, sizeof(host)) == 0)
 		name = host;
 	/* The same files the connection used: what they say now. */
 	if (co->crl == NULL)

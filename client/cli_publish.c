@@ -186,6 +186,12 @@ on_event(const struct cpx_event *ev, void *arg)
 		log_info("connection lost (%s); reconnecting to resend",
 		    ev->text ? ev->text : "");
 		break;
+	case CPX_EV_CONNECTED:
+		/* What awaits its answer is sent again, the same bytes. */
+		log_info("connected to %s; sending %zu unanswered alert(s) "
+		    "again", cpx_client_endpoint(ps->c),
+		    cpx_publish_inflight(ps->c));
+		break;
 	default:
 		break;
 	}

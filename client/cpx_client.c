@@ -6,7 +6,10 @@
  * reported at once), the current TLS connection, the publishes not yet
  * acknowledged (resent after a reconnect), and the current subscription
  * (resumed after a reconnect from the last sequence delivered, so nothing
- * is missed and nothing repeated).
+ * is missed and nothing repeated). Given several broker endpoints, it
+ * owns one TLS context per endpoint (each checks its own broker's name and
+ * pin) and moves to the next endpoint when a session is lost or cannot be
+ * had (docs/failover.md).
  */
 #include <sys/socket.h>
 
@@ -27,6 +30,7 @@
 #include "clock.h"
 #include "cpx_client.h"
 #include "cpx_limits.h"
+#include "endpoints.h"
 #include "log.h"
 #include "sign.h"
 #include "streamio.h"
@@ -41,6 +45,8 @@
 #define DEFAULT_PING_MS		30000
 #define QUEUE_MAX		4096	/* received, not yet handed over */
 #define REPLAYS_MAX		16	/* replays of ours awaiting their end */
+#define ENDPOINT_WAIT_MS	5000	/* for a Welcome before the next one */
+#define ROUND_MIN_MS		1000	/* between rounds of the whole list */
 
 /*
  * One message from the broker waiting its turn to reach the callback:
@@ -68,10 +74,19 @@ struct inflight {
 };
 
 struct cpx_client {
-	char			*endpoint;
+	const char		*endpoint;	/* ep.eps[cur] */
+	struct endpoints	 ep;		/* the list, owned */
+	SSL_CTX			*ctxs[ENDPOINTS_MAX]; /* owned, one a broker */
+	int			 ep_bad[ENDPOINTS_MAX]; /* we refused it */
+	char			 ep_why[ENDPOINTS_MAX][320]; /* last failure */
+	size_t			 cur;
+	int64_t			 ep_since_ms;	/* when cur was taken */
+	int			 ep_failed;	/* cur failed: move on */
+	size_t			 round_tried;	/* endpoints tried this round */
+	int64_t			 round_start_ms;
 	int			 reconnect;
 	int			 ping_cfg_ms;
-	SSL_CTX			*ctx;
+	SSL_CTX			*ctx;		/* ctxs[cur] */
 	struct trust		*trust;
 	EVP_PKEY		*key;
 	X509			*cert;
@@ -134,6 +149,7 @@ static workpool_run_fn	pool_run;
 static workpool_fini_fn	pool_fini;
 static void		queued_free(struct queued **);
 static void		settle(struct cpx_client *);
+static void		lost(struct cpx_client *, const char *, int);
 
 static int64_t
 now_ms(void)
@@ -285,8 +301,9 @@ open_socket(struct cpx_client *c, char *err, size_t errlen)
 		return -1;
 	}
 	/* Before the connect, or its first failure goes unseen. */
-	if (c->wait_welcome)
+	if (c->wait_welcome || c->ep.n > 1)
 		monitor_start(c);
+	c->ep_since_ms = now_ms();
 	if (zmq_connect(c->sock, c->endpoint) == -1) {
 		snprintf(err, errlen, "cannot connect to %s: %s", c->endpoint,
 		    zmq_strerror(errno));
@@ -295,13 +312,51 @@ open_socket(struct cpx_client *c, char *err, size_t errlen)
 	return 0;
 }
 
-struct cpx_client *
-cpx_client_new(const struct cpx_client_config *cfg, char *err, size_t errlen)
+/*
+ * The TLS context of endpoint i: any certificate of the network CA
+ * chains, so only the name (and the pin, if any) tells this endpoint's
+ * broker from another holder of one. Returns 0, or -1 with err[].
+ */
+static int
+endpoint_ctx(struct cpx_client *c, size_t i,
+    const struct cpx_client_config *cfg, char *err, size_t errlen)
 {
 	/* The CRL also checks the broker's certificate, not only alerts. */
 	struct tls_files files = { cfg->ca, cfg->cert, cfg->key, cfg->crl };
+	char name[256], pin[128], why[300];
+
+	if ((c->ctxs[i] = tlsctx_new(&files, 0, err, errlen)) == NULL)
+		return -1;
+	if (cfg->broker_name != NULL) {
+		if (endpoints_item(cfg->broker_name, i, c->ep.n, "broker name",
+		    name, sizeof(name), err, errlen) == -1)
+			return -1;
+	} else if (tlsctx_endpoint_host(c->ep.eps[i], name, sizeof(name)) == -1) {
+		snprintf(err, errlen, "%s: no host in the broker endpoint to "
+		    "check its certificate against; give the broker name",
+		    c->ep.eps[i]);
+		return -1;
+	}
+	if (cfg->broker_pin != NULL && endpoints_item(cfg->broker_pin, i,
+	    c->ep.n, "broker pin", pin, sizeof(pin), err, errlen) == -1)
+		return -1;
+	if (tlsctx_expect_broker(c->ctxs[i], name, cfg->broker_pin != NULL ?
+	    pin : NULL, why, sizeof(why)) == -1) {
+		if (c->ep.n > 1)
+			snprintf(err, errlen, "%s: %s", c->ep.eps[i], why);
+		else
+			snprintf(err, errlen, "%s", why);
+		return -1;
+	}
+	return 0;
+}
+
+struct cpx_client *
+cpx_client_new(const struct cpx_client_config *cfg, char *err, size_t errlen)
+{
 	struct cpx_client *c = NULL;
-	char why[160], host[256];
+	char why[160];
+	size_t i;
 
 	if (cfg->endpoint == NULL || cfg->ca == NULL || cfg->cert == NULL ||
 	    cfg->key == NULL) {
@@ -321,11 +376,13 @@ cpx_client_new(const struct cpx_client_config *cfg, char *err, size_t errlen)
 		    "without one");
 		return NULL;
 	}
-	if ((c = calloc(1, sizeof(*c))) == NULL ||
-	    (c->endpoint = strdup(cfg->endpoint)) == NULL) {
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	if (endpoints_parse(&c->ep, cfg->endpoint, err, errlen) == -1)
+		goto fail;
+	c->endpoint = c->ep.eps[0];
 	c->reconnect = cfg->reconnect;
 	c->ping_cfg_ms = cfg->ping_ms;
 	c->next_request = 1;
@@ -337,22 +394,10 @@ cpx_client_new(const struct cpx_client_config *cfg, char *err, size_t errlen)
 		    cfg->cert, why);
 		goto fail;
 	}
-	if ((c->ctx = tlsctx_new(&files, 0, err, errlen)) == NULL)
-		goto fail;
-	/*
-	 * Any certificate of the network CA chains: only the name (and the
-	 * pin, if any) tells the broker from another holder of one.
-	 */
-	if (cfg->broker_name == NULL && tlsctx_endpoint_host(cfg->endpoint,
-	    host, sizeof(host)) == -1) {
-		snprintf(err, errlen, "%s: no host in the broker endpoint to "
-		    "check its certificate against; give the broker name",
-		    cfg->endpoint);
-		goto fail;
-	}
-	if (tlsctx_expect_broker(c->ctx, cfg->broker_name != NULL ?
-	    cfg->broker_name : host, cfg->broker_pin, err, errlen) == -1)
-		goto fail;
+	for (i = 0; i < c->ep.n; i++)
+		if (endpoint_ctx(c, i, cfg, err, errlen) == -1)
+			goto fail;
+	c->ctx = c->ctxs[0];
 	if ((c->trust = trust_new(cfg->ca, cfg->crl, err, errlen)) == NULL)
 		goto fail;
 	if ((c->zctx = zmq_ctx_new()) == NULL) {
@@ -436,10 +481,11 @@ cpx_client_free(struct cpx_client **cp)
 	if (c->zctx != NULL)
 		zmq_ctx_term(c->zctx);
 	trust_free(&c->trust);
-	SSL_CTX_free(c->ctx);
+	for (i = 0; i < c->ep.n; i++)
+		SSL_CTX_free(c->ctxs[i]);
 	EVP_PKEY_free(c->key);
 	X509_free(c->cert);
-	free(c->endpoint);
+	endpoints_clear(&c->ep);
 	free(c);
 	*cp = NULL;
 }
@@ -490,13 +536,120 @@ send_env(struct cpx_client *c, const Cpx__Envelope *env)
 	return rc;
 }
 
+/* Endpoints not refused by this node (see failover). */
+static size_t
+usable_endpoints(const struct cpx_client *c)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < c->ep.n; i++)
+		n += !c->ep_bad[i];
+	return n;
+}
+
+/* A fresh socket to the current endpoint. 0, or -1 (dead, c->error). */
+static int
+reopen(struct cpx_client *c)
+{
+	char err[256];
+
+	/*
+	 * A fresh socket: a connection closed from our side is not
+	 * reconnected by ZeroMQ, and a stale one must not linger.
+	 */
+	monitor_stop(c);
+	if (c->sock != NULL)
+		zmq_close(c->sock);
+	c->sock = NULL;
+	c->ep_failed = 0;
+	if (open_socket(c, err, sizeof(err)) == -1) {
+		snprintf(c->error, sizeof(c->error), "%s", err);
+		c->dead = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Several endpoints, and the current one failed (TCP refused, no Welcome
+ * in time, or the session lost): take the next one this node has not
+ * refused. At once while this round of the list lasts; a new round only
+ * ROUND_MIN_MS after the last began, so brokers that are all down are
+ * not hammered, and never while cpx_client_connect waits (it reports a
+ * round that failed whole). Returns 1 if it moved, 0 if not yet, -1 if
+ * no socket could be opened.
+ */
+static int
+failover(struct cpx_client *c)
+{
+	size_t i, n = c->cur;
+
+	/* A broker this node refused is left at once, round or not. */
+	if (c->round_tried >= usable_endpoints(c) && !c->ep_bad[c->cur]) {
+		if (c->wait_welcome ||
+		    now_ms() - c->round_start_ms < ROUND_MIN_MS)
+			return 0;
+		c->round_tried = 0;
+		c->round_start_ms = now_ms();
+	}
+	for (i = 1; i <= c->ep.n; i++) {
+		n = (c->cur + i) % c->ep.n;
+		if (!c->ep_bad[n])
+			break;
+	}
+	if (n != c->cur)
+		log_info("broker %s failed (%s); trying %s", c->endpoint,
+		    c->ep_why[c->cur], c->ep.eps[n]);
+	c->cur = n;
+	c->endpoint = c->ep.eps[n];
+	c->ctx = c->ctxs[n];
+	c->round_tried++;
+	return reopen(c) == -1 ? -1 : 1;
+}
+
+/*
+ * While there is no session, with several endpoints: has the current
+ * one failed? TCP refused (the monitor, then a probe for the reason), or
+ * no Welcome within ENDPOINT_WAIT_MS (a host that drops packets, a
+ * broker that does not answer). If so, move on (failover).
+ */
+static void
+check_endpoint(struct cpx_client *c)
+{
+	char why[160], msg[128];
+	int refused;
+
+	if (c->ep.n < 2 || c->welcome != NULL || c->dead || c->sock == NULL)
+		return;
+	if (!c->ep_failed && c->rid_len == 0 && monitor_failed(c) &&
+	    probe_tcp(c->endpoint, 1000, why, sizeof(why), &refused) == -1) {
+		snprintf(c->ep_why[c->cur], sizeof(c->ep_why[c->cur]),
+		    "TCP connect failed: %.100s%s", why, refused ? " (is "
+		    "cpx-broker running and listening on that port?)" : "");
+		c->ep_failed = 1;
+	}
+	if (!c->ep_failed && now_ms() - c->ep_since_ms > ENDPOINT_WAIT_MS) {
+		snprintf(msg, sizeof(msg), "no Welcome from the broker within "
+		    "%d ms", ENDPOINT_WAIT_MS);
+		if (c->rid_len > 0) {
+			lost(c, msg, 0);	/* it moves on itself */
+			return;
+		}
+		snprintf(c->ep_why[c->cur], sizeof(c->ep_why[c->cur]), "%s",
+		    msg);
+		c->ep_failed = 1;
+	}
+	if (c->ep_failed)
+		(void)failover(c);
+}
+
 /* Fatal for this session; retried later only if reconnect is on. */
 static void
 lost(struct cpx_client *c, const char *why, int final)
 {
 	struct cpx_event ev;
-	char reopen_err[256];
 	uint64_t gen = c->conn_gen;
+	int welcomed = c->welcome != NULL;
 
 	/*
 	 * First hand over, in order, everything received before the break:
@@ -516,22 +669,23 @@ lost(struct cpx_client *c, const char *why, int final)
 		emit(c, &ev);
 	}
 	drop_connection(c);
+	snprintf(c->ep_why[c->cur], sizeof(c->ep_why[c->cur]), "%s", why);
 	if (final)
 		c->refused = 1;
-	if (final || !c->reconnect) {
+	/* Without reconnect, cpx_client_connect still tries the list. */
+	if (final || (!c->reconnect && !(c->wait_welcome && c->ep.n > 1))) {
 		c->dead = 1;
 		return;
 	}
-	/*
-	 * A fresh socket: a connection closed from our side is not
-	 * reconnected by ZeroMQ, and a stale one must not linger.
-	 */
-	if (c->sock != NULL)
-		zmq_close(c->sock);
-	c->sock = NULL;
-	if (open_socket(c, reopen_err, sizeof(reopen_err)) == -1) {
-		snprintf(c->error, sizeof(c->error), "%s", reopen_err);
-		c->dead = 1;
+	if (welcomed) {
+		/* A session was had: a new round of the list starts. */
+		c->round_tried = 0;
+		c->round_start_ms = now_ms();
+	}
+	if (c->ep.n < 2 || failover(c) == 0) {
+		(void)reopen(c);
+		/* Still to leave, when the next round may begin. */
+		c->ep_failed = c->ep.n > 1;
 	}
 }
 
@@ -714,6 +868,12 @@ on_envelope(struct cpx_client *c, Cpx__Envelope **envp)
 		tlsconn_set_max_frame(c->tls, CPX_MAX_FRAME);
 		c->error[0] = '\0';
 		c->fatal_reason = 0;
+		c->ep_failed = 0;
+		c->ep_why[c->cur][0] = '\0';
+		c->round_tried = 1;
+		c->round_start_ms = now_ms();
+		if (!c->wait_welcome)
+			monitor_stop(c);
 		if (c->wait_welcome)
 			c->wake = 1;
 		ev.kind = CPX_EV_CONNECTED;
@@ -1009,9 +1169,10 @@ dispatch(struct cpx_client *c, Cpx__Envelope **envp)
  * Say in plain words who refused whom before the Welcome: our own check
  * of the broker's certificate (its text already begins "the broker's" or
  * names our CRL), or the broker's TLS alert about ours, whose OpenSSL
- * name ("sslv3 alert certificate revoked") is kept in brackets.
+ * name ("sslv3 alert certificate revoked") is kept in brackets. Returns
+ * 1 if this node refused this broker's certificate, else 0.
  */
-static void
+static int
 refusal_words(const char *tls, char *out, size_t len)
 {
 	static const struct {
@@ -1035,15 +1196,38 @@ refusal_words(const char *tls, char *out, size_t len)
 	if (strstr(tls, "the broker's") != NULL ||
 	    strstr(tls, "our CRL") != NULL) {
 		snprintf(out, len, "this node refuses the broker: %s", tls);
-		return;
+		/* Our CRL is at fault for every broker, not this one. */
+		return strstr(tls, "the broker's") != NULL;
 	}
 	for (i = 0; i < sizeof(alerts) / sizeof(alerts[0]); i++)
 		if (strstr(tls, alerts[i].alert) != NULL) {
 			snprintf(out, len, "the broker refused this node: %s "
 			    "(%s)", alerts[i].words, tls);
-			return;
+			return 0;
 		}
 	snprintf(out, len, "the broker refused this node: %s", tls);
+	return 0;
+}
+
+/*
+ * With several endpoints, this node refused the current one's broker
+ * (why[] says why: another name, key or a revoked certificate): it is
+ * not an endpoint of this network, and is never tried again by this
+ * client. why[] gets the endpoint. Returns 1 if that was the last
+ * endpoint left (the refusal is final), else 0: the next is tried.
+ */
+static int
+refuse_endpoint(struct cpx_client *c, char *why, size_t len)
+{
+	char copy[320];
+
+	snprintf(copy, sizeof(copy), "%s", why);
+	snprintf(why, len, "%.200s (at %.100s)", copy, c->endpoint);
+	c->ep_bad[c->cur] = 1;
+	if (usable_endpoints(c) == 0)
+		return 1;
+	log_warnx("%s; not using that endpoint again", why);
+	return 0;
 }
 
 #ifdef CPX_TRACE
@@ -1079,7 +1263,7 @@ on_data(struct cpx_client *c, const uint8_t *p, size_t len)
 	const uint8_t *body;
 	size_t blen;
 	char why[320];
-	int r, reason, failed;
+	int r, reason, failed, final;
 
 	c->last_rx_ms = now_ms();
 	/*
@@ -1122,14 +1306,17 @@ on_data(struct cpx_client *c, const uint8_t *p, size_t len)
 		 * Before the Welcome, a TLS alert is the broker refusing our
 		 * certificate (TLS 1.3: our handshake "succeeded" before it
 		 * judged us), or our own check refusing the broker's. Both
-		 * are final, not a reason to retry.
+		 * are final, not a reason to retry; but of several endpoints
+		 * a broker we refused is only dropped (refuse_endpoint).
 		 */
+		final = c->welcome == NULL;
 		if (c->welcome != NULL)
 			snprintf(why, sizeof(why), "TLS session failed: %s",
 			    tlsconn_error(c->tls));
-		else
-			refusal_words(tlsconn_error(c->tls), why, sizeof(why));
-		lost(c, why, c->welcome == NULL);
+		else if (refusal_words(tlsconn_error(c->tls), why,
+		    sizeof(why)) && c->ep.n > 1)
+			final = refuse_endpoint(c, why, sizeof(why));
+		lost(c, why, final);
 	} else if (tlsconn_state(c->tls) == TLSCONN_CLOSED)
 		lost(c, "broker closed the connection", 0);
 }
@@ -1261,6 +1448,7 @@ cpx_client_run(struct cpx_client *c, int timeout_ms)
 		}
 		flush(c);
 		keepalive(c);
+		check_endpoint(c);
 		if (now_ms() >= until || c->wake)
 			return c->dead ? -1 : c->stopped ? 1 : 0;
 	}
@@ -1279,6 +1467,12 @@ cpx_client_refused(const struct cpx_client *c)
 }
 
 const char *
+cpx_client_endpoint(const struct cpx_client *c)
+{
+	return c->endpoint;
+}
+
+const char *
 cpx_client_error(const struct cpx_client *c)
 {
 	return c->error[0] ? c->error : "no error";
@@ -1288,6 +1482,54 @@ int
 cpx_client_error_reason(const struct cpx_client *c)
 {
 	return c->fatal_reason;
+}
+
+/*
+ * cpx_client_connect with several endpoints: each in turn from the
+ * current one (check_endpoint moves on), until a Welcome or until every
+ * endpoint not refused has failed once in this call, which err[] then
+ * tells endpoint by endpoint. Returns 0 or -1.
+ */
+static int
+connect_list(struct cpx_client *c, int timeout_ms, char *err, size_t errlen)
+{
+	int64_t until = now_ms() + timeout_ms, left;
+	size_t i, used;
+	int n;
+
+	c->round_tried = 1;
+	c->round_start_ms = now_ms();
+	c->ep_failed = 0;
+	for (i = 0; i < c->ep.n; i++)
+		c->ep_why[i][0] = '\0';
+	if (c->sock == NULL && open_socket(c, err, errlen) == -1)
+		return -1;
+	c->ep_since_ms = now_ms();
+	while (c->welcome == NULL) {
+		if (c->dead) {
+			snprintf(err, errlen, "%s", c->error);
+			return -1;
+		}
+		left = until - now_ms();
+		if ((c->ep_failed && c->round_tried >= usable_endpoints(c)) ||
+		    left <= 0) {
+			n = snprintf(err, errlen, "no session with any of the "
+			    "%zu brokers%s", c->ep.n, left <= 0 ? " in time" :
+			    "");
+			for (i = 0; i < c->ep.n && n >= 0 &&
+			    (size_t)n < errlen; i++) {
+				used = (size_t)n;
+				n += snprintf(err + used, errlen - used,
+				    "%s %s: %s", i ? ";" : ":", c->ep.eps[i],
+				    c->ep_why[i][0] ? c->ep_why[i] :
+				    c->ep_bad[i] ? "refused earlier by this "
+				    "node" : "not tried");
+			}
+			return -1;
+		}
+		(void)cpx_client_run(c, left > 50 ? 50 : (int)left);
+	}
+	return 0;
 }
 
 int
@@ -1300,6 +1542,10 @@ cpx_client_connect(struct cpx_client *c, int timeout_ms, char *err,
 
 	/* The Welcome wakes cpx_client_run: no poll period is waited out. */
 	c->wait_welcome = 1;
+	if (c->ep.n > 1) {
+		rc = connect_list(c, timeout_ms, err, errlen);
+		goto done;
+	}
 	if (c->sock == NULL && open_socket(c, err, errlen) == -1)
 		goto done;
 	while (c->welcome == NULL) {

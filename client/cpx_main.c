@@ -158,9 +158,9 @@ whoami(int argc, char **argv)
 		    w->may_subscribe ? "subscribe " : "",
 		    w->may_audit ? "audit" : "",
 		    !w->may_publish && !w->may_subscribe && !w->may_audit ?
-		    "(none)" : "", b, co.broker, v[0] ? v : "before 0.2",
-		    w->last_seq) >= 0 &&
-		    cli_print_broker_checks(&co, stdout) == 0;
+		    "(none)" : "", b, cpx_client_endpoint(c),
+		    v[0] ? v : "before 0.2", w->last_seq) >= 0 &&
+		    cli_print_broker_checks(&co, c, stdout) == 0;
 	code = ok && fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_LOCAL;
 done:
 	free(line);

@@ -69,7 +69,12 @@ CPX_API int	cpx_set_log_level(const char *level) CPX_CHECK;
 struct cpx_client;
 
 struct cpx_client_config {
-	const char	*endpoint;	/* "tcp://host:port" */
+	/*
+	 * "tcp://host:port", or several brokers of one network, comma
+	 * separated ("tcp://a:7443,tcp://b:7443"): tried in order, and
+	 * after a lost session the next one is taken (docs/failover.md).
+	 */
+	const char	*endpoint;
 	const char	*ca;		/* network CA, PEM */
 	const char	*cert;		/* this node's certificate, PEM */
 	const char	*key;		/* this node's key, PEM, mode 0600 */
@@ -83,14 +88,16 @@ struct cpx_client_config {
 	/*
 	 * Who the broker must be: the name its certificate's subjectAltName
 	 * must carry (a DNS name, or an IP address), NULL for the host of
-	 * endpoint. Its certificate must also be for serverAuth and, with
-	 * the CRL, not revoked.
+	 * each endpoint. Its certificate must also be for serverAuth and,
+	 * with the CRL, not revoked. With several endpoints: one name for
+	 * all, or a comma list with one name per endpoint, in order.
 	 */
 	const char	*broker_name;
 	/*
 	 * Optional pinned broker key: SHA-256 of its SubjectPublicKeyInfo,
 	 * 64 hex digits. When set, a broker with another key is refused
-	 * even if its certificate passes every other check.
+	 * even if its certificate passes every other check. With several
+	 * endpoints: one pin for all, or one per endpoint, comma separated.
 	 */
 	const char	*broker_pin;
 	int		 reconnect;	/* reconnect and resume after a break */
@@ -145,6 +152,11 @@ CPX_API int	cpx_client_run(struct cpx_client *c, int timeout_ms);
 CPX_API void	cpx_client_stop(struct cpx_client *c);
 /* Why the session ended ("" if it did not); owned by the client. */
 CPX_API const char *cpx_client_error(const struct cpx_client *c);
+/*
+ * The endpoint in use (or being tried) from the configured list; owned
+ * by the client.
+ */
+CPX_API const char *cpx_client_endpoint(const struct cpx_client *c);
 /*
  * The reason code of the broker's fatal Error that ended the session
  * (its text is in cpx_client_error()), or 0.

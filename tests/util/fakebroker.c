@@ -61,8 +61,14 @@ conn_flush(struct fb_conn *k)
 		tlsconn_out(k->tls, &p, &len);
 		if (len == 0)
 			return;
-		if (zmq_send(k->sock, k->rid, k->rid_len, ZMQ_SNDMORE) == -1 ||
-		    zmq_send(k->sock, p, len, 0) == -1)
+		/*
+		 * Never block: a client that stopped reading (or is gone)
+		 * would hold this thread, and the test joining it, for good.
+		 * What cannot be sent now stays queued for the next flush.
+		 */
+		if (zmq_send(k->sock, k->rid, k->rid_len,
+		    ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1 ||
+		    zmq_send(k->sock, p, len, ZMQ_DONTWAIT) == -1)
 			return;
 		tlsconn_consume(k->tls, len);
 	}
