@@ -280,6 +280,7 @@ alert_json_free(Cpx__Alert **ap)
 	free_str(a->origin);
 	free_strv(a->recipients, a->n_recipients);
 	free_str(a->summary);
+	free_str(a->author);
 	if (a->place != NULL) {
 		free_str(a->place->name);
 		free_str(a->place->crossing);
@@ -675,6 +676,9 @@ take_field(struct pctx *p, const char *key, json_t *v, Cpx__Alert *a,
 		a->persons_count = (uint32_t)n;
 	} else if (strcmp(key, "reference") == 0)
 		return take_reference(p, v, a);
+	else if (strcmp(key, "author") == 0)
+		/* Who wrote it; alert_validate refuses control characters. */
+		return take_string(p, key, v, CPX_MAX_AUTHOR, 0, &a->author);
 	else
 		return unknown_key(p, "", key);
 	return 0;
@@ -1008,6 +1012,10 @@ alert_json_print_human(FILE *out, const struct alert_json_delivery *d)
 		put_time(out, a->issued_at);
 		fputc(' ', out);
 		put_clean(out, a->origin);
+		if (a->author != NULL && a->author[0] != '\0') {
+			fputs(" by ", out);
+			put_clean(out, a->author);
+		}
 		fputs(" -> ", out);
 		if (a->n_recipients == 0)
 			fputs("whole network", out);

@@ -16,6 +16,7 @@
  *   persons_count			integer
  *   reference	{alert_id, kind: "updates" | "withdraws"}
  *   expires_at
+ *   author				who wrote it, at most CPX_MAX_AUTHOR
  * Times are ISO 8601 UTC strings ("2026-11-25T17:30:00Z", optional
  * fraction, "Z" or a +hh:mm offset) or integers (ms since the epoch).
  */

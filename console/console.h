@@ -3,11 +3,11 @@
  *
  * The broker thread (console_broker.c, main's thread) owns the one
  * cpx_client session: it alone calls the client library. The HTTP side
- * (console_http.c, libmicrohttpd's threads, one per connection) never
- * touches the client: it reads the ring of recent alerts and the session
- * state, and hands publish and replay requests over as jobs, all under
- * the one mutex below, and waits on the condition variable for their
- * outcome. Everything is bounded: the ring, the job queue, the SSE
+ * (console_http.c and its handlers, libmicrohttpd's threads, one per
+ * connection) never touches the client: it reads the ring of recent
+ * alerts and the session state, and hands publish and replay requests
+ * over as jobs, all under the one mutex below, and waits on the
+ * condition variable for their outcome. Everything is bounded: the ring, the job queue, the SSE
  * clients, the sessions, the request bodies.
  */
 #ifndef CPX_CONSOLE_H
@@ -118,6 +118,7 @@ struct console {
 	int64_t		 state_since;	/* wall clock ms */
 	uint64_t	 state_version;
 	char		 broker_name[CPX_MAX_NODE_NAME + 1];
+	char		 broker_version[32];	/* "": before cpx 0.2 */
 	int		 may_publish;
 	int		 may_subscribe;
 	int		 may_audit;

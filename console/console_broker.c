@@ -18,6 +18,7 @@
 
 #include "alert.h"
 #include "alert_json.h"
+#include "cli.h"
 #include "clock.h"
 #include "console.h"
 #include "json_out.h"
@@ -97,14 +98,7 @@ console_job_free(struct job **jp)
 	if (jp == NULL || *jp == NULL)
 		return;
 	j = *jp;
-	if (j->alert != NULL) {
-		/* alert_json_free knows nothing of author: ours. */
-		if (j->alert->author != NULL &&
-		    j->alert->author != protobuf_c_empty_string)
-			free(j->alert->author);
-		j->alert->author = NULL;
-		alert_json_free(&j->alert);
-	}
+	alert_json_free(&j->alert);
 	for (i = 0; i < j->nrows; i++)
 		free(j->rows[i]);
 	free(j->rows);
@@ -209,6 +203,9 @@ take_welcome(struct console *ctx, struct cpx_client *c)
 		return;
 	snprintf(ctx->broker_name, sizeof(ctx->broker_name), "%s",
 	    w->broker_name ? w->broker_name : "");
+	/* Printable ASCII only: it goes into JSON and onto the page. */
+	cli_sanitize(w->broker_version ? w->broker_version : "",
+	    ctx->broker_version, sizeof(ctx->broker_version));
 	ctx->may_publish = w->may_publish;
 	ctx->may_subscribe = w->may_subscribe;
 	ctx->may_audit = w->may_audit;

@@ -6,7 +6,8 @@
  * officers' accounts file. Owns start-up (options, the context, the
  * certificate and CRL dates for the status page) and shutdown; the
  * broker thread is this thread (console_broker.c), HTTP runs on
- * libmicrohttpd's threads (console_http.c). docs/console.md is the guide.
+ * libmicrohttpd's threads (console_http.c and the handlers beside it,
+ * console_http.h). docs/console.md is the guide.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -27,6 +28,7 @@
 #include "alert.h"
 #include "cli.h"
 #include "console.h"
+#include "cpx_version.h"
 #include "log.h"
 
 #define CONNECT_TIMEOUT_MS	10000
@@ -60,6 +62,7 @@ static const struct option longopts[] = {
 	{ "lockout",		required_argument, NULL, OPT_LOCKOUT },
 	{ "lockout-minutes", required_argument, NULL, OPT_LOCKOUT_MINUTES },
 	{ "backlog",		required_argument, NULL, OPT_BACKLOG },
+	{ "version",		no_argument,	NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -94,6 +97,7 @@ usage(FILE *out)
 "  --lockout-minutes N   how long it lasts (default 15)\n"
 "  --backlog N           show alerts of the last N sequences at start\n"
 "                        (default %d)\n"
+"  -V, --version         print the version (cpx-console " CPX_VERSION ")\n"
 "  The filters select what the live feed receives, as for cpx subscribe.\n"
 "\n%s\n%s\n"
 "user add NAME       create an account; the password is read from the\n"
@@ -409,7 +413,7 @@ main(int argc, char **argv)
 	cli_filters_init(&fl);
 	ctx->web_dir = CONSOLE_WEB_DIR;
 	vendor[0] = '\0';
-	while ((opt = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "vhV", longopts, NULL)) != -1) {
 		if ((r = cli_filters_opt(&fl, opt, optarg)) == -1)
 			goto done;
 		if (r == 0)
@@ -417,6 +421,10 @@ main(int argc, char **argv)
 		switch (opt) {
 		case 'h':
 			usage(stdout);
+			code = 0;
+			goto done;
+		case 'V':
+			printf("cpx-console %s\n", CPX_VERSION);
 			code = 0;
 			goto done;
 		case OPT_LISTEN:

@@ -205,17 +205,79 @@ file_clear(struct users_file *uf)
 }
 
 /*
+ * Cut uf->text (uf->len bytes, NUL-terminated) into its accounts, in
+ * place: every line is an account, blank or a # comment; each account's
+ * name and whole stored hash are checked now, so a damaged line is named
+ * at start-up, not at that officer's sign-in; but that of the account
+ * named repair (NULL: none) is let through, so that `cpx-console user
+ * passwd|remove` can mend it. Returns 0, or -1 with err[] naming path
+ * and the line.
+ */
+static int
+parse_text(const char *path, struct users_file *uf, const char *repair,
+    char *err, size_t errlen)
+{
+	unsigned char salt[SALT_LEN], hash[HASH_LEN];
+	char *line, *next, *colon;
+	size_t lineno = 0, i;
+	int ln;
+
+	if (memchr(uf->text, '\0', uf->len) != NULL)
+		return errf(err, errlen, "accounts file %s: contains a NUL "
+		    "byte", path);
+	for (line = uf->text; line != NULL && *line != '\0'; line = next) {
+		lineno++;
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		if (line[0] == '\0' || line[0] == '#')
+			continue;
+		if (strlen(line) > USERS_MAX_LINE ||
+		    (colon = strchr(line, ':')) == NULL)
+			return errf(err, errlen, "accounts file %s line %zu: "
+			    "expected NAME:HASH (edit it with cpx-console "
+			    "user)", path, lineno);
+		*colon = '\0';
+		if (!users_name_valid(line))
+			return errf(err, errlen, "accounts file %s line %zu: "
+			    "bad account name", path, lineno);
+		if (strncmp(colon + 1, PREFIX, strlen(PREFIX)) != 0)
+			return errf(err, errlen, "accounts file %s line %zu: "
+			    "not a scrypt hash", path, lineno);
+		/* A damaged hash: named now, for the administrator. */
+		if ((repair == NULL || strcmp(line, repair) != 0) &&
+		    parse_stored(colon + 1, &ln, salt, hash) == -1)
+			return errf(err, errlen, "accounts file %s line %zu: "
+			    "not a scrypt hash of the form "
+			    "$scrypt$ln=N,r=8,p=1$SALT$HASH (damaged? set the "
+			    "password again with cpx-console user passwd %s)",
+			    path, lineno, line);
+		for (i = 0; i < uf->n; i++)
+			if (strcmp(uf->names[i], line) == 0)
+				return errf(err, errlen, "accounts file %s "
+				    "line %zu: account %s appears twice",
+				    path, lineno, line);
+		if (uf->n == USERS_MAX_ACCOUNTS)
+			return errf(err, errlen, "accounts file %s: more than "
+			    "%u accounts", path, USERS_MAX_ACCOUNTS);
+		uf->names[uf->n] = line;
+		uf->hashes[uf->n] = colon + 1;
+		uf->n++;
+	}
+	return 0;
+}
+
+/*
  * Read and parse path. missing_ok: a file that does not exist is empty.
+ * repair: as for parse_text.
  * The file holds hashes: one that others may read lets them guess
  * offline, one they may write lets them add an account.
  */
 static int
-file_read(const char *path, struct users_file *uf, int missing_ok, char *err,
-    size_t errlen)
+file_read(const char *path, struct users_file *uf, int missing_ok,
+    const char *repair, char *err, size_t errlen)
 {
 	struct stat st;
-	char *line, *next, *colon;
-	size_t lineno = 0, got = 0, i;
+	size_t got = 0;
 	ssize_t n;
 	int fd = -1, ret = -1;
 
@@ -266,57 +328,41 @@ file_read(const char *path, struct users_file *uf, int missing_ok, char *err,
 	}
 	uf->text[got] = '\0';
 	uf->len = got;
-	if (memchr(uf->text, '\0', got) != NULL) {
-		errf(err, errlen, "accounts file %s: contains a NUL byte",
-		    path);
-		goto done;
-	}
-	for (line = uf->text; line != NULL && *line != '\0'; line = next) {
-		lineno++;
-		if ((next = strchr(line, '\n')) != NULL)
-			*next++ = '\0';
-		if (line[0] == '\0' || line[0] == '#')
-			continue;
-		if (strlen(line) > USERS_MAX_LINE ||
-		    (colon = strchr(line, ':')) == NULL) {
-			errf(err, errlen, "accounts file %s line %zu: expected "
-			    "NAME:HASH (edit it with cpx-console user)", path,
-			    lineno);
-			goto done;
-		}
-		*colon = '\0';
-		if (!users_name_valid(line)) {
-			errf(err, errlen, "accounts file %s line %zu: bad "
-			    "account name", path, lineno);
-			goto done;
-		}
-		if (strncmp(colon + 1, PREFIX, strlen(PREFIX)) != 0) {
-			errf(err, errlen, "accounts file %s line %zu: not a "
-			    "scrypt hash", path, lineno);
-			goto done;
-		}
-		for (i = 0; i < uf->n; i++)
-			if (strcmp(uf->names[i], line) == 0) {
-				errf(err, errlen, "accounts file %s line %zu: "
-				    "account %s appears twice", path, lineno,
-				    line);
-				goto done;
-			}
-		if (uf->n == USERS_MAX_ACCOUNTS) {
-			errf(err, errlen, "accounts file %s: more than %u "
-			    "accounts", path, USERS_MAX_ACCOUNTS);
-			goto done;
-		}
-		uf->names[uf->n] = line;
-		uf->hashes[uf->n] = colon + 1;
-		uf->n++;
-	}
-	ret = 0;
+	ret = parse_text(path, uf, repair, err, errlen);
 done:
 	if (fd != -1)
 		close(fd);
 	if (ret == -1)
 		file_clear(uf);
+	return ret;
+}
+
+int
+users_parse(const char *path, const char *text, size_t len, size_t *count,
+    char *err, size_t errlen)
+{
+	struct users_file *uf;
+	int ret = -1;
+
+	*count = 0;
+	if (len > USERS_MAX_FILE)
+		return errf(err, errlen, "accounts file %s: %zu bytes, over %u",
+		    path, len, USERS_MAX_FILE);
+	/* struct users_file is large: on the heap, not the stack. */
+	if ((uf = calloc(1, sizeof(*uf))) == NULL)
+		return errf(err, errlen, "out of memory");
+	if ((uf->text = malloc(len + 1)) == NULL) {
+		errf(err, errlen, "out of memory");
+		goto done;
+	}
+	memcpy(uf->text, text, len);
+	uf->text[len] = '\0';
+	uf->len = len;
+	if ((ret = parse_text(path, uf, NULL, err, errlen)) == 0)
+		*count = uf->n;
+done:
+	file_clear(uf);
+	free(uf);
 	return ret;
 }
 
@@ -333,7 +379,7 @@ users_verify(const char *path, const char *name, const char *password,
 	size_t i;
 	int r, ret = -1;
 
-	if (file_read(path, &uf, 0, err, errlen) == -1)
+	if (file_read(path, &uf, 0, NULL, err, errlen) == -1)
 		return -1;
 	for (i = 0; i < uf.n; i++)
 		if (strcmp(uf.names[i], name) == 0)
@@ -435,7 +481,9 @@ users_update(const char *path, const char *name, const char *password,
 	    strlen(password) > USERS_MAX_PASSWORD))
 		return errf(err, errlen, "the password must be %u to %u "
 		    "characters", USERS_MIN_PASSWORD, USERS_MAX_PASSWORD);
-	if (file_read(path, &uf, 1, err, errlen) == -1)
+	/* passwd and remove may mend the account's damaged hash. */
+	if (file_read(path, &uf, 1, password == NULL || replace ? name : NULL,
+	    err, errlen) == -1)
 		return -1;
 	for (i = 0; i < uf.n; i++)
 		if (strcmp(uf.names[i], name) == 0)

@@ -48,6 +48,17 @@ int	users_check(const char *stored, const char *password, char *err,
 	    size_t errlen) __attribute__((warn_unused_result));
 
 /*
+ * Parse len bytes of text as an accounts file named path (in errors),
+ * with every check users_verify makes of a file's content: each line
+ * blank, a # comment or NAME:HASH with a valid name and a well-formed
+ * scrypt hash, no name twice, at most USERS_MAX_ACCOUNTS. Returns 0 with
+ * *count set to the accounts, or -1 with err[] naming path and the line.
+ */
+int	users_parse(const char *path, const char *text, size_t len,
+	    size_t *count, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+
+/*
  * Look name up in the accounts file path and check password. A file that
  * group or others may read or write is refused, as is any malformed line
  * (named by number). An unknown name costs as much as a known one, so

@@ -24,6 +24,7 @@
 #define CPX_MAX_FILTER_CATS	16u
 #define CPX_MAX_REGION_NAME	32u
 #define CPX_MAX_NODE_NAME	64u
+#define CPX_MAX_AUTHOR		64u	/* Alert.author, an officer's name */
 #define CPX_MAX_ERROR_TEXT	256u
 
 #endif

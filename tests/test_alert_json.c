@@ -747,6 +747,75 @@ test_human(void **state)
 	alert_json_free(&a);
 }
 
+/*
+ * "author" (who wrote it; cpx-console sets it): read up to
+ * CPX_MAX_AUTHOR bytes, written back, shown by the human output as
+ * "by NAME" without control characters, freed with the alert.
+ */
+static void
+test_author(void **state)
+{
+	struct alert_json_delivery d;
+	char err[256], *doc, *out, *longest;
+	Cpx__Alert *a;
+	json_t *j;
+
+	(void)state;
+	doc = doc_with("\"summary\": \"x\", \"origin\": \"SI\", "
+	    "\"author\": \"anna.kovac\"");
+	a = parse_str(doc, err, sizeof(err));
+	free(doc);
+	if (a == NULL)
+		fail_msg("refused: %s", err);
+	assert_string_equal(a->author, "anna.kovac");
+	j = alert_json_from_alert(a);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "author")),
+	    "anna.kovac");
+	json_decref(j);
+	memset(&d, 0, sizeof(d));
+	d.seq = 7;
+	d.alert = a;
+	d.verified = 1;
+	d.signer_node = "si-ncp";
+	out = human(&d);
+	if (strstr(out, " SI by anna.kovac -> whole network  LOW") == NULL)
+		fail_msg("header: %s", out);
+	free(out);
+	/* A name cannot forge a second line or recolour the terminal. */
+	free(a->author);
+	a->author = strdup("ann\x1b[31ma\n#8 fake");
+	assert_non_null(a->author);
+	out = human(&d);
+	assert_non_null(strstr(out, " by ann?[31ma #8 fake -> "));
+	free(out);
+	alert_json_free(&a);
+
+	/* Without one, no "by". */
+	doc = doc_with("\"summary\": \"x\", \"origin\": \"SI\"");
+	a = parse_str(doc, err, sizeof(err));
+	free(doc);
+	assert_non_null(a);
+	d.alert = a;
+	out = human(&d);
+	assert_null(strstr(out, " by "));
+	free(out);
+	alert_json_free(&a);
+
+	longest = long_string("author", CPX_MAX_AUTHOR);
+	doc = xprintf("\"summary\": \"x\", %s", longest);
+	expect_ok(doc);
+	free(doc);
+	free(longest);
+	longest = long_string("author", CPX_MAX_AUTHOR + 1);
+	doc = xprintf("\"summary\": \"x\", %s", longest);
+	expect_error(doc, "author: longer than 64 bytes");
+	free(doc);
+	free(longest);
+	expect_error("\"summary\": \"x\", \"author\": 7",
+	    "author: expected a string");
+}
+
 static void
 test_time(void **state)
 {
@@ -901,6 +970,7 @@ main(void)
 		cmocka_unit_test(test_delivery_line),
 		cmocka_unit_test(test_from_alert_bad_utf8),
 		cmocka_unit_test(test_human),
+		cmocka_unit_test(test_author),
 		cmocka_unit_test(test_time),
 		cmocka_unit_test(test_examples),
 	};

@@ -216,6 +216,7 @@ test_file_refused(void **state)
 {
 	struct fx *fx = *state;
 	char err[300], hash[200], text[600];
+	size_t count;
 
 	assert_int_equal(users_hash("the-password", LN, hash, sizeof(hash),
 	    err, sizeof(err)), 0);
@@ -250,6 +251,33 @@ test_file_refused(void **state)
 	assert_int_equal(users_verify(fx->path, "anna", "the-password", err,
 	    sizeof(err)), -1);
 	assert_non_null(strstr(err, "not a scrypt hash"));
+	/*
+	 * A damaged hash (cut short) is named with its line when the file
+	 * is read, not at that officer's sign-in; passwd mends it.
+	 */
+	snprintf(text, sizeof(text), "anna:%s\nbob:%.*s\n", hash,
+	    (int)strlen(hash) - 3, hash);
+	write_file(fx->path, text, 0600);
+	assert_int_equal(users_verify(fx->path, "anna", "the-password", err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "line 2: not a scrypt hash of the form"));
+	assert_non_null(strstr(err, "user passwd bob"));
+	assert_int_equal(users_update(fx->path, "bob", "bob-password-1", 1,
+	    LN, err, sizeof(err)), 0);
+	assert_int_equal(users_verify(fx->path, "bob", "bob-password-1", err,
+	    sizeof(err)), 1);
+	/* the same checks on text in memory (the fuzz target's way in) */
+	snprintf(text, sizeof(text), "# officers\n\nanna:%s\n", hash);
+	assert_int_equal(users_parse("mem", text, strlen(text), &count, err,
+	    sizeof(err)), 0);
+	assert_int_equal(count, 1);
+	assert_int_equal(users_parse("mem", "anna:$scrypt$ln=10\n", 19,
+	    &count, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "mem line 1"));
+	assert_int_equal(count, 0);
+	assert_int_equal(users_parse("mem", "a\0b", 3, &count, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "NUL"));
 	/* a missing file, for the server (the user command creates it) */
 	unlink(fx->path);
 	assert_int_equal(users_verify(fx->path, "anna", "the-password", err,

@@ -91,7 +91,7 @@ async function refreshStatus() {
 		['Broker session', s.connected ? 'connected' : `down: ${s.state}`],
 		['Since', fmtTime(s.state_since)],
 		['Broker', `${s.broker_name || '?'} at ${s.broker}`],
-		['Broker version', 'not announced by the broker'],
+		['Broker version', s.broker_version || 'not announced (a broker before cpx 0.2)'],
 		['Console version', s.console_version],
 		['Last sequence', s.last_seq], ['Rights', rights],
 		['Certificate expires', s.cert_expiry],

@@ -2,21 +2,25 @@
 // world-atlas package, served by the console: no tile server, nothing
 // fetched from elsewhere). Alerts with coordinates are markers coloured
 // by severity; a route is a line through its waypoints that carry
-// coordinates ("name @lat,lon"). Clicking a marker opens the alert.
+// coordinates ("name @lat,lon"). Clicking a marker opens the alert. An
+// alert that leaves the live feed (feed.js keeps the newest FEED_MAX)
+// leaves the map too.
 
 import * as L from '/vendor/leaflet.js';
 import { SEVERITY_COLOUR, waypointCoords, el } from './util.js';
-import { onFeedAlert, openAlert } from './feed.js';
+import { onFeedAlert, onFeedEvict, openAlert } from './feed.js';
 
 let map = null;
 let count = 0;
+const layers = new Map();	// alert key -> { marker, route }
 
 function addToMap(d, key) {
 	const a = d.alert;
 	const colour = SEVERITY_COLOUR[a.severity] || '#555';
 	const pts = [];
+	const mine = {};
 	if (a.place && a.place.latitude !== undefined) {
-		const m = L.circleMarker([a.place.latitude, a.place.longitude], {
+		const m = mine.marker = L.circleMarker([a.place.latitude, a.place.longitude], {
 			radius: 9, color: '#222', weight: 1, fillColor: colour,
 			fillOpacity: 0.9, className: `cpx-marker sev-${a.severity}`,
 		}).addTo(map);
@@ -29,10 +33,26 @@ function addToMap(d, key) {
 	}
 	const route = (a.route || []).map(waypointCoords).filter(Boolean);
 	if (route.length >= 2) {
-		L.polyline(route, { color: colour, weight: 3, opacity: 0.8,
+		mine.route = L.polyline(route, { color: colour, weight: 3, opacity: 0.8,
 			className: 'cpx-route' }).addTo(map)
 			.on('click', () => openAlert(key));
 	}
+	if (mine.marker || mine.route)
+		layers.set(key, mine);
+	document.getElementById('map').dataset.markers = String(count);
+}
+
+function removeFromMap(key) {
+	const mine = layers.get(key);
+	if (!mine)
+		return;
+	layers.delete(key);
+	if (mine.marker) {
+		mine.marker.remove();
+		count--;
+	}
+	if (mine.route)
+		mine.route.remove();
 	document.getElementById('map').dataset.markers = String(count);
 }
 
@@ -52,6 +72,7 @@ export async function initMap() {
 		document.getElementById('map').dataset.error = String(e);
 	}
 	onFeedAlert(addToMap);
+	onFeedEvict(removeFromMap);
 }
 
 // Leaflet must measure its box again once the tab is visible.

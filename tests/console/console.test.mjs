@@ -288,10 +288,13 @@ metrics_listen = 127.0.0.1:0
 	check(await feedCount(/^0 of 3 alert/), 'region western-balkans: no alert from SI shown');
 	await setFeedRegion('eu-neighbours');
 	check(await feedCount(/^3 of 3 alert/), 'region eu-neighbours: the alerts from SI shown');
+	await cpx('publish', '--node', 'si-ncp', '--id', 'si-region-1', '--category', 'route',
+		'--severity', 'low', '--summary', 'Arrives while a region filter is on');
+	check(await feedCount(/^4 of 4 alert/), 'region eu-neighbours: an alert from SI that arrives is shown');
 	await setFeedRegion('atlantis');
 	check(await feedCount(/Region filter refused/), 'an unknown region: the refusal is shown');
 	await setFeedRegion('');
-	check(await feedCount(/^3 of 3 alert/), 'no region: all shown again');
+	check(await feedCount(/^4 of 4 alert/), 'no region: all shown again');
 
 	// The map: a marker per alert with coordinates; a click opens it.
 	await page.click('#tabs button[data-tab=map]');
@@ -341,6 +344,14 @@ metrics_listen = 127.0.0.1:0
 	await page.waitForSelector('#feed li.alert[data-key^="HR/"] .author', { timeout: 3000 });
 	check(await page.$eval('#feed li.alert[data-key^="HR/"] .author', e => e.textContent) === `by ${OFFICER}`,
 		'the officer\'s name travels in the signed alert and is shown');
+	// An "author" the page sends is replaced by the officer's name.
+	const forged = await page.evaluate(async () => (await import('/util.js')).api('/api/publish',
+		{ method: 'POST', body: { id: 'hr-author-1', category: 'route', severity: 'low',
+			handling: 'network', summary: 'author check', author: 'someone.else' } }));
+	await page.waitForSelector('#feed li.alert[data-key="HR/hr-author-1"] .author', { timeout: 3000 });
+	check(forged.ok && await page.$eval('#feed li.alert[data-key="HR/hr-author-1"] .author',
+		e => e.textContent) === `by ${OFFICER}`,
+		'an author sent by the page is replaced by the signed-in officer\'s name');
 
 	// The broker goes away: the page says so; it comes back and an alert
 	// published meanwhile arrives without gap.
@@ -463,7 +474,35 @@ metrics_listen = 127.0.0.1:0
 	const status = await page.$eval('#status-table', e => e.textContent);
 	check(/Certificate expires/.test(status) && /HR\/hr-ncp/.test(status) && /publish, subscribe/.test(status),
 		'the status page shows node, rights and certificate dates');
+	check(/Broker version\d+\.\d+\.\d+/.test(status) && /Console version\d+\.\d+\.\d+/.test(status),
+		"the status page shows the broker's version (from its Welcome) and the console's");
 	await shot(page, 'status');
+
+	// A flood: the page keeps the newest FEED_MAX alerts, on the map too.
+	const flood = await page.evaluate(async () => {
+		const feed = await import('/feed.js');
+		const n = feed.FEED_MAX + 200;
+		for (let i = 0; i < n; i++)
+			feed.addAlert({ seq: 1000000 + i, accepted_at: new Date().toISOString(),
+				alert: { id: `flood-${i}`, origin: 'SI', category: 'route', severity: 'low',
+					handling: 'network', recipients: [], summary: `flood ${i}`,
+					place: { name: 'x', latitude: 45.8, longitude: 15.7 } } });
+		// Polled: the rows go in at the next frame, in one batch.
+		for (let t = 0; t < 100; t++) {
+			const top = document.querySelector('#feed li.alert');
+			if (top && top.dataset.key === `SI/flood-${n - 1}`)
+				break;
+			await new Promise(r => setTimeout(r, 50));
+		}
+		const rows = document.querySelectorAll('#feed li.alert');
+		return { max: feed.FEED_MAX, rows: rows.length,
+			newest: rows[0].dataset.key, oldest: rows[rows.length - 1].dataset.key,
+			markers: Number(document.getElementById('map').dataset.markers) };
+	});
+	check(flood.rows === flood.max && flood.newest === `SI/flood-${flood.max + 199}` &&
+		flood.oldest === 'SI/flood-200' && flood.markers === flood.max,
+		`a flood of ${flood.max + 200} alerts leaves the newest ${flood.max} in the feed ` +
+		`(${flood.rows} rows, ${flood.markers} markers)`);
 
 	await page.click('#signout');
 	await page.waitForSelector('#signin-form', { visible: true });
