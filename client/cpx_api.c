@@ -73,6 +73,7 @@ cpx_client_session(const struct cpx_client *c, struct cpx_session_info *info)
 	info->may_publish = w->may_publish;
 	info->may_subscribe = w->may_subscribe;
 	info->may_audit = w->may_audit;
+	info->may_witness = w->may_witness;
 	info->last_seq = w->last_seq;
 	info->max_frame = w->max_frame;
 	info->ping_interval = w->ping_interval;

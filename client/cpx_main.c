@@ -133,11 +133,12 @@ whoami(int argc, char **argv)
 	cli_sanitize(w->country, cc, sizeof(cc));
 	cli_sanitize(w->broker_version, v, sizeof(v));
 	if (json_out) {
-		o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:I, s:i, "
-		    "s:i}", "country", cc, "node", n, "broker", b,
+		o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:I, "
+		    "s:i, s:i}", "country", cc, "node", n, "broker", b,
 		    "broker_version", v,
 		    "publish", w->may_publish, "subscribe", w->may_subscribe,
-		    "audit", w->may_audit, "last_seq", (json_int_t)w->last_seq,
+		    "audit", w->may_audit, "witness", w->may_witness,
+		    "last_seq", (json_int_t)w->last_seq,
 		    "max_frame", (int)w->max_frame,
 		    "ping_interval", (int)w->ping_interval);
 		if (o == NULL || (line = json_dumps(o, JSON_COMPACT |
@@ -150,15 +151,16 @@ whoami(int argc, char **argv)
 	} else
 		ok = printf("country:   %s\n"
 		    "node:      %s\n"
-		    "rights:    %s%s%s%s\n"
+		    "rights:    %s%s%s%s%s\n"
 		    "broker:    %s at %s (cpx %s)\n"
 		    "last seq:  %" PRIu64 "\n",
 		    cc, n,
 		    w->may_publish ? "publish " : "",
 		    w->may_subscribe ? "subscribe " : "",
-		    w->may_audit ? "audit" : "",
-		    !w->may_publish && !w->may_subscribe && !w->may_audit ?
-		    "(none)" : "", b, cpx_client_endpoint(c),
+		    w->may_audit ? "audit " : "",
+		    w->may_witness ? "witness" : "",
+		    !w->may_publish && !w->may_subscribe && !w->may_audit &&
+		    !w->may_witness ? "(none)" : "", b, cpx_client_endpoint(c),
 		    v[0] ? v : "before 0.2", w->last_seq) >= 0 &&
 		    cli_print_broker_checks(&co, c, stdout) == 0;
 	code = ok && fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_LOCAL;

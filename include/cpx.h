@@ -185,6 +185,7 @@ struct cpx_session_info {
 	uint64_t	 last_seq;	/* newest audit sequence then */
 	uint32_t	 max_frame;	/* largest frame the broker accepts */
 	uint32_t	 ping_interval;	/* seconds */
+	int		 may_witness;	/* may cosign the log (cpx witness) */
 };
 
 /*
@@ -401,8 +402,10 @@ CPX_API int	cpx_witness_round(struct cpx_client *c, const char *state_file,
 /*
  * Compare the broker-signed checkpoints in witness state and evidence
  * files, offline: two checkpoints with the same sequence and different
- * hashes, or a longer log signed before a shorter one, prove that the
- * broker showed different logs (a fork or a rollback). ca (or NULL) also
+ * hashes, a longer log signed before a shorter one, or two checkpoints
+ * over the same sequence and hash signed at different times (the record
+ * after it was replaced) prove that the broker showed different logs (a
+ * fork, a rollback or a replaced record). ca (or NULL) also
  * requires each signer to be a broker certificate of the CA. Writes one
  * line per finding into report. Returns 0 if nothing is proven, 1 if a
  * fork or rollback is, -1 if a file is unreadable or a signature bad.

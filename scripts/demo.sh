@@ -8,6 +8,7 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 run="$top/demo-run"
 port=${CPX_DEMO_PORT:-7443}
+metrics_port=${CPX_DEMO_METRICS_PORT:-9464}
 
 "$top/scripts/install-deps.sh"
 echo "== building (build/)"
@@ -43,7 +44,8 @@ trap cleanup EXIT INT TERM
 # wait_for FILE PATTERN COUNT: until COUNT lines match, at most 15 s.
 wait_for() {
 	i=0
-	while [ "$(grep -c -- "$2" "$1" 2>/dev/null || true)" -lt "$3" ]; do
+	# (cat: a file not written yet counts 0, where grep -c prints nothing)
+	while [ "$(cat "$1" 2>/dev/null | grep -c -- "$2" || true)" -lt "$3" ]; do
 		i=$((i + 1))
 		if [ $i -gt 150 ]; then
 			echo "demo: timed out waiting for '$2' in $1" >&2
@@ -58,14 +60,24 @@ if [ -f "$run/broker.pid" ]; then
 	kill "$(cat "$run/broker.pid")" 2>/dev/null || true
 	rm -f "$run/broker.pid"
 fi
-rm -rf "$run/audit" "$run"/*.out "$run"/*.jsonl "$run/broker.log"
+rm -rf "$run/audit" "$run"/*.out "$run"/*.jsonl "$run/broker.log" "$run/witness"
 
 step "A development PKI: network CA, broker, one node per country (keys 0600)"
 "$top/certs/cpx-pki" init "$run/pki" | tail -n 3
 ls "$run/pki/nodes" | sed -n 's/\.pem$//p' | tr '\n' ' '; echo
 
-step "The broker on $CPX_BROKER (policy: broker/policy.example.ini)"
+step "The broker on $CPX_BROKER (policy: broker/policy.example.ini, plus the witness right for HR, RS and AT)"
 cp "$top/broker/policy.example.ini" "$run/policy.ini"
+for cc in HR RS AT; do
+	lc=$(echo "$cc" | tr '[:upper:]' '[:lower:]')
+	cat >>"$run/policy.ini" <<INI
+
+; demo.sh: $cc witnesses the broker's log (docs/witness.md)
+[node $lc-ncp]
+country = $cc
+rights = publish subscribe witness
+INI
+done
 cat >"$run/broker.ini" <<INI
 [broker]
 listen = tcp://127.0.0.1:$port
@@ -75,6 +87,7 @@ key = pki/broker.key
 crl = pki/crl.pem
 policy = policy.ini
 audit_dir = audit
+metrics_listen = 127.0.0.1:$metrics_port
 INI
 "$top/build/broker/cpx-broker" -c "$run/broker.ini" 2>"$run/broker.log" &
 echo $! >"$run/broker.pid"
@@ -83,7 +96,8 @@ until grep -q "listening on" "$run/broker.log"; do
 	if ! kill -0 "$(cat "$run/broker.pid")" 2>/dev/null; then
 		echo "demo: the broker did not start; its log says:" >&2
 		cat "$run/broker.log" >&2
-		echo "(another program on port $port? set CPX_DEMO_PORT)" >&2
+		echo "(another program on port $port or $metrics_port? set" \
+		    "CPX_DEMO_PORT or CPX_DEMO_METRICS_PORT)" >&2
 		rm -f "$run/broker.pid"
 		exit 1
 	fi
@@ -173,6 +187,20 @@ step "Replay of every record kind (sessions, refusals, alerts), as JSON"
 run_cmd "$cpx" replay --node si-ncp --all-kinds --json 2>&1 | cut -c 1-150 |
 	head -n 12
 
+step "Witnesses: Croatia, Serbia and Austria check that the broker's signed log only grows, and cosign it"
+echo "Each fetches the newest signed checkpoint and a digest of every record (no content), recomputes the hash chain and countersigns:"
+mkdir -p "$run/witness"
+for n in hr-ncp rs-ncp at-ncp; do
+	# (hashes shortened for the screen; an alarm or failure stops the demo)
+	out=$(run_cmd "$cpx" witness --node "$n" --once \
+	    --state-file "$run/witness/$n.state") || {
+		printf '%s\n' "$out"
+		echo "demo: the witness round of $n failed (above; the broker's log: demo-run/broker.log)" >&2
+		exit 1
+	}
+	printf '%s\n' "$out" | sed 's/hash \([0-9a-f]\{12\}\)[0-9a-f]*/hash \1.../'
+done
+
 if [ -t 0 ] && [ -s "$run/console.out" ]; then
 	printf '\nThe console is at %s (sign in as demo / demo-officer-2026).\n' \
 	    "$(sed -n 's/^cpx-console: //p' "$run/console.out")"
@@ -186,8 +214,9 @@ kill "$(cat "$run/broker.pid")"
 while kill -0 "$(cat "$run/broker.pid")" 2>/dev/null; do sleep 0.1; done
 rm -f "$run/broker.pid"
 tail -n 2 "$run/broker.log" | cut -c 25-
+echo "Verify the chain, every signature and checkpoint, and that a majority of the 3 witnesses (2) cosigned:"
 run_cmd "$audit" verify --ca "$run/pki/ca.pem" --crl "$run/pki/crl.pem" \
-    --broker-cert "$run/pki/broker.pem" "$run/audit"
+    --broker-cert "$run/pki/broker.pem" --require-witnesses 2 "$run/audit"
 
 if [ "$hr" -ne 2 ] || [ "$rs" -ne 3 ]; then
 	echo "demo: unexpected deliveries (see $run)" >&2
