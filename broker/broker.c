@@ -5,9 +5,9 @@
  * what the edge has and decide on each request (publishes go to
  * publish.c, new sessions to peer.c), append to the audit log, commit
  * once (group commit: one fsync), and only then acknowledge and deliver
- * (route.c), then feed replays (replay.c) and let the edge flush and time
- * out. Subscribe, replay and ping requests are answered here; SIGHUP's
- * reload too.
+ * (route.c), then feed replays (replay.c) and answer witnesses
+ * (witness.c), and let the edge flush and time out. Subscribe, replay
+ * and ping requests are answered here; SIGHUP's reload too.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -22,17 +22,25 @@
 #include "broker_impl.h"
 #include "clock.h"
 #include "cpx_limits.h"
+#include "cpx_version.h"
+#include "health.h"
 #include "log.h"
+#include "logrl.h"
+#include "metrics.h"
+#include "notify.h"
 #include "ratelimit.h"
 #include "refusals.h"
 #include "replay.h"
 #include "tlsctx.h"
 #include "verifier.h"
 #include "wire.h"
+#include "witness.h"
 
 #define TURN_MAX_MESSAGES	2048
 #define DRAIN_MS		2000
 #define STATS_MS		60000
+#define STATUS_MS		10000	/* sd_notify STATUS */
+#define LOGRL_MS		10000	/* repeated lines summarised */
 
 void
 broker_audit_note(struct broker *b, struct session *s, Cpx__RecordKind kind,
@@ -54,9 +62,11 @@ broker_audit_note(struct broker *b, struct session *s, Cpx__RecordKind kind,
 		rec.peer_address = s->addr;
 		rec.session_id = s->id;
 	}
+	/* A log that refuses every append would otherwise flood. */
 	if (audit_append(b->audit, &rec, &seq) == -1)
-		log_warnx("audit: record of kind %d could not be appended",
-		    kind);
+		(void)logrl_log(b->logrl, clock_mono_ms(), LOG_LEVEL_WARN, NULL,
+		    LOGRL_SITE, NULL, "audit: record of kind %s could not be "
+		    "appended", alert_record_kind_name(kind));
 	b->since_checkpoint++;
 }
 
@@ -263,8 +273,8 @@ next_request(struct broker *b, struct session *s, Cpx__Envelope **envp)
 	return 1;
 }
 
-void
-broker_handle_frames(struct broker *b, struct session *s, int64_t now)
+static void
+handle_frames(struct broker *b, struct session *s, int64_t now)
 {
 	Cpx__Envelope *env;
 
@@ -285,6 +295,11 @@ broker_handle_frames(struct broker *b, struct session *s, int64_t now)
 		case CPX__ENVELOPE__BODY_PING:
 			handle_ping(b, s, env->ping);
 			break;
+		case CPX__ENVELOPE__BODY_WITNESS_REQUEST:
+		case CPX__ENVELOPE__BODY_COSIGN:
+		case CPX__ENVELOPE__BODY_WITNESS_ALARM:
+			witness_handle(b, s, env, now);
+			break;
 		case CPX__ENVELOPE__BODY_PONG:
 			break;
 		default:
@@ -298,6 +313,26 @@ broker_handle_frames(struct broker *b, struct session *s, int64_t now)
 		if (env != NULL)
 			cpx__envelope__free_unpacked(env, NULL);
 	}
+}
+
+/*
+ * While one node's requests are handled, its log lines carry its country
+ * and name as fields (journald, JSON) without each call naming them.
+ */
+void
+broker_handle_frames(struct broker *b, struct session *s, int64_t now)
+{
+	const struct log_fields *prev;
+	struct log_fields lf = { NULL, NULL, NULL };
+	const struct peer *pr = peer_of(s);
+
+	if (pr != NULL) {
+		lf.country = pr->id.country;
+		lf.node = pr->id.node;
+	}
+	prev = log_context_push(&lf);
+	handle_frames(b, s, now);
+	log_context_pop(prev);
 }
 
 /* Sessions parked on a full verify backlog go on where there is room. */
@@ -325,6 +360,9 @@ maybe_checkpoint(struct broker *b, int64_t now)
 		return;
 	if (audit_checkpoint(b->audit) == -1)
 		log_warnx("audit: checkpoint could not be appended");
+	else
+		witness_note_checkpoint(b->witness, audit_last_seq(b->audit) +
+		    audit_pending(b->audit));
 	b->since_checkpoint = 0;
 	b->last_checkpoint_ms = now;
 }
@@ -351,6 +389,24 @@ maybe_log_stats(struct broker *b, int64_t now)
 	    st->deliveries - last->deliveries, st->sessions - last->sessions,
 	    audit_last_seq(b->audit));
 	*last = *st;
+}
+
+/*
+ * What the operators' tools see: the metrics endpoint, the expiry
+ * warnings, repeated lines summarised, and systemd's status line.
+ */
+static void
+maybe_tell_operators(struct broker *b, int64_t now)
+{
+	metrics_run(b->metrics);
+	health_check_expiry(b, metrics_health(b->metrics), now, 0);
+	logrl_tick(b->logrl, now);
+	if (now - b->last_status_ms < STATUS_MS)
+		return;
+	b->last_status_ms = now;
+	notify_status("%zu session(s), %" PRIu64 " accepted, %" PRIu64
+	    " refused, last seq %" PRIu64, edge_count(b->edge),
+	    b->stats.accepted, b->stats.refused, audit_last_seq(b->audit));
 }
 
 static void
@@ -390,8 +446,10 @@ turn(struct broker *b)
 	peer_flush_refusals(b, now, b->cfg->refusal_interval_ms);
 	maybe_checkpoint(b, now);
 	maybe_log_stats(b, now);
+	maybe_tell_operators(b, now);
 	publish_commit_turn(b);
 	busy |= replay_pump(b);
+	busy |= witness_pump(b);
 	edge_tick(b->edge, now);
 	peer_take_closed(b);
 	edge_reap(b->edge);
@@ -402,8 +460,8 @@ turn(struct broker *b)
 static int
 wait_input(struct broker *b, long timeout_ms)
 {
-	zmq_pollitem_t items[2];
-	int n = 1;
+	zmq_pollitem_t items[3];
+	int n = 1, fd;
 
 	memset(items, 0, sizeof(items));
 	items[0].socket = edge_socket(b->edge);
@@ -412,6 +470,13 @@ wait_input(struct broker *b, long timeout_ms)
 		items[1].socket = verifier_socket(b->verifier);
 		items[1].events = ZMQ_POLLIN;
 		n = 2;
+	}
+	/* The metrics endpoint's epoll descriptor: a scrape wakes us. */
+	if ((fd = metrics_fd(b->metrics)) != -1) {
+		items[n].fd = fd;
+		items[n].events = ZMQ_POLLIN;
+		n++;
+		timeout_ms = metrics_timeout(b->metrics, timeout_ms);
 	}
 	if (zmq_poll(items, n, timeout_ms) == -1 && errno != EINTR) {
 		log_warnx("zmq_poll: %s", zmq_strerror(errno));
@@ -425,21 +490,31 @@ broker_run(struct broker *b)
 {
 	struct session *s;
 	int64_t until;
+	char err[256];
 	int busy = 0;
 
-	log_info("listening on %s as %s (policy %s, audit %s, last seq %"
+	log_info("cpx-broker " CPX_VERSION " listening on %s as %s (policy "
+	    "%s, audit %s, last seq %"
 	    PRIu64 ", %u verifier thread(s))", b->cfg->listen, b->name,
 	    b->cfg->policy, b->cfg->audit_dir, audit_last_seq(b->audit),
 	    b->cfg->verify_threads);
+	health_check_expiry(b, metrics_health(b->metrics), clock_mono_ms(), 1);
+	notify_ready("listening");
 	while (!*b->stop) {
 		if (wait_input(b, busy ? 1 : 100) == -1)
 			return -1;
 		if (*b->reload) {
 			*b->reload = 0;
+			notify_reloading();
 			broker_reload(b);
+			health_check_expiry(b, metrics_health(b->metrics),
+			    clock_mono_ms(), 1);
+			log_info("SIGHUP: reload done");
+			notify_ready("reloaded");
 		}
 		busy = turn(b);
 	}
+	notify_stopping();
 	/* Publishes being verified are answered before anyone is closed. */
 	until = clock_mono_ms() + DRAIN_MS;
 	while (b->verifier != NULL && verifier_inflight(b->verifier) > 0 &&
@@ -459,6 +534,9 @@ broker_run(struct broker *b)
 	peer_take_closed(b);
 	peer_flush_refusals(b, clock_mono_ms(), 0);
 	publish_commit_turn(b);
+	/* The closing checkpoint now, so the last seq below is the log's. */
+	if (audit_seal(b->audit, err, sizeof(err)) == -1)
+		log_warnx("%s", err);
 	log_info("stopped: %" PRIu64 " accepted, %" PRIu64 " duplicate(s), %"
 	    PRIu64 " refused, %" PRIu64 " deliveries, last seq %" PRIu64,
 	    b->stats.accepted, b->stats.duplicates, b->stats.refused,
@@ -466,7 +544,10 @@ broker_run(struct broker *b)
 	return 0;
 }
 
-/* Rebuild the duplicate index from every accepted alert in the log. */
+/*
+ * Rebuild the duplicate index from every accepted alert in the log, and
+ * tell witness.c the newest checkpoint and cosignatures.
+ */
 static int
 load_dedup(struct broker *b, char *err, size_t errlen)
 {
@@ -476,7 +557,8 @@ load_dedup(struct broker *b, char *err, size_t errlen)
 	uint8_t hash[DEDUP_HASH_LEN];
 	int rc;
 
-	if ((b->dedup = dedup_new()) == NULL) {
+	if ((b->dedup = dedup_new()) == NULL ||
+	    (b->witness = witness_new()) == NULL) {
 		snprintf(err, errlen, "out of memory or no random bytes");
 		return -1;
 	}
@@ -502,6 +584,10 @@ load_dedup(struct broker *b, char *err, size_t errlen)
 				snprintf(err, errlen, "out of memory");
 				rc = -1;
 			}
+		}
+		if (rc != -1 && witness_note_record(b->witness, rec) == -1) {
+			snprintf(err, errlen, "out of memory");
+			rc = -1;
 		}
 		if (a != NULL)
 			cpx__alert__free_unpacked(a, NULL);
@@ -542,7 +628,8 @@ broker_init(struct broker *b, struct config *cfg, char *err, size_t errlen)
 	}
 	if ((b->policy = policy_load(cfg->policy, err, errlen)) == NULL)
 		return -1;
-	if ((b->audit = audit_open(cfg->audit_dir, b->key, b->cert, err,
+	if ((b->audit = audit_open_flags(cfg->audit_dir, b->key, b->cert,
+	    cfg->accept_log_without_mark ? AUDIT_OPEN_ACCEPT_NO_MARK : 0, err,
 	    errlen)) == NULL)
 		return -1;
 	if (load_dedup(b, err, errlen) == -1)
@@ -571,7 +658,12 @@ broker_init(struct broker *b, struct config *cfg, char *err, size_t errlen)
 	    cfg->verify_threads, cfg->ca, cfg->crl, err, errlen)) == NULL)
 		return -1;
 	b->last_checkpoint_ms = b->last_stats_ms = clock_mono_ms();
-	return 0;
+	if ((b->metrics = metrics_new()) == NULL ||
+	    (b->logrl = logrl_new(LOGRL_MS, 64)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return metrics_listen(b->metrics, b, cfg->metrics_listen, err, errlen);
 }
 
 void
@@ -639,7 +731,7 @@ broker_reload(struct broker *b)
 		X509_free(cert);
 		policy_rights(b->policy, &pr->id, &pr->rights);
 		if (!pr->rights.publish && !pr->rights.subscribe &&
-		    !pr->rights.audit)
+		    !pr->rights.audit && !pr->rights.witness)
 			session_refuse(b->edge, s, CPX__REASON__REASON_NOT_AUTHORIZED,
 			    "the policy no longer grants node %s/%s any right",
 			    pr->id.country, pr->id.node);
@@ -658,6 +750,9 @@ broker_free(struct broker *b)
 		zmq_ctx_term(b->zctx);
 	audit_close(&b->audit);
 	dedup_free(&b->dedup);
+	metrics_free(&b->metrics);
+	logrl_free(&b->logrl);
+	witness_free(&b->witness);
 	ratelimit_free(&b->ratelimit);
 	refusals_free(&b->refusals);
 	policy_free(&b->policy);

@@ -25,6 +25,9 @@ struct pending;
 struct verifier;
 struct ratelimit;
 struct refusals;
+struct metrics;
+struct logrl;
+struct witness;
 
 struct broker_stats {
 	uint64_t	accepted;
@@ -50,9 +53,14 @@ struct broker {
 	struct verifier		*verifier;	/* NULL: verify inline */
 	struct ratelimit	*ratelimit;	/* per-node publish rate */
 	struct refusals		*refusals;	/* counted, summarised */
+	struct metrics		*metrics;	/* counters, /metrics */
+	struct logrl		*logrl;		/* repeated log lines */
+	int64_t			 last_status_ms;	/* sd_notify STATUS */
+	struct witness		*witness;	/* witness.c */
 	struct pending		*pending;	/* this turn's appends */
 	size_t			 npending;
 	size_t			 pending_cap;
+	unsigned int		 verified_here;	/* this turn (publish.c) */
 	uint64_t		 since_checkpoint;
 	int64_t			 last_checkpoint_ms;
 	struct broker_stats	 stats;

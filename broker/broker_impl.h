@@ -2,8 +2,9 @@
  * broker_impl.h: how the dispatcher's files talk to each other. The
  * dispatcher is broker.c (context, loop, requests, reload), publish.c
  * (a publish from admission to its Ack), peer.c (welcome, end and the
- * refusals a node earns) and replay.c (history); they share the struct
- * broker of broker.h and nothing else. Not for use outside broker/.
+ * refusals a node earns), replay.c (history) and witness.c (witnesses'
+ * checkpoints and cosignatures); they share the struct broker of
+ * broker.h and nothing else. Not for use outside broker/.
  */
 #ifndef CPX_BROKER_IMPL_H
 #define CPX_BROKER_IMPL_H

@@ -15,10 +15,12 @@
 #include "broker_impl.h"
 #include "clock.h"
 #include "cpx_limits.h"
+#include "cpx_version.h"
 #include "log.h"
 #include "peer.h"
 #include "refusals.h"
 #include "replay.h"
+#include "witness.h"
 
 struct peer *
 peer_new(const struct identity *id)
@@ -39,6 +41,7 @@ peer_free(struct peer **pp)
 	if (pp == NULL || (p = *pp) == NULL)
 		return;
 	replay_free(&p->replay);
+	witness_job_free(&p->witness);
 	if (p->subscription != NULL)
 		cpx__envelope__free_unpacked(p->subscription, NULL);
 	if (p->parked != NULL)
@@ -245,7 +248,7 @@ peer_welcome(struct broker *b, struct session *s, int64_t now)
 		return;
 	policy_rights(b->policy, &pr->id, &pr->rights);
 	if (!pr->rights.publish && !pr->rights.subscribe &&
-	    !pr->rights.audit) {
+	    !pr->rights.audit && !pr->rights.witness) {
 		log_warnx("%s: refused: no rights in the policy (%s)", s->tag,
 		    b->cfg->policy);
 		session_refuse(b->edge, s, CPX__REASON__REASON_NOT_AUTHORIZED,
@@ -254,11 +257,13 @@ peer_welcome(struct broker *b, struct session *s, int64_t now)
 		return;
 	}
 	w.broker_name = b->name;
+	w.broker_version = (char *)CPX_VERSION;
 	w.country = pr->id.country;
 	w.node = pr->id.node;
 	w.may_publish = pr->rights.publish;
 	w.may_subscribe = pr->rights.subscribe;
 	w.may_audit = pr->rights.audit;
+	w.may_witness = pr->rights.witness;
 	w.last_seq = audit_last_seq(b->audit);
 	w.max_frame = b->cfg->max_frame;
 	/*
@@ -273,8 +278,8 @@ peer_welcome(struct broker *b, struct session *s, int64_t now)
 	session_open(b->edge, s);
 	b->stats.sessions++;
 	log_info("%s: session opened from %s (publish=%d subscribe=%d "
-	    "audit=%d)", s->tag, s->addr, pr->rights.publish,
-	    pr->rights.subscribe, pr->rights.audit);
+	    "audit=%d witness=%d)", s->tag, s->addr, pr->rights.publish,
+	    pr->rights.subscribe, pr->rights.audit, pr->rights.witness);
 	broker_audit_note(b, s, CPX__RECORD_KIND__RECORD_SESSION_OPENED,
 	    CPX__REASON__REASON_NONE, "", NULL);
 	/* Requests the node sent right after its Finished. */
@@ -290,12 +295,19 @@ void
 peer_take_closed(struct broker *b)
 {
 	struct edge_event ev;
+	struct log_fields lf;
 	struct session *s;
+	const struct peer *pr;
 	const char *why;
 
 	while (edge_take_closed(b->edge, &ev)) {
 		s = ev.session;
 		why = s->close_why[0] ? s->close_why : "closed";
+		/* journald and JSON lines name the node and the reason. */
+		pr = peer_of(s);
+		lf.country = pr != NULL ? pr->id.country : NULL;
+		lf.node = pr != NULL ? pr->id.node : NULL;
+		lf.reason = alert_reason_name(s->close_reason);
 		if (ev.kind == EDGE_CLOSED) {
 			log_info("%s: session closed: %s", s->tag, why);
 			broker_audit_note(b, s,
@@ -304,8 +316,8 @@ peer_take_closed(struct broker *b)
 		} else if (peer_of(s) != NULL &&
 		    s->close_reason != CPX__REASON__REASON_SESSION_LIMIT) {
 			/* An authenticated node: on record one by one. */
-			log_warnx("%s: session refused (%s): %s", s->tag,
-			    alert_reason_name(s->close_reason), why);
+			log_warnx_f(&lf, "%s: session refused (%s): %s", s->tag,
+			    lf.reason, why);
 			broker_audit_note(b, s,
 			    CPX__RECORD_KIND__RECORD_SESSION_REFUSED,
 			    s->close_reason, s->close_why, NULL);
@@ -316,8 +328,8 @@ peer_take_closed(struct broker *b)
 			 * Before authentication anyone can cause these:
 			 * counted per address and summarised.
 			 */
-			log_warnx("%s: session refused (%s): %s", s->tag,
-			    alert_reason_name(s->close_reason), why);
+			log_warnx_f(&lf, "%s: session refused (%s): %s", s->tag,
+			    lf.reason, why);
 		}
 	}
 }

@@ -18,6 +18,7 @@
 #include "proto/cpx.pb-c.h"
 
 struct replay;
+struct witness_job;
 
 struct peer {
 	struct identity		 id;		/* from the certificate */
@@ -30,6 +31,8 @@ struct peer {
 	 * in its TLS buffer, so its requests keep their order.
 	 */
 	Cpx__Envelope		*parked;
+	/* A witness answer waiting for the commit (witness.c), or NULL. */
+	struct witness_job	*witness;
 };
 
 /*

@@ -405,7 +405,10 @@ on_event(const struct cpx_event *ev, void *arg)
 		cli_sanitize(ev->text, rc->lost_text, sizeof(rc->lost_text));
 		break;
 	case CPX_EV_CONNECTED:
-		log_info("connected again; resuming after seq %" PRIu64,
+		/* Which broker, when --broker lists several (failover). */
+		progress_clear(rc);
+		fprintf(stderr, "cpx: connected again to %s; resuming after "
+		    "seq %" PRIu64 "\n", cpx_client_endpoint(rc->c),
 		    rc->last_seq);
 		break;
 	default:

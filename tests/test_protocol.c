@@ -960,12 +960,12 @@ struct variant {
 
 static const struct variant variants[] = {
 	{ "as is", 0, 0, { 0 }, 0, CPX__REASON__REASON_NONE, 0 },
-	{ "unknown field 15 (varint) at the end", sizeof(minimal), 0,
-	    { 0x78, 0x05 }, 2, CPX__REASON__REASON_NONE, 1 },
+	{ "unknown field 16 (varint) at the end", sizeof(minimal), 0,
+	    { 0x80, 0x01, 0x05 }, 3, CPX__REASON__REASON_NONE, 1 },
 	{ "unknown field 20 (bytes) at the end", sizeof(minimal), 0,
 	    { 0xa2, 0x01, 0x01, 'z' }, 4, CPX__REASON__REASON_NONE, 1 },
-	{ "unknown field 15 between id and origin", 5, 0, { 0x78, 0x05 }, 2,
-	    CPX__REASON__REASON_INVALID_ALERT, 0 },
+	{ "unknown field 16 between id and origin", 5, 0,
+	    { 0x80, 0x01, 0x05 }, 3, CPX__REASON__REASON_INVALID_ALERT, 0 },
 	{ "origin before id", 0, 9, { 0x12, 0x02, 'S', 'I', 0x0a, 0x03,
 	    'a', '-', '1' }, 9, CPX__REASON__REASON_INVALID_ALERT, 0 },
 	{ "persons_count 0 written", sizeof(minimal), 0, { 0x60, 0x00 }, 2,
@@ -980,7 +980,9 @@ static const struct variant variants[] = {
 	    { 0x4a, 0x00 }, 2, CPX__REASON__REASON_NONE, 0 },
 	{ "category with wire type 2", sizeof(minimal), 0, { 0x22, 0x00 }, 2,
 	    CPX__REASON__REASON_MALFORMED, 0 },
-	{ "unknown field 15 as a group", sizeof(minimal), 0, { 0x7b, 0x7c },
+	{ "unknown field 16 as a group", sizeof(minimal), 0,
+	    { 0x83, 0x01, 0x84, 0x01 }, 4, CPX__REASON__REASON_MALFORMED, 0 },
+	{ "author (field 15) as a varint", sizeof(minimal), 0, { 0x78, 0x05 },
 	    2, CPX__REASON__REASON_MALFORMED, 0 },
 };
 

@@ -402,7 +402,7 @@ test_broker_welcome_ping(void **state)
 static void
 test_broker_publish_deliver(void **state)
 {
-	static const uint8_t	 keep[] = { 0x78, 0x05 };
+	static const uint8_t	 keep[] = { 0x80, 0x01, 0x05 };
 	static const uint8_t	 zero[] = { 0x60, 0x00 };
 	struct testfilter	 tf;
 	struct raw		 si, hr;
