@@ -53,6 +53,7 @@
 #include "cpx_limits.h"
 #include "sign.h"
 #include "tlsctx.h"
+#include "trace.h"
 #include "wire.h"
 
 #define NSUB		10
@@ -62,6 +63,23 @@
 #define LAG		2000	/* alerts a subscriber may be behind */
 #define RING		65536
 #define DRAIN_NS	(20LL * 1000000000LL)
+
+/*
+ * W2's stage breakdown (a CPX_TRACE build, lib/trace.h): one sample per
+ * Ack or Delivery, the benchmark's stamps around the broker's.
+ */
+enum {
+	ST_SEND = 0,			/* publisher: before signing */
+	ST_SIGNED,			/* cpx_publish_send returned */
+	ST_B0,				/* broker's stamps: ST_B0 + TRACE_* */
+	ST_RX = ST_B0 + TRACE_BROKER_N,	/* node decoded the frame */
+	ST_DONE,			/* callback: verified (deliveries) */
+	ST_N
+};
+
+struct tsample {
+	int64_t	 t[ST_N];
+};
 
 struct subspec {
 	const char	*node;
@@ -136,6 +154,12 @@ struct bench {
 	int64_t		*alat;		/* W2: publish to ack, ns */
 	_Atomic size_t	 nalat;
 	size_t		 latcap;
+	/* W2 stage breakdown (CPX_TRACE builds; else never filled) */
+	struct tsample	*dtrace[NSUB];
+	size_t		 ndtrace[NSUB];
+	struct tsample	*atrace;
+	_Atomic size_t	 natrace;
+	_Atomic int64_t	*signed_at[MAXPUB];	/* by alert index */
 };
 
 struct worker {
@@ -144,6 +168,7 @@ struct worker {
 	void		*client;	/* cpx_client or mosquitto */
 	struct trust	*trust;		/* mosq subscribers */
 	int64_t		*ring;		/* send time by request id / mid */
+	int64_t		*ring_signed;	/* W2: time signed and queued */
 	int		 subscribed;
 	int		 connected;
 	int		 nsubscribed;
@@ -396,6 +421,88 @@ acked(struct bench *b, struct worker *w, uint64_t key)
 		b->alat[n] = t - w->ring[key % RING];
 }
 
+#ifdef CPX_TRACE
+/*
+ * Fill ts from the broker's stamps of the frame c is handing over, the
+ * publisher's two stamps and now. 0, or -1 if the frame carries no full
+ * trace (a repeat, say).
+ */
+static int
+trace_fill(struct cpx_client *c, struct tsample *ts, int64_t sent,
+    int64_t signed_at)
+{
+	const uint64_t *bt;
+	uint64_t rx;
+	size_t n, k;
+
+	if ((bt = cpx_client_trace(c, &n, &rx)) == NULL ||
+	    n != TRACE_BROKER_N || sent <= 0 || signed_at <= 0)
+		return -1;
+	for (k = 0; k < TRACE_BROKER_N; k++)
+		if (bt[k] == 0)
+			return -1;
+	ts->t[ST_SEND] = sent;
+	ts->t[ST_SIGNED] = signed_at;
+	for (k = 0; k < TRACE_BROKER_N; k++)
+		ts->t[ST_B0 + k] = (int64_t)bt[k];
+	ts->t[ST_RX] = (int64_t)rx;
+	ts->t[ST_DONE] = now_ns();
+	return 0;
+}
+#endif
+
+/* W2, traced: the stages of a verified delivery a to subscriber w. */
+static void
+trace_delivery(struct worker *w, const Cpx__Alert *a)
+{
+#ifdef CPX_TRACE
+	struct bench *b = w->b;
+	size_t tl = strlen(b->tag), *n = &b->ndtrace[w->idx];
+	const char *dash;
+	int64_t sent;
+	uint64_t i;
+	int pub;
+
+	/* The alert's id is TAG-P-INDEX, its summary "t=SENT ...". */
+	if (b->dtrace[w->idx] == NULL || *n >= b->latcap ||
+	    a->summary == NULL || strncmp(a->summary, "t=", 2) != 0 ||
+	    strlen(a->id) < tl + 4 || (dash = strrchr(a->id, '-')) == NULL)
+		return;
+	sent = strtoll(a->summary + 2, NULL, 10);
+	pub = a->id[tl + 1] - '0';
+	i = strtoull(dash + 1, NULL, 10);
+	if (pub < 0 || pub >= b->npub || b->signed_at[pub] == NULL ||
+	    i >= b->latcap)
+		return;
+	if (trace_fill(w->client, &b->dtrace[w->idx][*n], sent,
+	    atomic_load(&b->signed_at[pub][i])) == 0)
+		(*n)++;
+#else
+	(void)w;
+	(void)a;
+#endif
+}
+
+/* W2, traced: the stages of the Ack of request key to publisher w. */
+static void
+trace_ack(struct worker *w, uint64_t key)
+{
+#ifdef CPX_TRACE
+	struct bench *b = w->b;
+	size_t n;
+
+	if (b->atrace == NULL || w->ring_signed == NULL ||
+	    (n = atomic_fetch_add(&b->natrace, 1)) >= b->latcap)
+		return;
+	if (trace_fill(w->client, &b->atrace[n], w->ring[key % RING],
+	    w->ring_signed[key % RING]) == -1)
+		b->atrace[n].t[ST_SEND] = 0;	/* not a sample */
+#else
+	(void)w;
+	(void)key;
+#endif
+}
+
 /* Wait until all n workers are ready (or one failed); 0 or -1. */
 static int
 wait_ready(struct bench *b, int n, int timeout_ms)
@@ -461,6 +568,7 @@ cpx_sub_event(const struct cpx_event *ev, void *arg)
 			break;
 		}
 		delivered(w->b, w->idx, ev->alert);
+		trace_delivery(w, ev->alert);
 		break;
 	case CPX_EV_ERROR:
 	case CPX_EV_DISCONNECTED:
@@ -488,6 +596,7 @@ cpx_sub_thread(void *arg)
 
 	if ((c = cpx_open(b, s->node)) == NULL)
 		goto fail;
+	w->client = c;
 	cpx_client_on_event(c, cpx_sub_event, w);
 	for (n = 0; n < 4 && s->origins[n] != NULL; n++)
 		origins[n] = (char *)s->origins[n];
@@ -532,8 +641,10 @@ cpx_pub_event(const struct cpx_event *ev, void *arg)
 {
 	struct worker *w = arg;
 
-	if (ev->kind == CPX_EV_ACK)
+	if (ev->kind == CPX_EV_ACK) {
 		acked(w->b, w, ev->request_id);
+		trace_ack(w, ev->request_id);
+	}
 	else if (ev->kind == CPX_EV_ERROR) {
 		if (atomic_fetch_add(&w->b->refused, 1) < 5)
 			fprintf(stderr, "%s: refused: %s\n", pubs[w->idx][0],
@@ -557,6 +668,12 @@ cpx_send_one(struct bench *b, struct worker *w, struct cpx_client *c,
 	}
 	if (w->ring != NULL)
 		w->ring[rid % RING] = t;
+	if (w->ring_signed != NULL) {
+		w->ring_signed[rid % RING] = now_ns();
+		if (b->signed_at[w->idx] != NULL && i < b->latcap)
+			atomic_store(&b->signed_at[w->idx][i],
+			    w->ring_signed[rid % RING]);
+	}
 	atomic_fetch_add(&b->sent, 1);
 	expect(b, w->idx, i);
 	return 0;
@@ -573,6 +690,7 @@ cpx_pub_thread(void *arg)
 
 	if ((c = cpx_open(b, pubs[w->idx][0])) == NULL)
 		goto fail;
+	w->client = c;
 	cpx_client_on_event(c, cpx_pub_event, w);
 	atomic_fetch_add(&b->ready, 1);
 	while (!atomic_load(&b->go))
@@ -985,6 +1103,73 @@ percentiles(const char *key, int64_t *v, size_t n)
 	}
 }
 
+/*
+ * W2's stages, each from one stamp to the next (lib/trace.h): p50, p99
+ * and p99.9 of each over the samples, in microseconds, as
+ * "R key.stage.pNN value". Sums of percentiles are not percentiles of
+ * sums: "total" is measured on its own.
+ */
+static void
+trace_report(const char *key, struct tsample *const *sets,
+    const size_t *counts, int nsets, int deliveries)
+{
+	static const struct {
+		const char	*name;
+		int		 from, to;
+	} st[] = {
+		{ "sign", ST_SEND, ST_SIGNED },
+		{ "to_broker", ST_SIGNED, ST_B0 + TRACE_DECODED },
+		{ "admit", ST_B0 + TRACE_DECODED, ST_B0 + TRACE_SUBMITTED },
+		{ "verifier_wait", ST_B0 + TRACE_SUBMITTED,
+		    ST_B0 + TRACE_VERIFY_START },
+		{ "verify", ST_B0 + TRACE_VERIFY_START,
+		    ST_B0 + TRACE_VERIFY_END },
+		{ "result_wait", ST_B0 + TRACE_VERIFY_END,
+		    ST_B0 + TRACE_TAKEN },
+		{ "append", ST_B0 + TRACE_TAKEN, ST_B0 + TRACE_APPENDED },
+		{ "commit_wait", ST_B0 + TRACE_APPENDED,
+		    ST_B0 + TRACE_COMMIT_START },
+		{ "fsync", ST_B0 + TRACE_COMMIT_START,
+		    ST_B0 + TRACE_FSYNC_END },
+		{ "queue", ST_B0 + TRACE_FSYNC_END, ST_B0 + TRACE_QUEUED },
+		{ "to_node", ST_B0 + TRACE_QUEUED, ST_RX },
+		{ "node_verify", ST_RX, ST_DONE },
+		{ "total", ST_SEND, ST_DONE },
+	};
+	static const struct { const char *name; double q; } qs[] = {
+		{ "p50", 0.50 }, { "p99", 0.99 }, { "p999", 0.999 }
+	};
+	int64_t *v;
+	size_t total = 0, n, i, k, q;
+	int set;
+
+	for (set = 0; set < nsets; set++)
+		total += counts[set];
+	if (total == 0 || (v = calloc(total, sizeof(*v))) == NULL)
+		return;
+	for (k = 0; k < sizeof(st) / sizeof(st[0]); k++) {
+		if (!deliveries && strcmp(st[k].name, "node_verify") == 0)
+			continue;
+		for (n = 0, set = 0; set < nsets; set++)
+			for (i = 0; i < counts[set]; i++)
+				if (sets[set][i].t[ST_SEND] != 0)
+					v[n++] = sets[set][i].t[st[k].to] -
+					    sets[set][i].t[st[k].from];
+		if (n == 0)
+			break;
+		qsort(v, n, sizeof(*v), cmp_i64);
+		if (k == 0)
+			printf("R %s.n %zu\n", key, n);
+		for (q = 0; q < sizeof(qs) / sizeof(qs[0]); q++) {
+			i = (size_t)(qs[q].q * (double)n + 0.999999);
+			i = i == 0 ? 0 : i - 1;
+			printf("R %s.%s.%s %.1f\n", key, st[k].name, qs[q].name,
+			    (double)v[i < n ? i : n - 1] / 1e3);
+		}
+	}
+	free(v);
+}
+
 static int
 run_pubsub(struct bench *b)
 {
@@ -1008,6 +1193,19 @@ run_pubsub(struct bench *b)
 				return -1;
 		if ((b->alat = calloc(b->latcap, sizeof(int64_t))) == NULL)
 			return -1;
+#ifdef CPX_TRACE
+		for (i = 0; !mosq && i < b->nsub; i++)
+			if ((b->dtrace[i] = calloc(b->latcap,
+			    sizeof(struct tsample))) == NULL)
+				return -1;
+		for (i = 0; !mosq && i < b->npub; i++)
+			if ((b->signed_at[i] = calloc(b->latcap,
+			    sizeof(int64_t))) == NULL)
+				return -1;
+		if (!mosq && (b->atrace = calloc(b->latcap,
+		    sizeof(struct tsample))) == NULL)
+			return -1;
+#endif
 	}
 	for (i = 0; i < b->nsub; i++) {
 		ws[i].b = b;
@@ -1024,6 +1222,9 @@ run_pubsub(struct bench *b)
 		wp[i].b = b;
 		wp[i].idx = i;
 		if ((wp[i].ring = calloc(RING, sizeof(int64_t))) == NULL)
+			abort();
+		if (b->signed_at[i] != NULL &&
+		    (wp[i].ring_signed = calloc(RING, sizeof(int64_t))) == NULL)
 			abort();
 		pthread_create(&tp[i], NULL, mosq ? mosq_pub_thread :
 		    cpx_pub_thread, &wp[i]);
@@ -1102,6 +1303,10 @@ join:
 		percentiles("delivery_ms", all, nd);
 		percentiles("ack_ms", b->alat, b->nalat < b->latcap ?
 		    b->nalat : b->latcap);
+		trace_report("trace.delivery", b->dtrace, b->ndtrace, b->nsub,
+		    1);
+		nd = b->natrace < b->latcap ? b->natrace : b->latcap;
+		trace_report("trace.ack", &b->atrace, &nd, 1, 0);
 		printf("R offered_per_s %d\n", b->rate);
 	}
 	if (b->refused > 0 || bad_total > 0 || exp_total != rx_total ||
@@ -1112,11 +1317,17 @@ join:
 		    exp_total - rx_total, (int64_t)(b->sent - b->acked));
 out:
 	free(all);
-	for (i = 0; i < b->npub; i++)
+	for (i = 0; i < b->npub; i++) {
 		free(wp[i].ring);
-	for (i = 0; i < NSUB; i++)
+		free(wp[i].ring_signed);
+		free((void *)b->signed_at[i]);
+	}
+	for (i = 0; i < NSUB; i++) {
 		free(b->dlat[i]);
+		free(b->dtrace[i]);
+	}
 	free(b->alat);
+	free(b->atrace);
 	return rc;
 }
 

@@ -16,6 +16,13 @@
 #   W4_SESSIONS      [1000]
 #   W5_ALERTS        alerts published one at a time, each awaited [5000]
 #   PROFILE          1: perf profile of the broker under W1 [1]
+#   TRACE            1: W2 again on a CPX_TRACE build, with the stage
+#                    breakdown of its latency [1]
+#   BASELINE         a git revision: its broker is built too, and W1
+#                    ingest and W2 run against it in the same run [none]
+#   ONLY             latency: W1 ingest, W2 (and TRACE, BASELINE) and
+#                    Mosquitto's W2 only [all]
+#   DEPS             0: do not run scripts/install-deps.sh first [1]
 #   KEEP             1: keep the work directory [0]
 set -euo pipefail
 
@@ -29,6 +36,9 @@ W3_RECORDS=${W3_RECORDS:-1000000}
 W4_SESSIONS=${W4_SESSIONS:-1000}
 W5_ALERTS=${W5_ALERTS:-5000}
 PROFILE=${PROFILE:-1}
+TRACE=${TRACE:-1}
+BASELINE=${BASELINE:-}
+ONLY=${ONLY:-}
 KEEP=${KEEP:-0}
 PORT=17443
 MPORT=18883
@@ -57,7 +67,7 @@ trap cleanup EXIT
 
 # --- dependencies and build --------------------------------------------
 
-"$ROOT/scripts/install-deps.sh" >&2
+[ "${DEPS:-1}" = 0 ] || "$ROOT/scripts/install-deps.sh" >&2
 need=
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] ||
     need="$need mosquitto"
@@ -78,6 +88,30 @@ cmake --build "$BUILD" -j"$(nproc)" --target cpx-broker cpx-bench \
     >>"$WORK/cmake.log" 2>&1 || { tail -40 "$WORK/cmake.log" >&2; exit 1; }
 BROKER=$BUILD/broker/cpx-broker
 BENCH=$BUILD/bench/cpx-bench
+# The stage breakdown needs the stamps compiled in (lib/trace.h): a second
+# build, so that every other figure comes from the broker as shipped.
+if [ "$TRACE" = 1 ]; then
+	say "building with CPX_TRACE in $BUILD-trace"
+	cmake -S "$ROOT" -B "$BUILD-trace" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DCPX_TESTS=OFF -DCPX_BENCH=ON -DCPX_MAN=OFF -DCPX_TRACE=ON \
+	    >>"$WORK/cmake.log" 2>&1 &&
+	    cmake --build "$BUILD-trace" -j"$(nproc)" --target cpx-broker \
+	    cpx-bench >>"$WORK/cmake.log" 2>&1 ||
+	    { tail -40 "$WORK/cmake.log" >&2; exit 1; }
+fi
+# The broker of another revision, for before/after in the same run.
+if [ -n "$BASELINE" ]; then
+	say "building the broker of $BASELINE in $BUILD-baseline"
+	rm -rf "$BUILD-baseline"
+	mkdir -p "$BUILD-baseline/src"
+	git -C "$ROOT" archive "$BASELINE" | tar -x -C "$BUILD-baseline/src"
+	cmake -S "$BUILD-baseline/src" -B "$BUILD-baseline" \
+	    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCPX_TESTS=OFF -DCPX_MAN=OFF \
+	    >>"$WORK/cmake.log" 2>&1 &&
+	    cmake --build "$BUILD-baseline" -j"$(nproc)" --target cpx-broker \
+	    >>"$WORK/cmake.log" 2>&1 ||
+	    { tail -40 "$WORK/cmake.log" >&2; exit 1; }
+fi
 
 say "development PKI in $WORK/pki"
 "$ROOT/certs/cpx-pki" init "$WORK/pki" >"$WORK/pki.log" 2>&1
@@ -92,12 +126,14 @@ get() { awk -v k="$1" '$1 == k { v = $2 } END { print (v == "" ? "-" : v) }' "$R
 div() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN {
 	if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf f "\n", a / b }'; }
 
-# bench NAME ARGS...: run cpx-bench, keep its results under NAME.
+# bench NAME ARGS...: run cpx-bench (or $BENCH_BIN), keep its results
+# under NAME.
 bench() {
 	local name=$1
 	shift
 	say "$name: cpx-bench $*"
-	if ! "$BENCH" "$@" -k "$PKI" >"$WORK/$name.out" 2>"$WORK/$name.err"; then
+	if ! "${BENCH_BIN:-$BENCH}" "$@" -k "$PKI" >"$WORK/$name.out" \
+	    2>"$WORK/$name.err"; then
 		say "$name FAILED (see below)"
 		tail -20 "$WORK/$name.err" >&2
 	fi
@@ -135,6 +171,8 @@ crl = $PKI/crl.pem
 policy = $ROOT/broker/policy.example.ini
 audit_dir = $1
 log_level = info
+; Side by side with other brokers: a free metrics port.
+metrics_listen = 127.0.0.1:0
 ; No per-node rate limit: the benchmark measures the broker's capacity.
 publish_rate = 0
 max_sessions = 2000
@@ -148,14 +186,18 @@ max_sessions_per_node = 2000
 EOF
 }
 
-# start_broker AUDIT_DIR: start and wait for "listening"; sets BPID and
-# STARTUP_S (time until it listens).
+# start_broker AUDIT_DIR [BINARY]: start and wait for "listening"; sets
+# BPID and STARTUP_S (time until it listens).
 start_broker() {
+	local bin=${2:-$BROKER}
 	write_ini "$1"
+	# A baseline from before the metrics endpoint does not know the key.
+	[ "$bin" = "$BUILD-baseline/broker/cpx-broker" ] &&
+	    sed -i '/^metrics_listen/d' "$WORK/broker.ini"
 	: >"$WORK/broker.log"
 	local t0 i
 	t0=$(date +%s.%N)
-	(ulimit -n "$(ulimit -Hn)"; exec "$BROKER" -c "$WORK/broker.ini") \
+	(ulimit -n "$(ulimit -Hn)"; exec "$bin" -c "$WORK/broker.ini") \
 	    2>>"$WORK/broker.log" &
 	BPID=$!
 	for i in $(seq 1 1200); do
@@ -207,12 +249,37 @@ echo "broker.busy_threads $BUSY" >>"$RES"
 awk -v hz="$HZ" 'NR == FNR { t0[$1] = $3; next }
 	{ printf "%s %s %.2f\n", $1, $2, ($3 - t0[$1]) / hz }' \
 	"$WORK/tasks0" "$WORK/tasks1" >"$WORK/tasks.ingest"
+if [ "$ONLY" != latency ]; then
 bench_reps w1p1 w1 -t cpx -e "$EP" -b "$BPID" -P 1 -S 10 -d "$W1_SECONDS"
 bench_reps w1p4 w1 -t cpx -e "$EP" -b "$BPID" -P 4 -S 10 -d "$W1_SECONDS"
+fi
 bench w2 w2 -t cpx -e "$EP" -b "$BPID" -P 1 -S 10 -d "$W2_SECONDS" \
     -r "$W2_RATE"
 
-if [ "$PROFILE" = 1 ] && command -v perf >/dev/null 2>&1; then
+# W2 on the CPX_TRACE build: where the time goes (its own broker, so the
+# stamps cost nothing in the figures above).
+if [ "$TRACE" = 1 ]; then
+	stop_broker
+	start_broker "$WORK/audit-trace" "$BUILD-trace/broker/cpx-broker"
+	BENCH_BIN=$BUILD-trace/bench/cpx-bench bench w2t w2 -t cpx -e "$EP" \
+	    -b "$BPID" -P 1 -S 10 -d "$W2_SECONDS" -r "$W2_RATE"
+	stop_broker
+	start_broker "$WORK/audit"
+fi
+# The baseline revision's broker, same clients, same run.
+if [ -n "$BASELINE" ]; then
+	stop_broker
+	start_broker "$WORK/audit-baseline" "$BUILD-baseline/broker/cpx-broker"
+	bench_reps bingest w1 -t cpx -e "$EP" -b "$BPID" -P 1 -S 0 \
+	    -d "$W1_SECONDS"
+	bench bw2 w2 -t cpx -e "$EP" -b "$BPID" -P 1 -S 10 \
+	    -d "$W2_SECONDS" -r "$W2_RATE"
+	stop_broker
+	start_broker "$WORK/audit"
+fi
+
+if [ "$ONLY" != latency ] && [ "$PROFILE" = 1 ] &&
+    command -v perf >/dev/null 2>&1; then
 	say "profile: perf record (DWARF call graphs) of the broker under W1"
 	perf record -F 499 --call-graph dwarf,16384 -p "$BPID" \
 	    -o "$WORK/perf.data" -- sleep 6 >"$WORK/perf.log" 2>&1 &
@@ -232,12 +299,15 @@ if [ "$PROFILE" = 1 ] && command -v perf >/dev/null 2>&1; then
 	    head -45 >"$WORK/perf.children.txt" || true
 fi
 
+if [ "$ONLY" != latency ]; then
 bench w4 w4 -e "$EP" -b "$BPID" -c "$W4_SESSIONS"
 bench w5 w5 -e "$EP" -b "$BPID" -n "$W5_ALERTS"
+fi
 echo "broker.log_bytes $(stat -c %s "$WORK/broker.log")" >>"$RES"
 stop_broker
 
 # W3: a log written offline through the broker's audit API, then replayed.
+if [ "$ONLY" != latency ]; then
 bench w3gen w3gen -a "$WORK/audit3" -n "$W3_RECORDS"
 echo "w3.log_bytes $(du -sb "$WORK/audit3" | cut -f1)" >>"$RES"
 start_broker "$WORK/audit3"
@@ -246,6 +316,7 @@ bench w3 w3 -e "$EP" -b "$BPID" -d 400
 # The broker's own streaming rate: a reader that verifies nothing.
 bench w3raw w3raw -e "$EP" -b "$BPID"
 stop_broker
+fi
 
 # --- Mosquitto -------------------------------------------------------------
 
@@ -258,15 +329,27 @@ for i in $(seq 1 100); do
 	kill -0 "$MPID" 2>/dev/null || { cat "$WORK/mosq/log" >&2; exit 1; }
 	sleep 0.1
 done
+if [ "$ONLY" != latency ]; then
 bench_reps mw1p1 w1 -t mosq -m "$MPORT" -b "$MPID" -P 1 -S 10 -d "$W1_SECONDS"
 bench_reps mw1p4 w1 -t mosq -m "$MPORT" -b "$MPID" -P 4 -S 10 -d "$W1_SECONDS"
+fi
 bench mw2 w2 -t mosq -m "$MPORT" -b "$MPID" -P 1 -S 10 -d "$W2_SECONDS" \
     -r "$W2_RATE"
 kill "$MPID"
 wait "$MPID" 2>/dev/null || true
 MPID=
 
-# --- the physical limit --------------------------------------------------
+# --- the physical limits --------------------------------------------------
+
+# What one synchronous write costs on the disk the audit log is on: the
+# floor of any fsync before acknowledging.
+say "dd oflag=dsync: 1000 synchronous 512-byte writes"
+T0=$(date +%s.%N)
+dd if=/dev/zero of="$WORK/dsync.tmp" bs=512 count=1000 oflag=dsync \
+    2>/dev/null || true
+echo "dsync_ms $(awk -v a="$T0" -v b="$(date +%s.%N)" \
+    'BEGIN { printf "%.3f", (b - a) }')" >>"$RES"
+rm -f "$WORK/dsync.tmp"
 
 say "openssl speed ecdsap256 (one core)"
 VERIFY=$(openssl speed -seconds 3 ecdsap256 2>/dev/null |
@@ -349,6 +432,15 @@ for q in p50 p99 p999 max; do
 	    "$(get w2.ack_ms.$q)" "$(get mw2.ack_ms.$q)" \
 	    "$(ratio "$(get w2.ack_ms.$q)" "$(get mw2.ack_ms.$q)")"
 done
+if [ -n "$BASELINE" ]; then
+	for q in p50 p99 p999; do
+		row "W2 publish-to-delivery $q (ms), broker of $BASELINE (same clients, same run)" \
+		    "$(get bw2.delivery_ms.$q)" "$(get mw2.delivery_ms.$q)" \
+		    "$(ratio "$(get bw2.delivery_ms.$q)" "$(get mw2.delivery_ms.$q)")"
+	done
+	row "W1 ingest only, broker of $BASELINE: accepted alerts/s (min-max of $REPS)" \
+	    "$(get bingest.accepted_per_s) ($(get bingest.range))" "" ""
+fi
 row "W2 latency samples: deliveries / acks" \
     "$(get w2.delivery_ms.n) / $(get w2.ack_ms.n)" \
     "$(get mw2.delivery_ms.n) / $(get mw2.ack_ms.n)" ""
@@ -388,12 +480,48 @@ row "W1 4 publishers: accepted alerts/s as a fraction of the limit" \
     "$(div "$(get w1p4.accepted_per_s)" "$LIMIT" "%.3f")" \
     "$(div "$(get mw1p4.accepted_per_s)" "$LIMIT" "%.3f")" ""
 row "(openssl speed ECDSA P-256 sign/s, 1 core)" "$SIGN" "" ""
+row "(dd oflag=dsync, one synchronous 512-byte write, ms)" \
+    "$(get dsync_ms)" "" ""
 echo
 echo "Durability: cpx fsyncs the audit log before every acknowledgement and"
 echo "delivery (group commit per loop turn); Mosquitto has persistence on but"
 echo "writes its database periodically (autosave), never fsyncs per message."
 echo "Total run time: $(( $(date +%s) - T_START )) s."
 } >"$WORK/table.md"
+
+# The stage breakdown of W2 (CPX_TRACE build): p50 / p99 of each stage.
+if [ "$(get w2t.trace.delivery.n)" != - ]; then
+	stage() {
+		printf '| %s | %s / %s | %s / %s |\n' "$2" \
+		    "$(get w2t.trace.delivery.$1.p50)" \
+		    "$(get w2t.trace.delivery.$1.p99)" \
+		    "$(get w2t.trace.ack.$1.p50)" "$(get w2t.trace.ack.$1.p99)"
+	}
+	{
+	echo
+	echo "### W2: where the time goes (CPX_TRACE build, $(get w2t.trace.delivery.n) deliveries, $(get w2t.trace.ack.n) acks)"
+	echo
+	echo "Microseconds, p50 / p99 of each stage on its own (percentiles"
+	echo "do not add up). Whole: publish-to-delivery p50 / p99 of this run"
+	echo "$(get w2t.delivery_ms.p50) / $(get w2t.delivery_ms.p99) ms."
+	echo
+	echo "| stage | delivery p50 / p99 | ack p50 / p99 |"
+	echo "|---|---|---|"
+	stage sign "publisher signs and queues (client)"
+	stage to_broker "to the broker: ZeroMQ I/O threads, TCP, TLS, decode"
+	stage admit "admission (rights, rate)"
+	stage verifier_wait "wait for a verifier"
+	stage verify "verify (ECDSA P-256, signer cached)"
+	stage result_wait "result back to the network thread"
+	stage append "decide and append to the audit batch"
+	stage commit_wait "wait for the commit"
+	stage fsync "commit: write + fsync (records, high-water mark)"
+	stage queue "queue the Ack / Delivery"
+	stage to_node "send: flush, ZeroMQ I/O threads, TCP, TLS, decode"
+	stage node_verify "subscriber verifies"
+	stage total "whole (publisher before signing to handed over)"
+	} >>"$WORK/table.md"
+fi
 
 if [ -s "$WORK/perf.self.txt" ]; then
 	{

@@ -19,12 +19,16 @@
 #include "clock.h"
 #include "cpx_limits.h"
 #include "log.h"
+#include "logrl.h"
+#include "metrics.h"
 #include "ratelimit.h"
 #include "route.h"
+#include "trace.h"
 #include "verifier.h"
 #include "verify.h"
 
 #define PARKED_INPUT_FRAMES	4	/* x max_frame buffered while parked */
+#define VERIFY_HERE_MAX		4	/* a turn's publishes verified inline */
 
 /* An alert appended this turn, acknowledged once the turn's commit holds. */
 struct pending {
@@ -36,6 +40,7 @@ struct pending {
 	Cpx__Envelope	*env;		/* owned Publish, NULL if duplicate */
 	Cpx__Alert	*alert;		/* owned, NULL if duplicate */
 	char		 alert_id[CPX_MAX_ID + 1];
+	struct trace	 trace;		/* stage stamps (CPX_TRACE builds) */
 };
 
 /* The one place a publish is refused: answer, log, audit. */
@@ -43,18 +48,25 @@ static void
 refuse_publish(struct broker *b, struct session *s, uint64_t request_id,
     const char *alert_id, int reason, const char *why)
 {
+	const struct peer *pr = peer_of(s);
+	struct log_fields lf = { NULL, NULL, NULL };
+
 	b->stats.refused++;
+	lf.country = pr != NULL ? pr->id.country : NULL;
+	lf.node = pr != NULL ? pr->id.node : NULL;
+	lf.reason = alert_reason_name(reason);
+	metrics_refused(b->metrics, lf.country, reason);
 	if (peer_note_refusal(b, s, CPX__RECORD_KIND__RECORD_PUBLISH_REFUSED,
 	    reason, why, alert_id))
-		log_warnx("%s: publish %s refused (%s): %s", s->tag,
-		    alert_id ? alert_id : "?", alert_reason_name(reason), why);
+		log_warnx_f(&lf, "%s: publish %s refused (%s): %s", s->tag,
+		    alert_id ? alert_id : "?", lf.reason, why);
 	broker_send_error(b, s, request_id, reason, why);
 	peer_check_refusal_limit(b, s, reason);
 }
 
 static void
 send_ack(struct broker *b, struct session *s, uint64_t request_id,
-    uint64_t seq, const char *alert_id, int duplicate)
+    uint64_t seq, const char *alert_id, int duplicate, const struct trace *tr)
 {
 	Cpx__Envelope env = CPX__ENVELOPE__INIT;
 	Cpx__Ack ack = CPX__ACK__INIT;
@@ -63,6 +75,7 @@ send_ack(struct broker *b, struct session *s, uint64_t request_id,
 	ack.seq = seq;
 	ack.alert_id = (char *)alert_id;
 	ack.duplicate = duplicate;
+	TRACE_ATTACH(&ack, tr);
 	env.body_case = CPX__ENVELOPE__BODY_ACK;
 	env.ack = &ack;
 	broker_send(b, s, &env);
@@ -136,7 +149,7 @@ answer_repeat(struct broker *b, struct session *s, const Cpx__Publish *pub,
 	log_info("%s: alert %s is a repeat of seq %" PRIu64 ", acknowledged "
 	    "again", s->tag, a->id, de->seq);
 	if (!de->pending) {
-		send_ack(b, s, pub->request_id, de->seq, a->id, 1);
+		send_ack(b, s, pub->request_id, de->seq, a->id, 1, NULL);
 		return;
 	}
 	if ((p = pending_push(b)) == NULL) {
@@ -154,11 +167,11 @@ answer_repeat(struct broker *b, struct session *s, const Cpx__Publish *pub,
 /*
  * The second half of a publish, once signature, origin and form hold:
  * policy and relaying, duplicates and references, the audit append.
- * Takes over *envp and *ap.
+ * Takes over *envp and *ap; tr holds the publish's stamps so far.
  */
 static void
 accept_verified(struct broker *b, struct session *s, Cpx__Envelope **envp,
-    Cpx__Alert **ap)
+    Cpx__Alert **ap, const struct trace *tr)
 {
 	Cpx__Envelope *env = *envp;
 	Cpx__Publish *pub = env->publish;
@@ -218,6 +231,8 @@ accept_verified(struct broker *b, struct session *s, Cpx__Envelope **envp,
 		goto done;
 	}
 	b->since_checkpoint++;
+	TRACE_COPY(&p->trace, tr);
+	TRACE_STAMP(&p->trace, TRACE_APPENDED);
 	if (note[0] != '\0')
 		log_info("%s: alert %s %s", s->tag, a->id, note);
 	if (dedup_add(b->dedup, a->origin, a->id, p->seq, hash, 1) == NULL)
@@ -238,7 +253,8 @@ done:
 
 /* Hand the signature check to a verifier thread; 0 if it took it. */
 static int
-submit_verify(struct broker *b, struct session *s, Cpx__Envelope **envp)
+submit_verify(struct broker *b, struct session *s, Cpx__Envelope **envp,
+    const struct trace *tr)
 {
 	struct peer *pr = peer_of(s);
 	struct verify_job *job;
@@ -257,6 +273,8 @@ submit_verify(struct broker *b, struct session *s, Cpx__Envelope **envp)
 	job->may_relay = pr->rights.relay;
 	job->now_ms = clock_wall_ms();
 	job->max_skew_ms = b->cfg->clock_skew_ms;
+	TRACE_COPY(&job->trace, tr);
+	TRACE_STAMP(&job->trace, TRACE_SUBMITTED);
 	if (verifier_submit(b->verifier, &job) == -1) {
 		job->env = NULL;	/* still the caller's */
 		verify_job_free(&job);
@@ -297,12 +315,38 @@ ack_if_repeat(struct broker *b, struct session *s, const Cpx__Publish *pub,
 			b->stats.duplicates++;
 			log_info("%s: alert %s is a late repeat of seq %" PRIu64
 			    ", acknowledged again", s->tag, a->id, de->seq);
-			send_ack(b, s, pub->request_id, de->seq, a->id, 1);
+			send_ack(b, s, pub->request_id, de->seq, a->id, 1,
+			    NULL);
 			done = 1;
 		}
 	}
 	cpx__alert__free_unpacked(a, NULL);
 	return done;
+}
+
+/*
+ * 1 if the signature of a publish of s is best checked here, on the
+ * network thread, rather than handed to a verifier: when no earlier
+ * publish of s is still with a verifier (it would be overtaken: a
+ * reference to it would be refused, and Acks would come out of order),
+ * for the first VERIFY_HERE_MAX publishes of a turn. At a low rate, or
+ * for a node that awaits each Ack, or for the few publishes that came in
+ * while the last commit was on the disk, the round trip to a verifier
+ * thread and back would cost each two thread wake-ups and a loop turn:
+ * checked here, they are appended and committed in the turn they arrived
+ * in. Under load the rest of the turn's publishes go to the verifiers as
+ * before, and the network thread, which verifies a few itself, stays
+ * free to read.
+ */
+static int
+verify_here(struct broker *b, const struct session *s)
+{
+	if (b->verifier == NULL)
+		return 1;
+	if (s->jobs > 0 || b->verified_here >= VERIFY_HERE_MAX)
+		return 0;
+	b->verified_here++;
+	return 1;
 }
 
 static void
@@ -313,10 +357,13 @@ handle_publish(struct broker *b, struct session *s, Cpx__Envelope **envp,
 	struct peer *pr = peer_of(s);
 	struct identity signer;
 	struct verify_peer vp;
+	struct trace tr;
 	Cpx__Alert *a = NULL;
 	char why[256];
 	int reason, relayed;
 
+	memset(&tr, 0, sizeof(tr));
+	TRACE_STAMP(&tr, TRACE_DECODED);
 	if (!pr->rights.publish) {
 		snprintf(why, sizeof(why), "node %s/%s has no publish right "
 		    "in the policy", pr->id.country, pr->id.node);
@@ -332,8 +379,10 @@ handle_publish(struct broker *b, struct session *s, Cpx__Envelope **envp,
 		    CPX__REASON__REASON_RATE_LIMITED, why);
 		return;
 	}
-	if (submit_verify(b, s, envp) == 0)
+	if (!verify_here(b, s) && submit_verify(b, s, envp, &tr) == 0)
 		return;
+	TRACE_STAMP(&tr, TRACE_SUBMITTED);
+	TRACE_STAMP(&tr, TRACE_VERIFY_START);
 	vp.id = &pr->id;
 	vp.cert = tlsconn_peer_cert_der(s->tls, &vp.cert_len);
 	vp.may_relay = pr->rights.relay;
@@ -345,7 +394,9 @@ handle_publish(struct broker *b, struct session *s, Cpx__Envelope **envp,
 			    why);
 		return;
 	}
-	accept_verified(b, s, envp, &a);
+	TRACE_STAMP(&tr, TRACE_VERIFY_END);
+	TRACE_STAMP(&tr, TRACE_TAKEN);
+	accept_verified(b, s, envp, &a, &tr);
 }
 
 /*
@@ -402,6 +453,7 @@ publish_take_verified(struct broker *b)
 	while ((j = verifier_take(b->verifier)) != NULL) {
 		s = j->session;
 		s->jobs--;
+		TRACE_STAMP(&j->trace, TRACE_TAKEN);
 		if (s->dead || s->phase != SESSION_OPEN)
 			;	/* gone or refused meanwhile: nothing to answer */
 		else if (j->rc == -1) {
@@ -411,7 +463,7 @@ publish_take_verified(struct broker *b)
 				    j->reason, j->why);
 		}
 		else
-			accept_verified(b, s, &j->env, &j->alert);
+			accept_verified(b, s, &j->env, &j->alert, &j->trace);
 		verify_job_free(&j);
 	}
 }
@@ -420,18 +472,28 @@ publish_take_verified(struct broker *b)
 static void
 refuse_turn(struct broker *b, const char *err)
 {
+	static const struct log_fields storage = { NULL, NULL, "storage" };
+	const struct peer *pr;
 	struct pending *p;
 	char why[400];
 	size_t i;
 
-	log_warnx("%s; refusing %zu publish(es) of this turn", err,
-	    b->npending);
+	/*
+	 * Once per failure would be thousands of lines a second on a full
+	 * disk: the first in full, then a count (logrl.h) until it works.
+	 */
+	logrl_log(b->logrl, clock_mono_ms(), LOG_LEVEL_WARN, &storage,
+	    "audit-commit", err, "%s; publishes are refused with storage "
+	    "until the audit log can be written", err);
 	snprintf(why, sizeof(why), "audit log cannot be written (%s); "
 	    "nothing was accepted, retry later", err);
 	for (i = 0; i < b->npending; i++) {
 		p = &b->pending[i];
 		if (!p->duplicate)
 			dedup_remove(b->dedup, p->alert->origin, p->alert_id);
+		pr = peer_of(p->session);
+		metrics_refused(b->metrics, pr != NULL ? pr->id.country : NULL,
+		    CPX__REASON__REASON_STORAGE);
 		if (!p->session->dead)
 			broker_send_error(b, p->session, p->request_id,
 			    CPX__REASON__REASON_STORAGE, why);
@@ -445,32 +507,54 @@ publish_commit_turn(struct broker *b)
 {
 	struct dedup_entry *de;
 	struct pending *p;
+	struct trace turn;	/* this commit's start and end */
 	char err[256];
 	size_t i;
+	uint64_t failed;
+	int64_t t0;
+	int rc;
 
+	b->verified_here = 0;		/* a new turn begins after this */
 	if (audit_pending(b->audit) == 0 && b->npending == 0)
 		return;
-	if (audit_commit(b->audit, err, sizeof(err)) == -1) {
+	t0 = metrics_clock_us();
+	TRACE_STAMP(&turn, TRACE_COMMIT_START);
+	rc = audit_commit(b->audit, err, sizeof(err));
+	TRACE_STAMP(&turn, TRACE_FSYNC_END);
+	failed = metrics_commit(b->metrics, metrics_clock_us() - t0,
+	    rc == -1 ? err : NULL);
+	if (rc == -1) {
 		refuse_turn(b, err);
 		return;
+	}
+	/* A failure is over: the count of its repeats, and a line saying so. */
+	if (failed > 0) {
+		(void)logrl_end(b->logrl, clock_mono_ms(), "audit-commit",
+		    NULL);
+		log_info("audit log writable again after %" PRIu64 " failed "
+		    "commit(s)", failed);
 	}
 	b->stats.commits++;
 	for (i = 0; i < b->npending; i++) {
 		p = &b->pending[i];
+		TRACE_SET(&p->trace, TRACE_COMMIT_START, &turn);
+		TRACE_SET(&p->trace, TRACE_FSYNC_END, &turn);
+		TRACE_STAMP(&p->trace, TRACE_QUEUED);
 		if (!p->duplicate) {
 			if ((de = dedup_find(b->dedup, p->alert->origin,
 			    p->alert_id)) != NULL)
 				de->pending = 0;
 			b->stats.accepted++;
+			metrics_accepted(b->metrics, p->alert->origin);
 			b->stats.deliveries += route_publish(b->edge, b->policy,
 			    p->env->publish->alert, p->alert, p->seq,
-			    p->time ? p->time : clock_wall_ms());
+			    p->time ? p->time : clock_wall_ms(), &p->trace);
 			log_debug("%s: alert %s accepted as seq %" PRIu64,
 			    p->session->tag, p->alert_id, p->seq);
 		}
 		if (!p->session->dead)
 			send_ack(b, p->session, p->request_id, p->seq,
-			    p->alert_id, p->duplicate);
+			    p->alert_id, p->duplicate, &p->trace);
 	}
 	pending_clear(b);
 }

@@ -20,6 +20,7 @@
 
 #include "log.h"
 #include "route.h"
+#include "trace.h"
 #include "wire.h"
 
 /* Index of "AA".."ZZ", or -1 for anything else. */
@@ -207,7 +208,7 @@ route_wants(const struct policy *p, const struct session *s,
 unsigned int
 route_publish(struct edge *e, const struct policy *p,
     const Cpx__SignedAlert *sa, const Cpx__Alert *a, uint64_t seq,
-    int64_t accepted_at)
+    int64_t accepted_at, const struct trace *tr)
 {
 	Cpx__Envelope env = CPX__ENVELOPE__INIT;
 	Cpx__Delivery d = CPX__DELIVERY__INIT;
@@ -219,6 +220,7 @@ route_publish(struct edge *e, const struct policy *p,
 	d.seq = seq;
 	d.accepted_at = accepted_at;
 	d.alert = (Cpx__SignedAlert *)sa;
+	TRACE_ATTACH(&d, tr);	/* benchmark builds only (lib/trace.h) */
 	env.body_case = CPX__ENVELOPE__BODY_DELIVERY;
 	env.delivery = &d;
 	for (s = edge_sessions(e); s != NULL; s = s->next) {

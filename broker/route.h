@@ -14,6 +14,7 @@
 #include "peer.h"
 #include "policy.h"
 #include "proto/cpx.pb-c.h"
+#include "trace.h"
 
 #define ROUTE_NCC		(26 * 26)	/* every "AA".."ZZ" */
 #define ROUTE_EVERYONE		"*"	/* AuditRecord.entitled */
@@ -89,11 +90,13 @@ int	route_selects(const struct policy *p, const struct peer *pr,
  * under p (the policy the alert was accepted under: acceptance and
  * delivery happen in the same loop turn). A session whose queue is over
  * its bound is refused with REASON_OVERLOADED (it resumes from its last
- * sequence). Returns the number of sessions it was queued to.
+ * sequence). tr (may be NULL) holds the stage stamps a benchmark build
+ * sends along (lib/trace.h). Returns the number of sessions it was
+ * queued to.
  */
 unsigned int route_publish(struct edge *e, const struct policy *p,
 	    const Cpx__SignedAlert *sa, const Cpx__Alert *a, uint64_t seq,
-	    int64_t accepted_at);
+	    int64_t accepted_at, const struct trace *tr);
 
 /*
  * 1 if a goes live to s now: s is open and welcomed, subscribed, not

@@ -60,9 +60,11 @@ verify_job_run(struct verify_job *j, struct trust *t)
 	vp.cert_len = j->peer_cert_len;
 	vp.may_relay = j->may_relay;
 	j->alert = NULL;
+	TRACE_STAMP(&j->trace, TRACE_VERIFY_START);
 	j->rc = verify_signed(t, &vp, j->env->publish->alert, j->now_ms,
 	    j->max_skew_ms, &j->alert, &j->signer, &j->relayed, &j->reason,
 	    j->why, sizeof(j->why));
+	TRACE_STAMP(&j->trace, TRACE_VERIFY_END);
 }
 
 static void *

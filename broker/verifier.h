@@ -1,10 +1,12 @@
 /*
- * verifier.h: a pool of verification threads (a lib/workpool.h pool). ECDSA verification is the
- * broker's most expensive step per alert (about 45 us on this class of
- * machine), so it runs beside the I/O thread instead of inside it. Each
- * worker is an actor: it owns its own trust store, receives jobs over
- * inproc only, takes ownership of each job until it sends it back, and
- * shares nothing with other threads, so no lock is needed.
+ * verifier.h: a pool of verification threads (a lib/workpool.h pool).
+ * ECDSA verification is the broker's most expensive step per alert
+ * (about 45 us on this class of machine), so under load it runs beside
+ * the I/O thread instead of inside it (publish.c verifies a turn's first
+ * few publishes itself when their session has none here). Each worker
+ * is an actor: it owns its own trust store, receives jobs over inproc
+ * only, takes ownership of each job until it sends it back, and shares
+ * nothing with other threads, so no lock is needed.
  *
  * Jobs of one session always go to the same worker, so they come back in
  * the order they were submitted.
@@ -17,6 +19,7 @@
 
 #include "identity.h"
 #include "proto/cpx.pb-c.h"
+#include "trace.h"
 
 struct session;
 
@@ -41,6 +44,7 @@ struct verify_job {
 	Cpx__Alert	*alert;		/* owned, when rc == 0 */
 	struct identity	 signer;
 	int		 relayed;	/* signer is not the session's cert */
+	struct trace	 trace;		/* stage stamps (CPX_TRACE builds) */
 	/* input: the session's certificate (DER), sized by verify_job_new */
 	size_t		 peer_cert_len;
 	uint8_t		 peer_cert[];
