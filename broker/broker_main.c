@@ -62,7 +62,9 @@ usage(FILE *out)
 "\n"
 "Signals: SIGHUP reloads the CRL and the policy; SIGTERM/SIGINT close all\n"
 "sessions, write an audit checkpoint and exit.\n"
-"See broker/broker.example.ini for every key and its default.\n");
+"Every key, its meaning and its default: cpx-broker.ini(5) and\n"
+CPX_EXAMPLES_DIR "/broker.example.ini\n"
+"(broker/broker.example.ini in the source tree).\n");
 }
 
 /*

@@ -305,6 +305,13 @@ test_oversize_frame_error(void **state)
 	assert_int_equal(testbroker_cleanup(&tb), 0);
 }
 
+/*
+ * Publishes sent between two looks at the broker's log: large enough that
+ * a repetition takes a few group commits, not dozens (each commit waits
+ * for the disk twice: records, then the high-water mark).
+ */
+#define SLOW_BATCH	400
+
 static void
 test_slow_subscriber_error(void **state)
 {
@@ -347,8 +354,8 @@ test_slow_subscriber_error(void **state)
 		before = testbroker_log_count(&tb, "outbound queue over");
 		for (sent = 0; sent < 20000 &&
 		    testbroker_log_count(&tb, "outbound queue over") == before;
-		    sent += 50) {
-			for (j = 0; j < 50; j++) {
+		    sent += SLOW_BATCH) {
+			for (j = 0; j < SLOW_BATCH; j++) {
 				snprintf(id, sizeof(id), "slow-%d-%d", i,
 				    sent + j);
 				testalert_init(&ta, id,

@@ -96,6 +96,10 @@ for t in bin/cpx bin/cpx-audit bin/cpx-pki sbin/cpx-broker; do
 	got=$("$P/$t" --version) || fail "$t --version: exit $?"
 	[ "$got" = "$want" ] || fail "$t --version: '$got', want '$want'"
 done
+# A newcomer's cpx-broker --help leads to the installed example config.
+"$P/sbin/cpx-broker" --help >"$T/help" 2>&1 || fail "cpx-broker --help: exit $?"
+grep "/share/doc/cpx/examples/broker.example.ini\$" "$T/help" >/dev/null ||
+    fail "cpx-broker --help does not name the installed example config"
 grep -q "^#define CPX_VERSION[[:space:]]*\"$CPX_VERSION\"" \
     "$P/include/cpx_version.h" || fail "cpx_version.h: not $CPX_VERSION"
 
