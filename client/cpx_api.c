@@ -1,6 +1,6 @@
 /*
  * cpx_api.c: the parts of libcpx's public API (include/cpx.h) that
- * cpx_client.c does not implement itself: the version, the log callback,
+ * cpx_client*.c do not implement themselves: the version, the log callback,
  * reading an event, the Welcome and the node's identity as plain
  * strings, and publish, subscribe and replay in terms of JSON and name
  * strings instead of protobuf messages. Each turns its plain arguments

@@ -2,8 +2,8 @@
  * endpoints.h: a client's list of broker endpoints ("tcp://a:7443,
  * tcp://b:7443", several brokers of one network) and the lists that go
  * with it, one item per endpoint or one for all (broker names, pins).
- * Parsing only: cpx_client.c decides when to move to the next endpoint
- * (docs/failover.md).
+ * Parsing only: cpx_client_failover.c decides when to move to the next
+ * endpoint (docs/failover.md).
  */
 #ifndef CPX_ENDPOINTS_H
 #define CPX_ENDPOINTS_H

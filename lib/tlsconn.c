@@ -2,7 +2,7 @@
  * tlsconn.c: one TLS 1.3 connection on memory BIOs. It owns the SSL, the
  * buffer of decrypted bytes not yet taken as frames, and the buffer of
  * ciphertext not yet sent. No socket is touched here: the session layers
- * (broker/edge.c, client/cpx_client.c) move bytes between it and ZeroMQ,
+ * (broker/edge.c, client/cpx_client_run.c) move bytes between it and ZeroMQ,
  * through lib/streamio.c on the way out.
  *
  * Rules kept: ERR_clear_error() before every SSL_* call (the error queue
