@@ -11,8 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/x509.h>
+
 #include "audit.h"
 #include "audit_impl.h"
+#include "cpx_limits.h"
 #include "log.h"
 #include "sign.h"
 
@@ -26,6 +29,42 @@ audit_checkpoint_msg(uint8_t out[CKPT_MSG_LEN], uint64_t seq,
 	memcpy(out + CKPT_TAG_LEN + 8, hash, AUDIT_HASH_LEN);
 	audit_put_be64(out + CKPT_TAG_LEN + 8 + AUDIT_HASH_LEN,
 	    (uint64_t)time);
+}
+
+int
+audit_checkpoint_verify(const Cpx__AuditRecord *rec, const uint8_t *prev,
+    X509 **xp, char *why, size_t whylen)
+{
+	X509		*x = NULL;
+	const uint8_t	*p;
+	uint8_t		 msg[CKPT_MSG_LEN];
+	char		 w[128];
+	int		 ret = -1;
+
+	*xp = NULL;
+	p = rec->checkpoint_cert.data;
+	if (rec->checkpoint_cert.len == 0 ||
+	    rec->checkpoint_cert.len > CPX_MAX_CERT ||
+	    (x = d2i_X509(NULL, &p, (long)rec->checkpoint_cert.len)) == NULL ||
+	    p != rec->checkpoint_cert.data + rec->checkpoint_cert.len) {
+		audit_seterr(why, whylen, "checkpoint certificate does not "
+		    "decode");
+		goto done;
+	}
+	/* The same rule as for alerts (lib/sign.c): P-256, DER, bounded. */
+	audit_checkpoint_msg(msg, rec->checkpoint_seq, prev, rec->time);
+	if (sign_verify_bytes(x, msg, sizeof(msg),
+	    rec->checkpoint_signature.data, rec->checkpoint_signature.len, w,
+	    sizeof(w)) == -1) {
+		audit_seterr(why, whylen, "checkpoint %s", w);
+		goto done;
+	}
+	*xp = x;
+	x = NULL;
+	ret = 0;
+done:
+	X509_free(x);
+	return ret;
 }
 
 int

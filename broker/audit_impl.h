@@ -328,6 +328,12 @@ int	audit_mark_write(int fd, struct audit_mark *m)
 
 /* Now, but never below an earlier record's time. */
 int64_t	audit_next_time(const struct audit *a);
+/*
+ * pwrite all of buf at off, through partial writes and EINTR (a write
+ * of 0 bytes is EIO). Returns 0, or -1 with errno.
+ */
+int	audit_pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
+	    __attribute__((warn_unused_result));
 /* Forget the pending batch: the state is the durable one again. */
 void	audit_reset_pending(struct audit *a);
 
@@ -336,6 +342,15 @@ void	audit_reset_pending(struct audit *a);
 /* The bytes a checkpoint signs (audit.h). */
 void	audit_checkpoint_msg(uint8_t out[CKPT_MSG_LEN], uint64_t seq,
 	    const uint8_t hash[AUDIT_HASH_LEN], int64_t time);
+/*
+ * Decode the certificate of checkpoint rec (bounded by CPX_MAX_CERT) and
+ * check its signature over the chain hash prev: what stops a log
+ * re-chained without the key. Returns 0 with *xp the certificate (owned
+ * by the caller), or -1 with *xp NULL and why[] (no "audit: " prefix).
+ */
+int	audit_checkpoint_verify(const Cpx__AuditRecord *rec,
+	    const uint8_t *prev, X509 **xp, char *why, size_t whylen)
+	    __attribute__((warn_unused_result));
 
 /* snprintf into err (if any), for every error path of the audit code. */
 void	audit_seterr(char *err, size_t errlen, const char *fmt, ...)

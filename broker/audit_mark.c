@@ -160,29 +160,6 @@ done:
 	return ret;
 }
 
-/* pwrite all of buf at off, through partial writes and EINTR. */
-static int
-write_at(int fd, const uint8_t *buf, size_t len, uint64_t off)
-{
-	ssize_t	n;
-
-	while (len > 0) {
-		n = pwrite(fd, buf, len, (off_t)off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return -1;
-		if (n == 0) {
-			errno = EIO;
-			return -1;
-		}
-		buf += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
 int
 audit_mark_write(int fd, struct audit_mark *m)
 {
@@ -194,8 +171,8 @@ audit_mark_write(int fd, struct audit_mark *m)
 		return -1;
 	}
 	/* The slot the current generation is not in: it stays whole. */
-	if (write_at(fd, buf, sizeof(buf), (m->gen & 1) * MARK_STRIDE) == -1 ||
-	    fdatasync(fd) == -1)
+	if (audit_pwrite_all(fd, buf, sizeof(buf),
+	    (m->gen & 1) * MARK_STRIDE) == -1 || fdatasync(fd) == -1)
 		return -1;
 	return 0;
 }
@@ -229,7 +206,7 @@ audit_mark_create(int dirfd, const char *dir, struct audit_mark *m,
 		goto fail;
 	memcpy(img + ((m->gen & 1) * MARK_STRIDE), slot, MARK_SLOT);
 	op = "write";
-	if (write_at(fd, img, sizeof(img), 0) == -1)
+	if (audit_pwrite_all(fd, img, sizeof(img), 0) == -1)
 		goto fail;
 	op = "fsync";
 	if (fsync(fd) == -1)

@@ -182,27 +182,11 @@ check_checkpoint_sig(struct audit *a, const Cpx__AuditRecord *rec,
 {
 	X509		*x = NULL;
 	EVP_PKEY	*pk;
-	const uint8_t	*p;
-	uint8_t		 msg[CKPT_MSG_LEN];
-	char		 w[128], cn[80] = "?", pcn[80];
+	char		 cn[80] = "?", pcn[80];
 	int		 ret = -1;
 
-	p = rec->checkpoint_cert.data;
-	if (rec->checkpoint_cert.len == 0 ||
-	    rec->checkpoint_cert.len > CPX_MAX_CERT ||
-	    (x = d2i_X509(NULL, &p, (long)rec->checkpoint_cert.len)) == NULL ||
-	    p != rec->checkpoint_cert.data + rec->checkpoint_cert.len) {
-		audit_seterr(why, whylen, "checkpoint certificate does not "
-		    "decode");
+	if (audit_checkpoint_verify(rec, prev, &x, why, whylen) == -1)
 		goto done;
-	}
-	audit_checkpoint_msg(msg, rec->checkpoint_seq, prev, rec->time);
-	if (sign_verify_bytes(x, msg, sizeof(msg),
-	    rec->checkpoint_signature.data, rec->checkpoint_signature.len, w,
-	    sizeof(w)) == -1) {
-		audit_seterr(why, whylen, "checkpoint %s", w);
-		goto done;
-	}
 	if (a->own_pub != NULL && ((pk = X509_get0_pubkey(x)) == NULL ||
 	    EVP_PKEY_eq(pk, a->own_pub) != 1)) {
 		if (X509_NAME_get_text_by_NID(X509_get_subject_name(x),

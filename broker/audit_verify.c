@@ -167,9 +167,7 @@ verify_checkpoint(struct verify *v, const Cpx__AuditRecord *rec,
     const uint8_t *prev, char *why, size_t whylen)
 {
 	X509		*x = NULL;
-	const uint8_t	*p;
-	uint8_t		 msg[CKPT_MSG_LEN], fpr[AUDIT_HASH_LEN];
-	char		 w[64];
+	uint8_t		 fpr[AUDIT_HASH_LEN];
 	int		 ret = -1;
 
 	if (rec->checkpoint_seq != rec->seq - 1) {
@@ -184,22 +182,8 @@ verify_checkpoint(struct verify *v, const Cpx__AuditRecord *rec,
 		    "hash at record %" PRIu64, rec->checkpoint_seq);
 		goto done;
 	}
-	p = rec->checkpoint_cert.data;
-	if (rec->checkpoint_cert.len == 0 ||
-	    rec->checkpoint_cert.len > CPX_MAX_CERT ||
-	    (x = d2i_X509(NULL, &p, (long)rec->checkpoint_cert.len)) == NULL ||
-	    p != rec->checkpoint_cert.data + rec->checkpoint_cert.len) {
-		audit_seterr(why, whylen, "checkpoint certificate does not decode");
+	if (audit_checkpoint_verify(rec, prev, &x, why, whylen) == -1)
 		goto done;
-	}
-	/* The same rule as for alerts (lib/sign.c): P-256, DER, bounded. */
-	audit_checkpoint_msg(msg, rec->checkpoint_seq, prev, rec->time);
-	if (sign_verify_bytes(x, msg, sizeof(msg),
-	    rec->checkpoint_signature.data, rec->checkpoint_signature.len, w,
-	    sizeof(w)) == -1) {
-		audit_seterr(why, whylen, "checkpoint %s", w);
-		goto done;
-	}
 	/* Only a signature that verifies says who signed. */
 	if (check_signer(v, rec, x, why, whylen) == -1)
 		goto done;

@@ -144,9 +144,8 @@ fail:
 	return -1;
 }
 
-/* write() all of buf at off, through partial writes and EINTR. */
-static int
-write_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
+int
+audit_pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
 {
 	ssize_t	n;
 
@@ -270,7 +269,7 @@ audit_commit(struct audit *a, char *err, size_t errlen)
 		}
 		end = i + 1 < a->nparts ? a->parts[i + 1].off : a->batch_len;
 		op = "write";
-		if (write_all(fd, a->batch + a->parts[i].off,
+		if (audit_pwrite_all(fd, a->batch + a->parts[i].off,
 		    end - a->parts[i].off, off) == -1)
 			goto fail;
 		off += end - a->parts[i].off;

@@ -20,6 +20,7 @@
 
 #include "alert.h"
 #include "alert_json.h"
+#include "atomicfile.h"
 #include "cli.h"
 #include "clock.h"
 #include "identity.h"
@@ -637,67 +638,16 @@ cli_state_read(const char *path, uint64_t *seq)
 int
 cli_state_write(const char *path, uint64_t seq)
 {
-	char tmp[PATH_MAX], dir[PATH_MAX], line[32];
-	const char *slash;
-	int fd = -1, dfd = -1, rc = -1, n;
-	size_t len;
+	char	line[32], err[4200];
+	int	len;
 
-	tmp[0] = '\0';
-	slash = strrchr(path, '/');
-	if (slash == NULL)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == path)
-		snprintf(dir, sizeof(dir), "/");
-	else
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	n = snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
-	if (n < 0 || (size_t)n >= sizeof(tmp)) {
-		fprintf(stderr, "cpx: state file %s: path too long\n", path);
-		tmp[0] = '\0';
-		goto done;
+	len = snprintf(line, sizeof(line), "%" PRIu64 "\n", seq);
+	if (atomicfile_replace(path, line, (size_t)len, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "cpx: state file: %s\n", err);
+		return -1;
 	}
-	/* mkstemp: O_EXCL and mode 0600, never an existing file. */
-	if ((fd = mkstemp(tmp)) == -1) {
-		fprintf(stderr, "cpx: state file %s: %s\n", tmp,
-		    strerror(errno));
-		tmp[0] = '\0';
-		goto done;
-	}
-	len = (size_t)snprintf(line, sizeof(line), "%" PRIu64 "\n", seq);
-	if (write(fd, line, len) != (ssize_t)len || fsync(fd) == -1) {
-		fprintf(stderr, "cpx: state file %s: %s\n", tmp,
-		    strerror(errno));
-		goto done;
-	}
-	if (close(fd) == -1) {
-		fd = -1;
-		fprintf(stderr, "cpx: state file %s: %s\n", tmp,
-		    strerror(errno));
-		goto done;
-	}
-	fd = -1;
-	if (rename(tmp, path) == -1) {
-		fprintf(stderr, "cpx: state file %s: %s\n", path,
-		    strerror(errno));
-		goto done;
-	}
-	tmp[0] = '\0';
-	/* The rename is durable only once the directory is. */
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
-	    fsync(dfd) == -1) {
-		fprintf(stderr, "cpx: state file directory %s: %s\n", dir,
-		    strerror(errno));
-		goto done;
-	}
-	rc = 0;
-done:
-	if (dfd != -1)
-		close(dfd);
-	if (fd != -1)
-		close(fd);
-	if (tmp[0] != '\0')
-		(void)unlink(tmp);
-	return rc;
+	return 0;
 }
 
 int

@@ -342,7 +342,6 @@ csv_row(const struct cpx_event *ev)
 static void
 replay_delivery(struct job *job, const struct cpx_event *ev)
 {
-	struct alert_json_delivery d;
 	char **rows, *row;
 
 	if (!ev->verified || ev->alert == NULL) {
@@ -354,17 +353,8 @@ replay_delivery(struct job *job, const struct cpx_event *ev)
 		return;
 	if (job->format == JOB_FMT_CSV)
 		row = csv_row(ev);
-	else {
-		memset(&d, 0, sizeof(d));
-		d.seq = ev->seq;
-		d.accepted_at = ev->accepted_at;
-		d.alert = ev->alert;
-		d.verified = 1;
-		d.signer_node = ev->signer.node;
-		d.signer_country = ev->signer.country;
-		d.replayed = ev->replayed;
-		row = alert_json_delivery_line(&d);
-	}
+	else
+		row = cpx_event_json(ev);
 	if (row == NULL)
 		return;
 	if (job->bytes + strlen(row) + 2 > CONSOLE_EXPORT_BYTES ||
@@ -385,7 +375,6 @@ replay_delivery(struct job *job, const struct cpx_event *ev)
 static void
 live_delivery(struct console *ctx, const struct cpx_event *ev)
 {
-	struct alert_json_delivery d;
 	struct ring_entry *e;
 	char *line;
 
@@ -399,15 +388,8 @@ live_delivery(struct console *ctx, const struct cpx_event *ev)
 	if (ctx->ring_next > 1 &&
 	    ev->seq <= ctx->ring[(ctx->ring_next - 1) % CONSOLE_RING].seq)
 		return;
-	memset(&d, 0, sizeof(d));
-	d.seq = ev->seq;
-	d.accepted_at = ev->accepted_at;
-	d.alert = ev->alert;
-	d.verified = 1;
-	d.signer_node = ev->signer.node;
-	d.signer_country = ev->signer.country;
-	d.replayed = ev->replayed;
-	if ((line = alert_json_delivery_line(&d)) == NULL) {
+	/* The same line as cpx subscribe --json (cpx_event_json). */
+	if ((line = cpx_event_json(ev)) == NULL) {
 		log_warnx("seq %" PRIu64 ": cannot format the alert", ev->seq);
 		return;
 	}

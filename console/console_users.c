@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,7 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include "atomicfile.h"
 #include "console_users.h"
 #include "errfmt.h"
 
@@ -402,67 +402,6 @@ done:
 	return ret;
 }
 
-/* Write text to path atomically: temporary, fsync, rename, fsync dir. */
-static int
-write_atomic(const char *path, const char *text, size_t len, char *err,
-    size_t errlen)
-{
-	char tmp[4096], dir[4096];
-	size_t off = 0;
-	ssize_t n;
-	int fd = -1, dfd = -1, ret = -1;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >=
-	    (int)sizeof(tmp) ||
-	    snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
-		return errf(err, errlen, "accounts file path too long");
-	/* mkstemp creates the file O_EXCL, mode 0600. */
-	if ((fd = mkstemp(tmp)) == -1)
-		return errf(err, errlen, "cannot create a file beside %s: %s",
-		    path, strerror(errno));
-	while (off < len) {
-		n = write(fd, text + off, len - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			errf(err, errlen, "writing %s: %s", tmp,
-			    strerror(errno));
-			goto done;
-		}
-		off += (size_t)n;
-	}
-	if (fchmod(fd, 0600) == -1 || fsync(fd) == -1) {
-		errf(err, errlen, "writing %s: %s", tmp, strerror(errno));
-		goto done;
-	}
-	if (close(fd) == -1) {
-		fd = -1;
-		errf(err, errlen, "writing %s: %s", tmp, strerror(errno));
-		goto done;
-	}
-	fd = -1;
-	if (rename(tmp, path) == -1) {
-		errf(err, errlen, "replacing %s: %s", path, strerror(errno));
-		goto done;
-	}
-	tmp[0] = '\0';
-	if ((dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY)) == -1 ||
-	    fsync(dfd) == -1) {
-		errf(err, errlen, "syncing the directory of %s: %s", path,
-		    strerror(errno));
-		goto done;
-	}
-	ret = 0;
-done:
-	if (dfd != -1)
-		close(dfd);
-	if (fd != -1)
-		close(fd);
-	if (tmp[0] != '\0')
-		unlink(tmp);
-	return ret;
-}
-
 int
 users_update(const char *path, const char *name, const char *password,
     int replace, int ln, char *err, size_t errlen)
@@ -531,7 +470,7 @@ users_update(const char *path, const char *name, const char *password,
 		}
 		len += (size_t)n;
 	}
-	ret = write_atomic(path, out, len, err, errlen);
+	ret = atomicfile_replace(path, out, len, err, errlen);
 done:
 	free(out);
 	file_clear(&uf);

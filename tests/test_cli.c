@@ -1025,6 +1025,33 @@ fake_wait(struct fakebroker *fb, pid_t pid, int body_case)
 }
 
 /*
+ * Run `cpx cmd --timeout timeout` (subscribe or replay, as hr-ncp)
+ * against a new fake broker (*fbp, the caller frees it) that welcomes it,
+ * and wait for its request. Returns the pid of cpx.
+ */
+static pid_t
+fake_session(struct fakebroker **fbp, const char *cmd, const char *timeout)
+{
+	Cpx__Envelope env = CPX__ENVELOPE__INIT, *in;
+	Cpx__Welcome w;
+	char err[300];
+	pid_t pid;
+
+	if ((*fbp = fakebroker_new(err, sizeof(err))) == NULL)
+		fail_msg("fakebroker_new: %s", err);
+	fakebroker_welcome(&env, &w, 10);
+	assert_int_equal(fakebroker_send(*fbp, &env), 0);
+	pid = spawn_cpx(g->out, g->err, NULL, (const char *const []){
+	    cmd, "--broker", fakebroker_endpoint(*fbp), "--node", "hr-ncp",
+	    "--timeout", timeout, NULL });
+	assert_true(pid > 0);
+	in = fake_wait(*fbp, pid, strcmp(cmd, "subscribe") == 0 ?
+	    CPX__ENVELOPE__BODY_SUBSCRIBE : CPX__ENVELOPE__BODY_REPLAY);
+	cpx__envelope__free_unpacked(in, NULL);
+	return pid;
+}
+
+/*
  * --timeout ends subscribe and replay the same way: exit 0 and the same
  * words. The fake broker welcomes and then never answers, so both run
  * into their timeout.
@@ -1033,26 +1060,13 @@ static void
 test_timeout_same(void **state)
 {
 	static const char *const cmds[] = { "subscribe", "replay" };
-	Cpx__Envelope env = CPX__ENVELOPE__INIT, *in;
-	Cpx__Welcome w;
 	struct fakebroker *fb;
-	char err[300];
 	size_t i;
 	pid_t pid;
 
 	(void)state;
 	for (i = 0; i < 2; i++) {
-		if ((fb = fakebroker_new(err, sizeof(err))) == NULL)
-			fail_msg("fakebroker_new: %s", err);
-		fakebroker_welcome(&env, &w, 10);
-		assert_int_equal(fakebroker_send(fb, &env), 0);
-		pid = spawn_cpx(g->out, g->err, NULL, (const char *const []){
-		    cmds[i], "--broker", fakebroker_endpoint(fb), "--node",
-		    "hr-ncp", "--timeout", "1", NULL });
-		assert_true(pid > 0);
-		in = fake_wait(fb, pid, i == 0 ?
-		    CPX__ENVELOPE__BODY_SUBSCRIBE : CPX__ENVELOPE__BODY_REPLAY);
-		cpx__envelope__free_unpacked(in, NULL);
+		pid = fake_session(&fb, cmds[i], "1");
 		expect_exit(wait_cpx(pid, RUN_TIMEOUT_MS), 0);
 		fakebroker_free(&fb);
 		expect_in(2, "stopped at --timeout 1 s: 0 shown");
@@ -1079,17 +1093,7 @@ test_broker_stopping_once(void **state)
 
 	(void)state;
 	for (i = 0; i < 2; i++) {
-		if ((fb = fakebroker_new(err, sizeof(err))) == NULL)
-			fail_msg("fakebroker_new: %s", err);
-		fakebroker_welcome(&env, &w, 10);
-		assert_int_equal(fakebroker_send(fb, &env), 0);
-		pid = spawn_cpx(g->out, g->err, NULL, (const char *const []){
-		    cmds[i], "--broker", fakebroker_endpoint(fb), "--node",
-		    "hr-ncp", "--timeout", "2", NULL });
-		assert_true(pid > 0);
-		in = fake_wait(fb, pid, i == 0 ?
-		    CPX__ENVELOPE__BODY_SUBSCRIBE : CPX__ENVELOPE__BODY_REPLAY);
-		cpx__envelope__free_unpacked(in, NULL);
+		pid = fake_session(&fb, cmds[i], "2");
 		e.reason = CPX__REASON__REASON_SHUTTING_DOWN;
 		e.fatal = 1;
 		e.text = "the broker is shutting down";

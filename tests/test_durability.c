@@ -336,8 +336,7 @@ test_disk_full(void **state)
 	struct cpx_result res;
 	struct testalert ta;
 	char fs[256], extra[512], filler[300], err[400], id[32];
-	static char block[65536];
-	int fd, i, refused = 0;
+	int i, refused = 0;
 
 	(void)state;
 	assert_int_equal(testutil_mkdtemp(fs, sizeof(fs)), 0);
@@ -352,12 +351,7 @@ test_disk_full(void **state)
 	assert_non_null(si);
 	/* Fill the file system. */
 	snprintf(filler, sizeof(filler), "%s/filler", fs);
-	fd = open(filler, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	assert_true(fd >= 0);
-	memset(block, 'x', sizeof(block));
-	while (write(fd, block, sizeof(block)) > 0)
-		;
-	close(fd);
+	assert_int_equal(testutil_fill_disk(filler), 0);
 	for (i = 0; i < 20 && !refused; i++) {
 		snprintf(id, sizeof(id), "full-%d", i);
 		testalert_init(&ta, id, CPX__CATEGORY__CATEGORY_ROUTE,

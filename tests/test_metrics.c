@@ -520,8 +520,7 @@ test_disk_full_quiet(void **state)
 	struct cpx_result res;
 	struct testalert ta;
 	char *fs = fx->fs, extra[512], filler[300], err[400], id[32], *body;
-	static char block[65536];
-	int fd, i, port, n = 200, lines;
+	int i, port, n = 200, lines;
 
 	assert_int_equal(testutil_mkdtemp(fs, sizeof(fx->fs)), 0);
 	if (mount("tmpfs", fs, "tmpfs", 0, "size=1m,mode=0700") == -1) {
@@ -542,12 +541,7 @@ test_disk_full_quiet(void **state)
 	publish(si, "before-full", "fits", 0, &res);
 
 	snprintf(filler, sizeof(filler), "%s/filler", fs);
-	fd = open(filler, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	assert_true(fd >= 0);
-	memset(block, 'x', sizeof(block));
-	while (write(fd, block, sizeof(block)) > 0)
-		;
-	close(fd);
+	assert_int_equal(testutil_fill_disk(filler), 0);
 	/*
 	 * The log may have room left in space it reserved: publish until
 	 * the first refusal, then n more. Each publish is its own turn, so

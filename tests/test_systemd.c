@@ -86,23 +86,6 @@ wait_message(struct listener *l, const char *want, char *buf, size_t len,
 	return 0;
 }
 
-static int
-tcp_connects(int port)
-{
-	struct sockaddr_in sin;
-	int fd, ok;
-
-	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
-		return 0;
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ok = connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
-	close(fd);
-	return ok;
-}
-
 static void
 test_notify(void **state)
 {
@@ -123,7 +106,7 @@ test_notify(void **state)
 	/* The first message is READY=1, and by then the broker listens. */
 	assert_true(wait_message(&l, "", msg, sizeof(msg), 10000));
 	assert_non_null(strstr(msg, "READY=1"));
-	assert_true(tcp_connects(tb.port));
+	assert_true(testutil_tcp_connects(tb.port));
 	assert_true(testbroker_wait_log(&tb, "listening on", 0));
 	/* STATUS names sessions and seq: at once, then every 10 s. */
 	assert_true(wait_message(&l, "STATUS=", msg, sizeof(msg), 5000));

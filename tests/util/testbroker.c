@@ -62,8 +62,8 @@ free_port(void)
 	return port;
 }
 
-static int
-tcp_ready(int port)
+int
+testutil_tcp_connects(int port)
 {
 	struct sockaddr_in sin;
 	int fd, ok;
@@ -144,7 +144,7 @@ spawn(struct testbroker *tb)
 			print_log(tb);
 			return -1;
 		}
-		if (tcp_ready(tb->port) &&
+		if (testutil_tcp_connects(tb->port) &&
 		    testbroker_wait_log(tb, "listening on", 0))
 			return 0;
 		usleep(10000);	/* polling interval, not a wait for an event */

@@ -97,5 +97,7 @@ void	testfilter_init(struct testfilter *tf, const char *origins,
 
 /* Milliseconds, monotonic: clock_mono_ms(), kept as the tests' name. */
 int64_t	testutil_now_ms(void);
+/* 1 if a TCP connect to 127.0.0.1:port succeeds now, else 0. */
+int	testutil_tcp_connects(int port);
 
 #endif

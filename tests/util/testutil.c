@@ -4,6 +4,7 @@
 #define _XOPEN_SOURCE 700	/* nftw() */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,23 @@ testutil_write_file(const char *path, const void *buf, size_t len)
 		ret = -1;
 	}
 	return ret;
+}
+
+int
+testutil_fill_disk(const char *path)
+{
+	static char block[65536];
+	int fd;
+
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) == -1) {
+		log_warn("%s", path);
+		return -1;
+	}
+	memset(block, 'x', sizeof(block));
+	while (write(fd, block, sizeof(block)) > 0)
+		;
+	close(fd);
+	return 0;
 }
 
 char *

@@ -35,5 +35,13 @@ int	testutil_write_file(const char *path, const void *buf, size_t len)
  * (free); "" if the file does not exist (yet), NULL if out of memory.
  */
 char	*testutil_read_text(const char *path);
+/*
+ * Create path (0600) and write to it until the file system refuses: a
+ * full disk for the tests of what the broker does then. The caller
+ * unlinks path to give the space back. Returns 0, or -1 if path could
+ * not be created.
+ */
+int	testutil_fill_disk(const char *path)
+	    __attribute__((warn_unused_result));
 
 #endif
