@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <zmq.h>
 
@@ -187,7 +188,7 @@ on_pipe(struct fb_conn *k)
 	zmq_msg_t m;
 	const uint8_t *p;
 	size_t len;
-	int quit = 0;
+	int i, quit = 0;
 
 	zmq_msg_init(&m);
 	if (zmq_msg_recv(&m, k->pipe, 0) == -1 || zmq_msg_size(&m) == 0)
@@ -212,9 +213,21 @@ on_pipe(struct fb_conn *k)
 			tlsconn_shutdown(k->tls);
 			conn_flush(k);
 		}
-		/* An empty frame closes that TCP connection. */
-		(void)zmq_send(k->sock, k->rid, k->rid_len, ZMQ_SNDMORE);
-		(void)zmq_send(k->sock, "", 0, 0);
+		/*
+		 * An empty frame closes that TCP connection. Never block on
+		 * it (a peer whose pipe is full would hold this thread, and
+		 * the test joining it, for good): retry for up to a second.
+		 */
+		for (i = 0; i < 100; i++) {
+			if (zmq_send(k->sock, k->rid, k->rid_len,
+			    ZMQ_SNDMORE | ZMQ_DONTWAIT) != -1) {
+				(void)zmq_send(k->sock, "", 0, ZMQ_DONTWAIT);
+				break;
+			}
+			if (errno != EAGAIN)
+				break;
+			usleep(10000);	/* the peer's pipe is full */
+		}
 		conn_drop(k);
 		break;
 	case 'Q':
