@@ -5,8 +5,9 @@
  * time", signed by the broker's key (lib/sign.c: sign_bytes, the same
  * rule as for alerts), so an offline verifier (audit_verify.c) can tell
  * a log the broker wrote from one rewritten and re-chained by someone
- * without that key. Both sides build the signed bytes with
- * audit_checkpoint_msg, so they cannot drift apart.
+ * without that key. The broker, cpx-audit and every witness build the
+ * signed bytes with lib/cosign.c (cosign_checkpoint_msg), so they cannot
+ * drift apart.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,21 +16,10 @@
 
 #include "audit.h"
 #include "audit_impl.h"
+#include "cosign.h"
 #include "cpx_limits.h"
 #include "log.h"
 #include "sign.h"
-
-/* "cpx-checkpoint-v1" | u64be seq | hash | i64be time (audit.h). */
-void
-audit_checkpoint_msg(uint8_t out[CKPT_MSG_LEN], uint64_t seq,
-    const uint8_t hash[AUDIT_HASH_LEN], int64_t time)
-{
-	memcpy(out, AUDIT_CHECKPOINT_TAG, CKPT_TAG_LEN);
-	audit_put_be64(out + CKPT_TAG_LEN, seq);
-	memcpy(out + CKPT_TAG_LEN + 8, hash, AUDIT_HASH_LEN);
-	audit_put_be64(out + CKPT_TAG_LEN + 8 + AUDIT_HASH_LEN,
-	    (uint64_t)time);
-}
 
 int
 audit_checkpoint_verify(const Cpx__AuditRecord *rec, const uint8_t *prev,
@@ -37,7 +27,7 @@ audit_checkpoint_verify(const Cpx__AuditRecord *rec, const uint8_t *prev,
 {
 	X509		*x = NULL;
 	const uint8_t	*p;
-	uint8_t		 msg[CKPT_MSG_LEN];
+	uint8_t		 msg[COSIGN_CKPT_MSG_LEN];
 	char		 w[128];
 	int		 ret = -1;
 
@@ -52,7 +42,7 @@ audit_checkpoint_verify(const Cpx__AuditRecord *rec, const uint8_t *prev,
 		goto done;
 	}
 	/* The same rule as for alerts (lib/sign.c): P-256, DER, bounded. */
-	audit_checkpoint_msg(msg, rec->checkpoint_seq, prev, rec->time);
+	cosign_checkpoint_msg(msg, rec->checkpoint_seq, prev, rec->time);
 	if (sign_verify_bytes(x, msg, sizeof(msg),
 	    rec->checkpoint_signature.data, rec->checkpoint_signature.len, w,
 	    sizeof(w)) == -1) {
@@ -71,7 +61,7 @@ int
 audit_checkpoint(struct audit *a)
 {
 	Cpx__AuditRecord	 rec = CPX__AUDIT_RECORD__INIT;
-	uint8_t			 msg[CKPT_MSG_LEN], hash[AUDIT_HASH_LEN];
+	uint8_t			 msg[COSIGN_CKPT_MSG_LEN], hash[AUDIT_HASH_LEN];
 	uint8_t			*sig = NULL;
 	size_t			 siglen = 0;
 	uint64_t		 seq;
@@ -86,7 +76,7 @@ audit_checkpoint(struct audit *a)
 	rec.kind = CPX__RECORD_KIND__RECORD_CHECKPOINT;
 	rec.time = audit_next_time(a);
 	rec.checkpoint_seq = a->pend_seq;
-	audit_checkpoint_msg(msg, rec.checkpoint_seq, hash, rec.time);
+	cosign_checkpoint_msg(msg, rec.checkpoint_seq, hash, rec.time);
 	if (sign_bytes(a->key, a->cert, msg, sizeof(msg), &sig,
 	    &siglen) == -1) {
 		log_warnx("audit: %s: signing a checkpoint failed (check key "

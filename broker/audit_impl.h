@@ -23,8 +23,6 @@
 #define FRAME_MAX	(AUDIT_MAX_RECORD + FRAME_OVERHEAD)
 #define READ_BUF	(1024u * 1024u)		/* recovery, verify */
 #define SEG_NAME_LEN	32		/* "seg-" 20 digits ".log" */
-#define CKPT_TAG_LEN	(sizeof(AUDIT_CHECKPOINT_TAG) - 1)
-#define CKPT_MSG_LEN	(CKPT_TAG_LEN + 8 + AUDIT_HASH_LEN + 8)
 
 /* Buffered reader over a file (fd) or the caller's memory (fd -1). */
 struct audit_rd {
@@ -339,9 +337,6 @@ void	audit_reset_pending(struct audit *a);
 
 /* --- audit_checkpoint.c ------------------------------------------------ */
 
-/* The bytes a checkpoint signs (audit.h). */
-void	audit_checkpoint_msg(uint8_t out[CKPT_MSG_LEN], uint64_t seq,
-	    const uint8_t hash[AUDIT_HASH_LEN], int64_t time);
 /*
  * Decode the certificate of checkpoint rec (bounded by CPX_MAX_CERT) and
  * check its signature over the chain hash prev: what stops a log

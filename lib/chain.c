@@ -73,17 +73,6 @@ chain_step_v1(EVP_MD_CTX *md, const uint8_t prev[CHAIN_HASH_LEN],
 
 	put_be(hdr, seq, 8);
 	put_be(hdr + 8, len, 4);
-	if (EVP_DigestInit_ex2(md, NULL, NULL) != 1 ||
-	    EVP_DigestUpdate(md, prev, CHAIN_HASH_LEN) != 1 ||
-	    EVP_DigestUpdate(md, hdr, sizeof(hdr)) != 1 ||
-	    EVP_DigestUpdate(md, bytes, len) != 1)
-		return -1;
-	{
-		unsigned int outlen = 0;
-
-		if (EVP_DigestFinal_ex(md, out, &outlen) != 1 ||
-		    outlen != CHAIN_HASH_LEN)
-			return -1;
-	}
-	return 0;
+	return digest3(md, prev, CHAIN_HASH_LEN, hdr, sizeof(hdr), bytes, len,
+	    out);
 }
