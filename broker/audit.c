@@ -222,6 +222,8 @@ audit_close(struct audit **ap)
 		close(a->dirfd);	/* releases the flock */
 	free(a->batch);
 	free(a->parts);
+	free(a->pend_times);
+	free(a->done_times);
 	free(a->segs);
 	audit_index_free(&a->ix);
 	free(a->cert_der);

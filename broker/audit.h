@@ -181,6 +181,98 @@ int	audit_append(struct audit *a, Cpx__AuditRecord *rec,
 int	audit_commit(struct audit *a, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
 
+/*
+ * THE COMMIT SEEN FROM AN EVENT LOOP. A store may take time to commit
+ * (an fsync; a round trip to a database and its standby), and the
+ * broker's loop must not wait for it. So a commit is begun, polled, and
+ * its outcome read per record:
+ *
+ *	audit_commit_begin(a)		the pending batch goes in flight;
+ *					later appends form the next batch
+ *	audit_commit_fd(a, &events)	poll this fd for events, or -1:
+ *					call audit_commit_step at once
+ *	audit_commit_step(a)		1 committed, 0 not yet, -1 failed
+ *	audit_batch_count(a)		records of the batch just finished
+ *	audit_batch_outcome(a, i, ...)	what became of its i-th append
+ *
+ * At most one batch is in flight. audit_commit() is begin + step until
+ * done, for callers that may block (cpx-audit, tests, close).
+ *
+ * Sequence numbers. In a store written by one broker (the segment
+ * files) audit_append's *seq_out is the record's sequence once
+ * committed. In a shared store (audit_shared: several brokers append to
+ * one log, PostgreSQL) the sequence is fixed only when the commit takes
+ * the log's head, so *seq_out is 0 and audit_batch_outcome gives it;
+ * records other brokers committed come between, and a cursor reads
+ * them. Either way audit_batch_outcome is the one answer for callers
+ * that ack or deliver.
+ *
+ * Duplicates. A shared store checks, under the same serialisation as
+ * the seq, that no accepted alert with the same (origin, alert id) is on
+ * record already (another broker may have taken it a moment ago): such
+ * an append is not written, and its outcome is AUDIT_OUT_DUP_SAME (the
+ * same signed bytes, SHA-256 equal: acknowledge again with *seq, the
+ * original) or AUDIT_OUT_DUP_DIFFERENT (another alert under that id:
+ * refuse). A store written by one broker never reports duplicates: the
+ * broker's own table (dedup.c) sees every record first.
+ *
+ * Failure. When audit_commit_step returns -1 the batch in flight is not
+ * acknowledged, and the batch appended since is dropped with it
+ * (audit_pending is 0 after): the caller refuses everything it appended
+ * since the begin. A shared store may not know whether a COMMIT whose
+ * answer was lost took effect (the database died in between): it then
+ * reports failure, and the records may be on record after all. Nothing
+ * was acknowledged, a node resends with the same alert id, and the
+ * duplicate check above answers it with the original seq: exactly once
+ * in the log.
+ */
+enum audit_outcome {
+	AUDIT_OUT_COMMITTED = 1,	/* on record as *seq */
+	AUDIT_OUT_DUP_SAME,		/* already on record as *seq */
+	AUDIT_OUT_DUP_DIFFERENT		/* *seq holds another alert */
+};
+
+/*
+ * Put the pending batch in flight. Returns 0 (also with nothing
+ * pending: audit_commit_step then returns 1 with a batch of 0), or -1
+ * with err[] if a batch is in flight already or the store stopped
+ * writing (the pending batch is dropped).
+ */
+int	audit_commit_begin(struct audit *a, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+/* 1 while a batch is in flight (begun, step has not returned 1 or -1). */
+int	audit_commit_inflight(const struct audit *a);
+/*
+ * The fd to poll while a batch is in flight, with *events (POLLIN,
+ * POLLOUT) to wait for; -1 if audit_commit_step can be called at once.
+ */
+int	audit_commit_fd(const struct audit *a, short *events);
+/*
+ * Advance the commit in flight. Returns 1 (durable: read the outcomes),
+ * 0 (not yet: poll again), or -1 with err[] (failed, see Failure).
+ */
+int	audit_commit_step(struct audit *a, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+/* Appends in the batch that audit_commit_step last finished with 1. */
+size_t	audit_batch_count(const struct audit *a);
+/*
+ * What became of the i-th append (0-based, append order) of that batch:
+ * an enum audit_outcome, with *seq and *time (the record's, or for a
+ * duplicate the original's seq and 0). 0 if i is out of range.
+ */
+int	audit_batch_outcome(const struct audit *a, size_t i, uint64_t *seq,
+	    int64_t *time);
+/* 1 if several brokers append to this log (see Sequence numbers). */
+int	audit_shared(const struct audit *a);
+/*
+ * Shared stores: an fd that is readable when another broker committed
+ * (to poll for POLLIN), or -1 (one writer). audit_notify_drain reads
+ * what woke it and returns the highest sequence announced (0 if none
+ * said); records up to it are then readable by a cursor.
+ */
+int	audit_notify_fd(const struct audit *a);
+uint64_t audit_notify_drain(struct audit *a);
+
 /* Number of pending (not yet committed) records. */
 size_t	audit_pending(const struct audit *a);
 

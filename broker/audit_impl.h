@@ -194,7 +194,22 @@ struct audit {
 	uint64_t	 since_checkpoint;
 	uint64_t	 pend_trusted;	/* mark's trusted point after */
 	uint8_t		 pend_trusted_hash[AUDIT_HASH_LEN];
+	int64_t		*pend_times;	/* each pending record's time */
+	size_t		 pend_times_cap;
+
+	/* The commit as the loop sees it (audit_batch.c). */
+	int		 inflight;	/* begun, not yet stepped */
+	int		 inflight_rc;	/* what audit_commit gave */
+	char		 inflight_err[512];
+	uint64_t	 done_first;	/* the finished batch: first seq */
+	size_t		 done_n;	/* its records */
+	int64_t		*done_times;	/* their times */
+	size_t		 done_times_cap;
 };
+
+/* Room for n times in *v (audit_batch.c). Returns 0 or -1 (memory). */
+int	audit_times_reserve(int64_t **v, size_t *cap, size_t n)
+	    __attribute__((warn_unused_result));
 
 /* What audit_frame_check found at a read position. */
 enum frame {

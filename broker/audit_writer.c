@@ -97,7 +97,9 @@ audit_append(struct audit *a, Cpx__AuditRecord *rec, uint64_t *seq_out)
 		goto fail;
 	}
 	flen = len + FRAME_OVERHEAD;
-	if (audit_index_reserve_pending(&a->ix) == -1)
+	if (audit_index_reserve_pending(&a->ix) == -1 ||
+	    audit_times_reserve(&a->pend_times, &a->pend_times_cap,
+	    a->npending + 1) == -1)
 		goto fail;
 	if (a->batch_cap - a->batch_len < flen) {
 		cap = a->batch_cap ? a->batch_cap : 64 * 1024;
@@ -133,7 +135,7 @@ audit_append(struct audit *a, Cpx__AuditRecord *rec, uint64_t *seq_out)
 	memcpy(a->pend_hash, h, AUDIT_HASH_LEN);
 	if (rec->time > a->pend_time)
 		a->pend_time = rec->time;
-	a->npending++;
+	a->pend_times[a->npending++] = rec->time;
 	a->since_checkpoint++;
 	*seq_out = rec->seq;
 	return 0;
