@@ -118,6 +118,27 @@ audit_index_commit(struct audit_index *x)
 	audit_index_drop_pending(x);
 }
 
+size_t
+audit_index_npending(const struct audit_index *x)
+{
+	return x->pn;
+}
+
+void
+audit_index_commit_first(struct audit_index *x, size_t n)
+{
+	size_t	rest = x->pn - n;
+
+	x->pn = n;
+	audit_index_commit(x);
+	/* Records of the next batch before its first point extended the
+	 * last point just committed: a block's maxtime may only be high,
+	 * which costs a seek a few reads, never a record. */
+	if (rest > 0)
+		memmove(x->pv, x->pv + n, rest * sizeof(*x->pv));
+	x->pn = rest;
+}
+
 void
 audit_index_drop_pending(struct audit_index *x)
 {

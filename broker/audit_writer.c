@@ -1,15 +1,12 @@
 /*
  * audit_writer.c: appending to the segment-file store (audit.h): the
- * pending batch, the group commit and the rollback of a failed one.
+ * pending batch.
  *
  * audit_append serializes each record as it will be on disk, numbers it
  * and chains its hash at once, so a commit only writes bytes. A batch is
  * cut into parts, one per segment file it goes into (a record never
- * spans two). audit_commit writes and fsyncs every part, and the
- * directory for a new segment, before it moves the durable state; on any
- * failure it removes what it created and truncates the tail back to the
- * durable size, so what is on disk is always exactly the acknowledged
- * chain. Owns the batch buffers of the struct audit.
+ * spans two). The commit that writes them is audit_commit.c. Owns the
+ * pending batch's buffers of the struct audit.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +18,7 @@
 
 #include "audit.h"
 #include "audit_impl.h"
+#include "audit_pg.h"
 #include "clock.h"
 #include "log.h"
 
@@ -44,6 +42,7 @@ audit_reset_pending(struct audit *a)
 	memcpy(a->pend_hash, a->durable_hash, AUDIT_HASH_LEN);
 	a->pend_time = a->durable_time;
 	a->tail_bytes = a->fd == -1 ? 0 : a->durable_size;
+	a->pend_tail_first = a->tail_first;
 	a->pend_trusted = a->mark.trusted_seq;
 	memcpy(a->pend_trusted_hash, a->mark.trusted_hash, AUDIT_HASH_LEN);
 	audit_index_drop_pending(&a->ix);
@@ -81,6 +80,8 @@ audit_append(struct audit *a, Cpx__AuditRecord *rec, uint64_t *seq_out)
 	uint64_t	 off;
 	int		 newseg;
 
+	if (a->pg != NULL)
+		return audit_pg_append(a->pg, rec, seq_out);
 	*seq_out = 0;
 	if (a->broken) {
 		log_warnx("audit: %s: log unusable since a failed rollback",
@@ -111,12 +112,13 @@ audit_append(struct audit *a, Cpx__AuditRecord *rec, uint64_t *seq_out)
 		a->batch_cap = cap;
 	}
 	/* A record never spans segments; a big one may get its own. */
-	newseg = (a->fd == -1 && a->nparts == 0) ||
+	newseg = a->pend_tail_first == 0 ||
 	    (a->tail_bytes > 0 && a->tail_bytes + flen > a->seg_bytes);
 	if (newseg) {
 		if (add_part(a, rec->seq, 1) == -1)
 			goto fail;
-	} else if (a->nparts == 0 && add_part(a, a->tail_first, 0) == -1)
+	} else if (a->nparts == 0 && add_part(a, a->pend_tail_first, 0) ==
+	    -1)
 		goto fail;
 	fr = a->batch + a->batch_len;
 	audit_put_be32(fr, AUDIT_MAGIC);
@@ -131,6 +133,8 @@ audit_append(struct audit *a, Cpx__AuditRecord *rec, uint64_t *seq_out)
 	    off, rec->time, a->pend_hash);
 	a->batch_len += flen;
 	a->tail_bytes = off + flen;
+	if (newseg)
+		a->pend_tail_first = rec->seq;
 	a->pend_seq = rec->seq;
 	memcpy(a->pend_hash, h, AUDIT_HASH_LEN);
 	if (rec->time > a->pend_time)
@@ -167,169 +171,4 @@ audit_pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
 		off += (uint64_t)n;
 	}
 	return 0;
-}
-
-/*
- * Undo a failed commit: remove the segments it created, cut the tail back
- * to its durable size, forget the batch. If the tail cannot be cut, the
- * on-disk chain may hold unacknowledged bytes: stop writing altogether.
- */
-static void
-rollback(struct audit *a)
-{
-	char	name[SEG_NAME_LEN];
-	size_t	i;
-	int	removed = 0;
-
-	for (i = 0; i < a->nparts; i++) {
-		if (!a->parts[i].created)
-			continue;
-		audit_seg_name(name, a->parts[i].first);
-		if (unlinkat(a->dirfd, name, 0) == -1 && errno != ENOENT)
-			log_warn("audit: %s/%s: unlink", a->dir, name);
-		removed = 1;
-	}
-	if (removed && fsync(a->dirfd) == -1)
-		log_warn("audit: %s: fsync", a->dir);
-	if (a->fd != -1 && (ftruncate(a->fd, (off_t)a->durable_size) == -1 ||
-	    fsync(a->fd) == -1)) {
-		audit_seg_name(name, a->tail_first);
-		log_warn("audit: %s/%s: rollback to %" PRIu64 " bytes failed; "
-		    "no more records will be written", a->dir, name,
-		    a->durable_size);
-		a->broken = 1;
-	}
-	audit_reset_pending(a);
-}
-
-/*
- * The records of a failed commit were durable, the mark may be too:
- * put the mark back before the records go, so that a crash in between
- * never leaves a mark longer than the log. If the old mark cannot be
- * written back, keep the records (the log is whole either way) and
- * stop writing.
- */
-static void
-unmark(struct audit *a, uint64_t gen)
-{
-	struct audit_mark	m = a->mark;
-
-	/* Into the slot that failed: the other one still holds the old. */
-	m.gen = gen - 1;
-	if (audit_mark_write(a->mark_fd, &m) == -1) {
-		log_warn("audit: %s/%s: the high-water mark of a failed "
-		    "commit could not be taken back; no more records will "
-		    "be written", a->dir, AUDIT_MARK_FILE);
-		a->broken = 1;
-		audit_reset_pending(a);
-		return;
-	}
-	a->mark = m;
-	rollback(a);
-}
-
-int
-audit_commit(struct audit *a, char *err, size_t errlen)
-{
-	char		 name[SEG_NAME_LEN];
-	const char	*op = "write";
-	struct audit_mark m;
-	uint64_t	 off = a->durable_size, first = a->tail_first;
-	size_t		 i, end;
-	int		 fd = a->fd, created = 0, saved, marked = 0;
-
-	audit_clearerr(err, errlen);
-	if (a->npending == 0)
-		return 0;
-	audit_seg_name(name, a->tail_first);
-	if (a->broken) {
-		audit_seterr(err, errlen, "audit: %s/%s: log unusable since a "
-		    "failed rollback", a->dir, name);
-		audit_reset_pending(a);
-		return -1;
-	}
-	if (audit_segs_reserve(a, a->nparts) == -1 ||
-	    audit_index_reserve_commit(&a->ix) == -1) {
-		errno = ENOMEM;
-		goto fail;
-	}
-	for (i = 0; i < a->nparts; i++) {
-		if (a->parts[i].isnew) {
-			if (fd != a->fd)
-				close(fd);	/* fsync'd below already */
-			fd = -1;
-			first = a->parts[i].first;
-			audit_seg_name(name, first);
-			op = "create";
-			fd = openat(a->dirfd, name, O_WRONLY | O_CREAT |
-			    O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-			if (fd == -1)
-				goto fail;
-			a->parts[i].created = 1;
-			created = 1;
-			off = 0;
-		}
-		end = i + 1 < a->nparts ? a->parts[i + 1].off : a->batch_len;
-		op = "write";
-		if (audit_pwrite_all(fd, a->batch + a->parts[i].off,
-		    end - a->parts[i].off, off) == -1)
-			goto fail;
-		off += end - a->parts[i].off;
-		op = "fsync";
-		if (fsync(fd) == -1)
-			goto fail;
-	}
-	/* A new file is durable only once its directory entry is. */
-	if (created && fsync(a->dirfd) == -1) {
-		op = "fsync directory";
-		goto fail;
-	}
-	/*
-	 * The records are durable; the mark says so. Only now is the batch
-	 * committed: removing records from the end can no longer pass for
-	 * a shorter log, nor a damaged record for a torn write.
-	 */
-	m = a->mark;
-	m.last_seq = a->pend_seq;
-	memcpy(m.last_hash, a->pend_hash, AUDIT_HASH_LEN);
-	m.trusted_seq = a->pend_trusted;
-	memcpy(m.trusted_hash, a->pend_trusted_hash, AUDIT_HASH_LEN);
-	marked = 1;
-	if (audit_mark_write(a->mark_fd, &m) == -1) {
-		op = "write";
-		snprintf(name, sizeof(name), "%s", AUDIT_MARK_FILE);
-		goto fail;
-	}
-	a->mark = m;
-	for (i = 0; i < a->nparts; i++) {
-		/* Cannot fail: reserved above. */
-		if (a->parts[i].isnew && audit_segs_add(a, a->parts[i].first,
-		    a->parts[i].prev) == -1)
-			fatalx("audit: segment list");
-	}
-	if (fd != a->fd) {
-		if (a->fd != -1)
-			close(a->fd);
-		a->fd = fd;
-	}
-	a->tail_first = first;
-	a->durable_size = off;
-	a->durable_seq = a->pend_seq;
-	memcpy(a->durable_hash, a->pend_hash, AUDIT_HASH_LEN);
-	a->durable_time = a->pend_time;
-	audit_index_commit(&a->ix);
-	audit_reset_pending(a);
-	return 0;
-fail:
-	saved = errno;
-	audit_seterr(err, errlen, "audit: %s/%s: %s: %s", a->dir, name, op,
-	    strerror(saved));
-	if (fd != -1 && fd != a->fd)
-		close(fd);
-	if (marked)
-		unmark(a, m.gen);
-	else
-		rollback(a);
-	errno = saved;
-	return -1;
 }

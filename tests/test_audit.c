@@ -14,6 +14,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -2096,6 +2097,197 @@ test_checkpoint_contract(void **state)
 	X509_free(ocert);
 }
 
+/* Poll the commit in flight until it ends: 1 or -1 (err[]). */
+static int
+step_until_done(struct audit *a, char *err, size_t errlen)
+{
+	struct pollfd	pfd;
+	int		rc;
+
+	while ((rc = audit_commit_step(a, err, errlen)) == 0) {
+		pfd.fd = audit_commit_fd(a, &pfd.events);
+		assert_true(pfd.fd >= 0);	/* the thread's eventfd */
+		assert_true(poll(&pfd, 1, 10000) == 1);
+	}
+	return rc;
+}
+
+/*
+ * A commit in flight on the committer thread while the next batch is
+ * appended: outcomes numbered as appended, the next batch commits after,
+ * segments roll over on the way (some in the batch in flight, some in
+ * the next), and cursors, a reopen and verify see one whole chain.
+ */
+static void
+test_commit_pipelined(void **state)
+{
+	struct fx	*f = *state;
+	struct audit	*a;
+	struct audit_verify_stats st;
+	char		 err[512], text[600];
+	uint64_t	 seq, first, expect = 1;
+	int64_t		 t;
+	size_t		 i, k, n;
+	int		 round;
+
+	memset(text, 'p', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	a = open_ok(f);
+	/* Over 128 records a segment: index points inside segments too. */
+	audit_set_segment_bytes(a, 96 * 1024);
+	for (i = 0; i < 5; i++)
+		(void)add(a, 5, text, 0);
+	for (round = 0; round < 150; round++) {
+		n = audit_pending(a);
+		assert_int_equal(audit_commit_begin(a, err, sizeof(err)), 0);
+		assert_true(audit_commit_inflight(a));
+		/* Appends go on while the disk works. */
+		for (k = 0; k < (size_t)(round % 7) + 1; k++)
+			assert_int_equal(add(a, 5, text, 0),
+			    expect + n + k);
+		assert_int_equal(audit_pending(a), k);
+		if (step_until_done(a, err, sizeof(err)) != 1)
+			fail_msg("step: %s", err);
+		assert_false(audit_commit_inflight(a));
+		assert_int_equal(audit_batch_count(a), n);
+		for (i = 0; i < n; i++) {
+			assert_int_equal(audit_batch_outcome(a, i, &seq, &t),
+			    AUDIT_OUT_COMMITTED);
+			assert_int_equal(seq, expect + i);
+			assert_true(t > 0);
+		}
+		assert_int_equal(audit_batch_outcome(a, n, &seq, &t), 0);
+		expect += n;
+		/* Durable: exactly the batch that finished. */
+		assert_int_equal(audit_last_seq(a), expect - 1);
+		assert_int_equal(read_all(a, 0, 0, &first), expect - 1);
+	}
+	/* The blocking commit takes what is left. */
+	commit(a);
+	expect += k;
+	assert_int_equal(audit_last_seq(a), expect - 1);
+	/* Seeks through the index land on the right segment. */
+	for (seq = 1; seq < expect; seq += 13)
+		assert_int_equal(read_all(a, seq, 0, &first), expect - seq);
+	audit_close(&a);
+	if (audit_verify_dir_stats(f->log, NULL, &st, err, sizeof(err)) != 0)
+		fail_msg("verify: %s", err);
+	assert_true(st.segments >= 3);
+	assert_true(st.last_seq >= expect - 1);	/* and the closing checkpoint */
+	a = open_ok(f);
+	assert_int_equal(audit_last_seq(a), st.last_seq);
+	audit_close(&a);
+}
+
+/*
+ * The batch appended while a commit is in flight continues the segment
+ * that commit created: its index points must name that segment, so a
+ * cursor seeks into it directly (fewer than 128 records read before the
+ * first it returns) and reads the right file.
+ */
+static void
+test_commit_pipelined_index(void **state)
+{
+	struct fx		*f = *state;
+	struct audit		*a;
+	struct audit_cursor	*c;
+	Cpx__AuditRecord	*rec;
+	char			 err[512], text[400];
+	uint64_t		 seq, last;
+	int			 i;
+
+	memset(text, 'i', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	a = open_ok(f);
+	audit_set_segment_bytes(a, 100 * 1024);	/* ~220 records each */
+	for (i = 0; i < 300; i++)	/* in flight: rolls over at ~220 */
+		(void)add(a, 5, text, 0);
+	assert_int_equal(audit_commit_begin(a, err, sizeof(err)), 0);
+	for (i = 0; i < 300; i++)	/* meanwhile: continues that segment */
+		(void)add(a, 5, text, 0);
+	if (step_until_done(a, err, sizeof(err)) != 1)
+		fail_msg("step: %s", err);
+	commit(a);
+	last = audit_last_seq(a);
+	assert_int_equal(last, 600);
+	for (seq = 1; seq <= last; seq += 7) {
+		c = audit_cursor_new(a, seq, 0, err, sizeof(err));
+		assert_non_null(c);
+		if (audit_cursor_next(c, &rec, err, sizeof(err)) != 1)
+			fail_msg("cursor from %llu: %s",
+			    (unsigned long long)seq, err);
+		assert_int_equal(rec->seq, seq);
+		if (audit_cursor_reads(c) > 128)
+			fail_msg("cursor from %llu read %llu records",
+			    (unsigned long long)seq,
+			    (unsigned long long)audit_cursor_reads(c));
+		cpx__audit_record__free_unpacked(rec, NULL);
+		audit_cursor_free(&c);
+	}
+	audit_close(&a);
+}
+
+/*
+ * The disk fills under a commit in flight: the batch in flight and the
+ * one appended meanwhile are both gone (audit.h: Failure), nothing of
+ * them is on disk, and once space returns numbering goes on from the
+ * last durable record.
+ */
+static void
+test_commit_pipelined_disk_full(void **state)
+{
+	struct fx	*f = *state;
+	struct audit	*a;
+	char		 err[512], filler[PATH_MAX], text[1024];
+	uint64_t	 last = 0, seq;
+	int64_t		 t;
+	int		 fd, rc = 1, i;
+	static char	 junk[64 * 1024];
+
+	assert_int_equal(mkdir(f->log, 0700), 0);
+	if (mount("tmpfs", f->log, "tmpfs", 0, "size=256k,mode=0700") == -1) {
+		fprintf(stderr, "tmpfs: mount: %s: skipped\n",
+		    strerror(errno));
+		skip();
+	}
+	snprintf(filler, sizeof(filler), "%s/filler", f->log);
+	fd = open(filler, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, junk, sizeof(junk)), sizeof(junk));
+	assert_int_equal(close(fd), 0);
+	memset(text, 'z', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	a = open_ok(f);
+	audit_set_segment_bytes(a, 40 * 1024);
+	while (rc == 1) {
+		last = audit_last_seq(a);
+		for (i = 0; i < 5; i++)
+			(void)add(a, 5, text, 0);
+		assert_int_equal(audit_commit_begin(a, err, sizeof(err)), 0);
+		for (i = 0; i < 3; i++)	/* the next batch, meanwhile */
+			(void)add(a, 5, text, 0);
+		rc = step_until_done(a, err, sizeof(err));
+		if (rc == 1)
+			commit(a);	/* the three, before the next round */
+		assert_true(audit_last_seq(a) < 1000);
+	}
+	if (strstr(err, "No space left on device") == NULL)
+		fail_msg("error \"%s\"", err);
+	assert_int_equal(audit_pending(a), 0);	/* the next batch went too */
+	check_rolled_back(f, a, last);
+	assert_int_equal(unlink(filler), 0);
+	assert_int_equal(add(a, 3, "space is back", 0), last + 1);
+	assert_int_equal(audit_commit_begin(a, err, sizeof(err)), 0);
+	assert_int_equal(step_until_done(a, err, sizeof(err)), 1);
+	assert_int_equal(audit_batch_outcome(a, 0, &seq, &t),
+	    AUDIT_OUT_COMMITTED);
+	assert_int_equal(seq, last + 1);
+	audit_close(&a);
+	a = open_ok(f);
+	audit_close(&a);
+	assert_int_equal(umount(f->log), 0);
+}
+
 int
 main(void)
 {
@@ -2140,6 +2332,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_chain_v1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint_contract,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_pipelined, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_commit_pipelined_index,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_commit_pipelined_disk_full, setup, teardown),
 	};
 
 	log_init("test_audit", LOG_LEVEL_ERROR);
