@@ -30,6 +30,7 @@
 
 #include "audit.h"
 #include "audit_impl.h"
+#include "audit_pg.h"
 #include "log.h"
 
 struct audit *
@@ -117,6 +118,7 @@ audit_open_flags(const char *dir, EVP_PKEY *key, X509 *cert, unsigned flags,
 	a->dirfd = -1;
 	a->fd = -1;
 	a->mark_fd = -1;
+	a->cm_efd = -1;
 	a->key = key;
 	a->cert = cert;
 	a->flags = flags;
@@ -171,30 +173,42 @@ fail:
 void
 audit_set_segment_bytes(struct audit *a, uint64_t bytes)
 {
+	if (a->pg != NULL)
+		return;
 	a->seg_bytes = bytes > 0 ? bytes : 1;
 }
 
 size_t
 audit_pending(const struct audit *a)
 {
+	if (a->pg != NULL)
+		return a->pg->pend.n;
 	return a->npending;
 }
 
 uint64_t
 audit_last_seq(const struct audit *a)
 {
+	if (a->pg != NULL)
+		return a->pg->head_seq;
 	return a->durable_seq;
 }
 
 void
 audit_last_hash(const struct audit *a, uint8_t out[AUDIT_HASH_LEN])
 {
+	if (a->pg != NULL) {
+		memcpy(out, a->pg->head_hash, AUDIT_HASH_LEN);
+		return;
+	}
 	memcpy(out, a->durable_hash, AUDIT_HASH_LEN);
 }
 
 int
 audit_seal(struct audit *a, char *err, size_t errlen)
 {
+	if (a->pg != NULL)
+		return audit_pg_seal(a->pg, err, errlen);
 	audit_clearerr(err, errlen);
 	if (a->since_checkpoint > 0 && a->key != NULL &&
 	    audit_checkpoint(a) == -1)
@@ -211,9 +225,19 @@ audit_close(struct audit **ap)
 	if (ap == NULL || (a = *ap) == NULL)
 		return;
 	*ap = NULL;
+	if (a->pg != NULL) {
+		audit_pg_free(&a->pg);
+		free(a);
+		return;
+	}
 	if (a->dirfd != -1 && !a->broken && audit_seal(a, err,
 	    sizeof(err)) == -1)
 		log_warnx("%s", err);
+	if (a->inflight && !a->cm_inline &&
+	    audit_commit_wait(a, err, sizeof(err)) == -1)
+		log_warnx("%s", err);
+	audit_committer_stop(a);
+	audit_job_free(&a->job);
 	if (a->fd != -1 && close(a->fd) == -1)
 		log_warn("audit: %s: close", a->dir);
 	if (a->mark_fd != -1 && close(a->mark_fd) == -1)
@@ -223,7 +247,6 @@ audit_close(struct audit **ap)
 	free(a->batch);
 	free(a->parts);
 	free(a->pend_times);
-	free(a->done_times);
 	free(a->segs);
 	audit_index_free(&a->ix);
 	free(a->cert_der);

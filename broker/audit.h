@@ -95,6 +95,47 @@
  * they are above the mark, at most one record frame long and hold no
  * later record, and refuses to start otherwise.
  *
+ * THE POSTGRESQL STORE (audit_pg.c and the audit_pg_*.c it names;
+ * audit_open_pg). A shared store: several brokers, each with its own
+ * audit, append to one log in one database; schema in
+ * audit_pg_schema_sql(). Where it differs from the words above:
+ * - Durability is PostgreSQL's COMMIT (with synchronous_commit = on and
+ *   a synchronous standby: on two machines' disks). The table cpx_head
+ *   (seq, hash, time of the last record) is the high-water mark; each
+ *   commit takes it FOR UPDATE, which serialises every broker's writer,
+ *   so seqs, chain and the duplicate check are global.
+ * - audit_append gives *seq_out 0 and leaves rec->seq and rec->time as
+ *   they were: both are fixed at commit (time: max(now, the head's, the
+ *   record before), or the caller's if it set one). audit_checkpoint
+ *   queues a checkpoint that is built and signed at commit, when its
+ *   checkpoint_seq and hash are known. audit_batch_outcome is the
+ *   answer.
+ * - Rollback is the transaction's. A commit whose answer was lost is in
+ *   doubt (see Failure below): the records may be on record.
+ * - Recovery: opening checks every row in one snapshot (seq 1, 2, ...
+ *   without gap, prev_hash, hash recomputed over the stored record
+ *   bytes, the columns equal to the record's own seq, time and kind,
+ *   every checkpoint covering the record before it and signed by the
+ *   certificate it carries, whichever broker that was) and that the
+ *   head row names the last record; err[] names the seq at fault. There
+ *   is no torn tail (a transaction is whole) and no trusted checkpoint
+ *   of its own: a checkpoint proves its signer, and cpx-audit verify
+ *   holds signers to the CA. The schema is created if missing (and the
+ *   role may), a newer schema version is refused, naming both.
+ *   AUDIT_OPEN_ACCEPT_NO_MARK does not apply. Many writers: no lock.
+ * - The database unreachable: commits fail at once ("storage: database
+ *   unreachable (...)") while the store reconnects by itself, without
+ *   blocking, from later commits (back-off 100 ms to 2 s).
+ *   audit_commit (blocking) tries at once. A commit with no answer in
+ *   15 s (a primary waiting for a synchronous standby that is gone)
+ *   fails, in doubt, when next stepped.
+ * - audit_last_seq/hash: the head as this audit last saw it (at open and
+ *   at its own commits); other brokers' commits are learnt through
+ *   audit_notify_fd and read with a cursor.
+ * - Cursors read pages of records on a connection of their own (a
+ *   blocking round trip per 512 records), checking the chain from the
+ *   first record they read.
+ *
  * Threads: an audit and its cursors belong to one thread.
  */
 #ifndef CPX_AUDIT_H
@@ -141,6 +182,23 @@ struct audit *audit_open(const char *dir, EVP_PKEY *key, X509 *cert,
 /* audit_open with AUDIT_OPEN_* flags (0: audit_open). */
 struct audit *audit_open_flags(const char *dir, EVP_PKEY *key, X509 *cert,
 	    unsigned flags, char *err, size_t errlen);
+
+/*
+ * Open the shared store in the PostgreSQL database dsn (libpq's
+ * connection string; the password from PGPASSFILE, ~/.pgpass or a
+ * passfile= in it). key == NULL opens it read-only (cursors, verify).
+ * Returns an owned audit (audit_close) or NULL with err[], which names
+ * the database by audit_pg_describe, never with its password.
+ */
+struct audit *audit_open_pg(const char *dsn, EVP_PKEY *key, X509 *cert,
+	    unsigned flags, char *err, size_t errlen);
+/*
+ * dsn without its password ("host=... port=... dbname=... user=..."),
+ * for a log line (buf says so if dsn does not parse).
+ */
+void	audit_pg_describe(const char *dsn, char *buf, size_t len);
+/* The SQL that creates the schema (version 1): one place for it. */
+const char *audit_pg_schema_sql(void);
 
 /*
  * Write a checkpoint if anything was appended since the last one, and
@@ -268,7 +326,13 @@ int	audit_shared(const struct audit *a);
  * Shared stores: an fd that is readable when another broker committed
  * (to poll for POLLIN), or -1 (one writer). audit_notify_drain reads
  * what woke it and returns the highest sequence announced (0 if none
- * said); records up to it are then readable by a cursor.
+ * said); records up to it are then readable by a cursor. The fd may
+ * change: ask for it again each loop turn. After a lost connection the
+ * store gives a timer's fd meanwhile, readable when it is time to try
+ * again, and the drain the loop then calls reconnects (without
+ * blocking), so a broker with nothing of its own to commit hears of
+ * others again too. After such a reconnect the drain announces the head
+ * as it is then, since announcements made meanwhile were lost.
  */
 int	audit_notify_fd(const struct audit *a);
 uint64_t audit_notify_drain(struct audit *a);
@@ -347,6 +411,7 @@ int	audit_verify_dir(const char *dir, struct trust *t, uint64_t *nrecords,
 	    char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* What audit_verify_dir_stats() found. */
+#define AUDIT_VERIFY_SIGNERS	32
 struct audit_verify_stats {
 	uint64_t	segments;
 	uint64_t	records;
@@ -359,7 +424,18 @@ struct audit_verify_stats {
 	char		checkpoint_cert[65];	/* SHA-256 hex of the last
 						 * checkpoint's cert, or "" */
 	uint64_t	signer_changes;	/* checkpoint signer changed */
-	int		mark_found;	/* the high-water mark ... */
+	/* Checkpoints per signer, in order of first appearance (the
+	 * first AUDIT_VERIFY_SIGNERS; more are counted in other_signed). */
+	struct audit_verify_signer {
+		uint8_t		fpr[32];	/* SHA-256 of the cert */
+		char		name[65];	/* its CN, printable */
+		uint64_t	checkpoints;
+		uint64_t	first_seq;	/* its first checkpoint */
+	}		signers[AUDIT_VERIFY_SIGNERS];
+	size_t		nsigners;
+	uint64_t	other_signed;
+	int		mark_found;	/* the high-water mark (a store's
+					 * head: audit_verify_store) ... */
 	uint64_t	mark_seq;	/* ... its last committed seq */
 	uint8_t		mark_hash[AUDIT_HASH_LEN];
 	uint64_t	mark_trusted;	/* its trusted checkpoint */
@@ -369,18 +445,28 @@ struct audit_verify_stats {
  * Who may sign checkpoints. With a trust, a signer must always be a
  * broker certificate of the CA (serverAuth). Pins narrow that further:
  * the signer must be one of broker_certs, or (with a trust) a broker
- * certificate whose subjectAltName carries broker_name. With a trust and
- * no pin, the first signer is taken as the broker and any change of
- * signer fails: a node key that re-signs a rewritten log is refused.
+ * certificate whose subjectAltName carries broker_name or one of
+ * broker_names. With a trust and no pin, a log of one broker
+ * (multi_broker 0) takes its first signer as the broker and any change
+ * of signer fails: a node key that re-signs a rewritten log is refused.
+ * A log several brokers share (multi_broker 1: a PostgreSQL store, or a
+ * directory exported from one, as the operator says; the log cannot
+ * say it of itself) admits every broker certificate of the CA, each
+ * held to the pins if there are any.
  */
 struct audit_verify_opts {
 	X509		**broker_certs;		/* pinned, or NULL */
 	size_t		  nbroker_certs;
 	const char	 *broker_name;		/* or NULL */
+	const char *const *broker_names;	/* more names, or NULL */
+	size_t		  nbroker_names;
+	int		  multi_broker;
 	/*
 	 * Called at each checkpoint whose signer differs from the previous
 	 * checkpoint's (SHA-256 of the certificates, hex), before it is
-	 * judged; desc names the new signer. May be NULL.
+	 * judged; desc names the new signer. With multi_broker, only when
+	 * a signer signs its first checkpoint (brokers take turns there).
+	 * May be NULL.
 	 */
 	void		(*on_signer_change)(void *arg, uint64_t seq,
 			    const char *from, const char *to,
@@ -396,6 +482,19 @@ struct audit_verify_opts {
  * record.
  */
 int	audit_verify_dir_opts(const char *dir, struct trust *t,
+	    const struct audit_verify_opts *o, struct audit_verify_stats *st,
+	    char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/*
+ * The same checks over any store through a cursor (a PostgreSQL store
+ * opened read-only; tests: a segment-file store): every record from 1
+ * through the head the store had when this began (audit_last_seq and
+ * audit_last_hash stand for the high-water mark: st->mark_*), each
+ * judged by the one per-record check audit_verify_dir_opts uses.
+ * Records other brokers commit meanwhile are left for the next run.
+ * Returns 0, or -1 with err[] naming the first bad record.
+ */
+int	audit_verify_store(struct audit *a, struct trust *t,
 	    const struct audit_verify_opts *o, struct audit_verify_stats *st,
 	    char *err, size_t errlen) __attribute__((warn_unused_result));
 

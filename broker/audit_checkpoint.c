@@ -16,6 +16,7 @@
 
 #include "audit.h"
 #include "audit_impl.h"
+#include "audit_pg.h"
 #include "cosign.h"
 #include "cpx_limits.h"
 #include "log.h"
@@ -67,6 +68,8 @@ audit_checkpoint(struct audit *a)
 	uint64_t		 seq;
 	int			 ret = -1;
 
+	if (a->pg != NULL)
+		return audit_pg_checkpoint(a->pg);
 	if (a->key == NULL) {
 		log_warnx("audit: %s: no broker key to sign a checkpoint",
 		    a->dir);

@@ -21,6 +21,7 @@
 
 #include "audit.h"
 #include "audit_impl.h"
+#include "audit_pg.h"
 #include "chain.h"
 
 #define CURSOR_BUF	(FRAME_MAX + 64u * 1024u)
@@ -54,6 +55,19 @@ audit_cursor_new(struct audit *a, uint64_t from_seq, int64_t from_time,
 	const struct audit_ixpt	*x;
 
 	audit_clearerr(err, errlen);
+	if (a->pg != NULL) {
+		/* No file reader: the PostgreSQL cursor holds its page. */
+		if ((c = calloc(1, sizeof(*c))) == NULL) {
+			audit_seterr(err, errlen, "audit: out of memory");
+			return NULL;
+		}
+		c->dirfd = -1;
+		c->rd.fd = -1;
+		if ((c->pg = audit_pg_cursor_new(a->pg, from_seq, from_time,
+		    err, errlen)) == NULL)
+			audit_cursor_free(&c);
+		return c;
+	}
 	if ((c = cursor_alloc(from_seq, from_time)) == NULL) {
 		audit_seterr(err, errlen, "audit: out of memory");
 		return NULL;
@@ -94,6 +108,8 @@ audit_cursor_open_dir(const char *dir, uint64_t from_seq, int64_t from_time,
 uint64_t
 audit_cursor_reads(const struct audit_cursor *c)
 {
+	if (c->pg != NULL)
+		return c->pg->reads;
 	return c->reads;
 }
 
@@ -105,6 +121,7 @@ audit_cursor_free(struct audit_cursor **cp)
 	if (cp == NULL || (c = *cp) == NULL)
 		return;
 	*cp = NULL;
+	audit_pg_cursor_free(&c->pg);
 	if (c->rd.fd != -1)
 		close(c->rd.fd);
 	if (c->dirfd != -1)
@@ -223,6 +240,9 @@ int
 audit_cursor_next(struct audit_cursor *c, Cpx__AuditRecord **recp,
     char *err, size_t errlen)
 {
+	if (c->pg != NULL)
+		return audit_pg_cursor_next(c->pg, recp, NULL, NULL, err,
+		    errlen);
 	return cursor_next(c, recp, NULL, NULL, err, errlen);
 }
 
@@ -231,5 +251,8 @@ audit_cursor_next_leaf(struct audit_cursor *c, Cpx__AuditRecord **recp,
     uint32_t *len, uint8_t leaf[AUDIT_HASH_LEN], char *err, size_t errlen)
 {
 	*len = 0;
+	if (c->pg != NULL)
+		return audit_pg_cursor_next(c->pg, recp, len, leaf, err,
+		    errlen);
 	return cursor_next(c, recp, len, leaf, err, errlen);
 }

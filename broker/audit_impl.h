@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -106,6 +107,10 @@ int	audit_index_reserve_commit(struct audit_index *x)
 	    __attribute__((warn_unused_result));
 /* The batch is durable: its points join the index. Cannot fail. */
 void	audit_index_commit(struct audit_index *x);
+/* Pending points so far, and commit only the first n of them (the
+ * batch in flight; the rest belong to the batch after it). */
+size_t	audit_index_npending(const struct audit_index *x);
+void	audit_index_commit_first(struct audit_index *x, size_t n);
 /* The batch is gone (committed or rolled back). */
 void	audit_index_drop_pending(struct audit_index *x);
 /*
@@ -148,8 +153,46 @@ struct part {
 	uint8_t		prev[AUDIT_HASH_LEN];	/* chain before */
 };
 
-/* The open store (audit.c); one thread. */
+/*
+ * One commit on its way to disk (audit_commit.c): the batch taken out of
+ * the store, what the disk holds now, and what the write did.
+ */
+struct audit_job {
+	uint8_t		*batch;		/* the batch's frames */
+	size_t		 len, cap;
+	struct part	*parts;		/* one per segment file */
+	size_t		 nparts, partcap;
+	size_t		 nrec;		/* records */
+	int64_t		*times;		/* each one's time */
+	size_t		 times_cap;
+	uint64_t	 first_seq, last_seq;
+	uint8_t		 last_hash[AUDIT_HASH_LEN];
+	int64_t		 last_time;
+	uint64_t	 trusted_seq;	/* the mark's trusted point after */
+	uint8_t		 trusted_hash[AUDIT_HASH_LEN];
+	size_t		 npoints;	/* index points of the batch */
+	int		 fd;		/* durable tail before: fd, */
+	uint64_t	 off;		/* size, */
+	uint64_t	 first;		/* first seq */
+	struct audit_mark mark;		/* the mark before */
+	/* What the write did. */
+	int		 rc;		/* 0, or -1 with err */
+	int		 broken;	/* rollback failed */
+	int		 mark_back;	/* mark_out holds the mark put back */
+	char		 err[512];
+	int		 fd_out;	/* tail after */
+	uint64_t	 first_out, off_out;
+	struct audit_mark mark_out;	/* the mark written */
+};
+
+struct audit_pg;
+struct audit_pg_cursor;
+
+/* The open store (audit.c); one thread, and its committer thread. */
 struct audit {
+	struct audit_pg	*pg;		/* the PostgreSQL store (audit_pg.c),
+					 * or NULL: every public function
+					 * hands over to it first */
 	char		*dir;
 	int		 dirfd;
 	EVP_PKEY	*key;		/* borrowed */
@@ -197,16 +240,29 @@ struct audit {
 	int64_t		*pend_times;	/* each pending record's time */
 	size_t		 pend_times_cap;
 
-	/* The commit as the loop sees it (audit_batch.c). */
+	uint64_t	 pend_tail_first; /* tail segment after the batch
+					 * (0: none yet) */
+
+	/* The commit as the loop sees it (audit_commit.c). */
+	struct audit_job job;		/* in flight, then its outcome */
 	int		 inflight;	/* begun, not yet stepped */
-	int		 inflight_rc;	/* what audit_commit gave */
-	char		 inflight_err[512];
-	uint64_t	 done_first;	/* the finished batch: first seq */
-	size_t		 done_n;	/* its records */
-	int64_t		*done_times;	/* their times */
-	size_t		 done_times_cap;
+	int		 cm_inline;	/* nothing to write: no thread */
+	size_t		 done_n;	/* records of the finished batch */
+	/* The committer thread: job while cm_work, then cm_done. */
+	int		 cm_started;
+	pthread_t	 cm_thread;
+	pthread_mutex_t	 cm_mu;
+	pthread_cond_t	 cm_cv;
+	int		 cm_work, cm_done, cm_stop;
+	int		 cm_efd;	/* eventfd: the thread is done */
 };
 
+/* audit_commit.c: block until the commit in flight ends (1 or -1). */
+int	audit_commit_wait(struct audit *a, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+/* Stop and join the committer thread (none in flight). */
+void	audit_committer_stop(struct audit *a);
+void	audit_job_free(struct audit_job *j);
 /* Room for n times in *v (audit_batch.c). Returns 0 or -1 (memory). */
 int	audit_times_reserve(int64_t **v, size_t *cap, size_t n)
 	    __attribute__((warn_unused_result));
@@ -225,6 +281,7 @@ enum frame {
 
 /* A reader of durable records (audit_cursor.c). */
 struct audit_cursor {
+	struct audit_pg_cursor *pg;	/* on a PostgreSQL store, or NULL */
 	struct audit	*a;		/* NULL: a dir cursor */
 	int		 dirfd;		/* own, dir cursors only */
 	struct audit_rd	 rd;

@@ -5,6 +5,10 @@
  *     audit_append_bench DIR N B      append N records of about an
  *                                     accepted alert's size, committing
  *                                     every B; prints commits/s, records/s
+ *     audit_append_bench --dsn DSN N B the same on a PostgreSQL store
+ *                                     (audit_open_pg; the tables must be
+ *                                     empty or hold a sound log), with
+ *                                     p50/p99 commit latency
  *     audit_append_bench -p DIR K     the two ways to update a small file
  *                                     atomically, K times each: two slots
  *                                     written in turn (pwrite+fdatasync),
@@ -73,8 +77,18 @@ rmdir_all(const char *dir)
 }
 
 static int
-appends(const char *dir, long n, long b)
+cmp_double(const void *x, const void *y)
 {
+	double	a = *(const double *)x, b = *(const double *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* dsn: a PostgreSQL store instead of the directory. */
+static int
+appends(const char *dir, const char *dsn, long n, long b)
+{
+	double			*lat = NULL, c0;
 	Cpx__AuditRecord	 rec = CPX__AUDIT_RECORD__INIT;
 	struct audit		*a = NULL;
 	EVP_PKEY		*k = NULL;
@@ -91,7 +105,11 @@ appends(const char *dir, long n, long b)
 		fprintf(stderr, "no key\n");
 		goto done;
 	}
-	if ((a = audit_open(dir, k, x, err, sizeof(err))) == NULL) {
+	if ((lat = calloc((size_t)(n / b + 2), sizeof(*lat))) == NULL)
+		goto done;
+	a = dsn != NULL ? audit_open_pg(dsn, k, x, 0, err, sizeof(err)) :
+	    audit_open(dir, k, x, err, sizeof(err));
+	if (a == NULL) {
 		fprintf(stderr, "%s\n", err);
 		goto done;
 	}
@@ -108,18 +126,23 @@ appends(const char *dir, long n, long b)
 			goto done;
 		}
 		if (i % b == 0 || i == n) {
+			c0 = now_s();
 			if (audit_commit(a, err, sizeof(err)) == -1) {
 				fprintf(stderr, "%s\n", err);
 				goto done;
 			}
-			commits++;
+			lat[commits++] = now_s() - c0;
 		}
 	}
 	t = now_s() - t0;
+	qsort(lat, (size_t)commits, sizeof(*lat), cmp_double);
 	printf("records %ld batch %ld: %.3f s, %.0f commits/s, %.0f "
-	    "records/s\n", n, b, t, (double)commits / t, (double)n / t);
+	    "records/s, commit p50 %.3f ms p99 %.3f ms\n", n, b, t,
+	    (double)commits / t, (double)n / t, lat[commits / 2] * 1e3,
+	    lat[(commits * 99) / 100] * 1e3);
 	ret = 0;
 done:
+	free(lat);
 	audit_close(&a);
 	EVP_PKEY_free(k);
 	X509_free(x);
@@ -186,12 +209,16 @@ main(int argc, char **argv)
 		(void)rmdir_all(argv[2]);
 		return rc;
 	}
+	if (argc == 5 && strcmp(argv[1], "--dsn") == 0 &&
+	    atol(argv[3]) > 0 && atol(argv[4]) > 0)
+		return appends(NULL, argv[2], atol(argv[3]), atol(argv[4]));
 	if (argc != 4 || atol(argv[2]) <= 0 || atol(argv[3]) <= 0) {
 		fprintf(stderr, "usage: audit_append_bench DIR N B\n"
+		    "       audit_append_bench --dsn DSN N B\n"
 		    "       audit_append_bench -p DIR K\n");
 		return 2;
 	}
-	rc = appends(argv[1], atol(argv[2]), atol(argv[3]));
+	rc = appends(argv[1], NULL, atol(argv[2]), atol(argv[3]));
 	if (rmdir_all(argv[1]) == -1)
 		fprintf(stderr, "cannot remove %s\n", argv[1]);
 	return rc;
