@@ -4,17 +4,21 @@
  * log, duplicate index, the edge, the verifier threads. One turn: read
  * what the edge has and decide on each request (publishes go to
  * publish.c, new sessions to peer.c), append to the audit log, commit
- * once (group commit: one fsync), and only then acknowledge and deliver
- * (route.c), then feed replays (replay.c) and answer witnesses
+ * (batch.c: group commit, one batch in flight while the next gathers)
+ * and only once it holds acknowledge and deliver (route.c; records other
+ * brokers wrote to a shared log come in order through tail.c), then
+ * feed replays (replay.c) and answer witnesses
  * (witness.c), and let the edge flush and time out. Subscribe, replay
  * and ping requests are answered here; SIGHUP's reload too.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/x509.h>
 #include <zmq.h>
 
@@ -88,7 +92,22 @@ broker_send_error(struct broker *b, struct session *s, uint64_t request_id,
 {
 	Cpx__Envelope env = CPX__ENVELOPE__INIT;
 	Cpx__Error er = CPX__ERROR__INIT;
+	char cut[CPX_MAX_ERROR_TEXT + 1];
+	size_t n;
 
+	/*
+	 * A node refuses an Error whose text is over the wire's bound as a
+	 * bad frame: a long store message (a database's) is cut, at a
+	 * character boundary.
+	 */
+	if (text != NULL && (n = strlen(text)) > CPX_MAX_ERROR_TEXT) {
+		n = CPX_MAX_ERROR_TEXT;
+		while (n > 0 && ((unsigned char)text[n] & 0xc0) == 0x80)
+			n--;
+		memcpy(cut, text, n);
+		cut[n] = '\0';
+		text = cut;
+	}
 	er.request_id = request_id;
 	er.reason = reason;
 	er.text = (char *)text;
@@ -179,7 +198,8 @@ handle_subscribe(struct broker *b, struct session *s, Cpx__Envelope **envp)
 	log_info("%s: subscribed with %zu filter(s)%s", s->tag, sub->n_filters,
 	    peer_catching_up(pr) ? ", resuming from history" : "");
 	ok.request_id = sub->request_id;
-	ok.live_from = audit_last_seq(b->audit);
+	/* Live from the last record routed here, not the store's head. */
+	ok.live_from = b->delivered;
 	env.body_case = CPX__ENVELOPE__BODY_SUBSCRIBED;
 	env.subscribed = &ok;
 	broker_send(b, s, &env);
@@ -358,11 +378,11 @@ maybe_checkpoint(struct broker *b, int64_t now)
 	if (b->since_checkpoint < b->cfg->checkpoint_records &&
 	    now - b->last_checkpoint_ms < (int64_t)b->cfg->checkpoint_interval_ms)
 		return;
+	/* Its seq is known once committed (batch.c tells witness.c). */
 	if (audit_checkpoint(b->audit) == -1)
 		log_warnx("audit: checkpoint could not be appended");
 	else
-		witness_note_checkpoint(b->witness, audit_last_seq(b->audit) +
-		    audit_pending(b->audit));
+		batch_note_checkpoint(b);
 	b->since_checkpoint = 0;
 	b->last_checkpoint_ms = now;
 }
@@ -447,7 +467,8 @@ turn(struct broker *b)
 	maybe_checkpoint(b, now);
 	maybe_log_stats(b, now);
 	maybe_tell_operators(b, now);
-	publish_commit_turn(b);
+	batch_turn(b);
+	busy |= tail_pump(b);
 	busy |= replay_pump(b);
 	busy |= witness_pump(b);
 	edge_tick(b->edge, now);
@@ -456,12 +477,16 @@ turn(struct broker *b)
 	return busy || edge_has_backlog(b->edge);
 }
 
-/* Wait for the edge socket or verifier results, at most timeout_ms. */
+/*
+ * Wait for the edge socket, verifier results, the commit in flight or a
+ * commit of another broker, at most timeout_ms.
+ */
 static int
 wait_input(struct broker *b, long timeout_ms)
 {
-	zmq_pollitem_t items[3];
+	zmq_pollitem_t items[5];
 	int n = 1, fd;
+	short ev;
 
 	memset(items, 0, sizeof(items));
 	items[0].socket = edge_socket(b->edge);
@@ -477,6 +502,19 @@ wait_input(struct broker *b, long timeout_ms)
 		items[n].events = ZMQ_POLLIN;
 		n++;
 		timeout_ms = metrics_timeout(b->metrics, timeout_ms);
+	}
+	/* A store that commits over the network: its socket (batch.c). */
+	if ((fd = batch_fd(b, &ev)) != -1) {
+		items[n].fd = fd;
+		items[n].events = (ev & POLLIN ? ZMQ_POLLIN : 0) |
+		    (ev & POLLOUT ? ZMQ_POLLOUT : 0);
+		n++;
+	} else if (audit_commit_inflight(b->audit))
+		timeout_ms = 0;		/* step it at once */
+	if ((fd = tail_fd(b)) != -1) {
+		items[n].fd = fd;
+		items[n].events = ZMQ_POLLIN;
+		n++;
 	}
 	if (zmq_poll(items, n, timeout_ms) == -1 && errno != EINTR) {
 		log_warnx("zmq_poll: %s", zmq_strerror(errno));
@@ -496,7 +534,7 @@ broker_run(struct broker *b)
 	log_info("cpx-broker " CPX_VERSION " listening on %s as %s (policy "
 	    "%s, audit %s, last seq %"
 	    PRIu64 ", %u verifier thread(s))", b->cfg->listen, b->name,
-	    b->cfg->policy, b->cfg->audit_dir, audit_last_seq(b->audit),
+	    b->cfg->policy, b->store_desc, audit_last_seq(b->audit),
 	    b->cfg->verify_threads);
 	health_check_expiry(b, metrics_health(b->metrics), clock_mono_ms(), 1);
 	notify_ready("listening");
@@ -533,7 +571,7 @@ broker_run(struct broker *b)
 	}
 	peer_take_closed(b);
 	peer_flush_refusals(b, clock_mono_ms(), 0);
-	publish_commit_turn(b);
+	batch_drain(b, DRAIN_MS);
 	/* The closing checkpoint now, so the last seq below is the log's. */
 	if (audit_seal(b->audit, err, sizeof(err)) == -1)
 		log_warnx("%s", err);
@@ -554,16 +592,19 @@ load_dedup(struct broker *b, char *err, size_t errlen)
 	struct audit_cursor *c;
 	Cpx__AuditRecord *rec;
 	Cpx__Alert *a;
-	uint8_t hash[DEDUP_HASH_LEN];
-	int rc;
+	uint8_t hash[DEDUP_HASH_LEN], *der = NULL;
+	int rc, derlen;
 
 	if ((b->dedup = dedup_new()) == NULL ||
-	    (b->witness = witness_new()) == NULL) {
+	    (b->witness = witness_new()) == NULL ||
+	    (derlen = i2d_X509(b->cert, &der)) <= 0) {
 		snprintf(err, errlen, "out of memory or no random bytes");
 		return -1;
 	}
-	if ((c = audit_cursor_new(b->audit, 1, 0, err, errlen)) == NULL)
+	if ((c = audit_cursor_new(b->audit, 1, 0, err, errlen)) == NULL) {
+		OPENSSL_free(der);
 		return -1;
+	}
 	while ((rc = audit_cursor_next(c, &rec, err, errlen)) == 1) {
 		a = NULL;
 		/* The key is (origin, id): the origin is in the alert bytes. */
@@ -573,7 +614,7 @@ load_dedup(struct broker *b, char *err, size_t errlen)
 		    rec->alert->alert.data)) == NULL || a->origin == NULL)) {
 			snprintf(err, errlen, "%s: accepted alert at seq %"
 			    PRIu64 " does not decode; run cpx-audit verify",
-			    b->cfg->audit_dir, rec->seq);
+			    b->store_desc, rec->seq);
 			rc = -1;
 		} else if (a != NULL &&
 		    dedup_find(b->dedup, a->origin, rec->alert_id) == NULL) {
@@ -585,7 +626,16 @@ load_dedup(struct broker *b, char *err, size_t errlen)
 				rc = -1;
 			}
 		}
-		if (rc != -1 && witness_note_record(b->witness, rec) == -1) {
+		/*
+		 * On a shared log other brokers sign checkpoints too: a
+		 * witness is shown this broker's own (witness.c).
+		 */
+		if (rc != -1 && (rec->kind !=
+		    CPX__RECORD_KIND__RECORD_CHECKPOINT ||
+		    (rec->checkpoint_cert.len == (size_t)derlen &&
+		    memcmp(rec->checkpoint_cert.data, der,
+		    (size_t)derlen) == 0)) &&
+		    witness_note_record(b->witness, rec) == -1) {
 			snprintf(err, errlen, "out of memory");
 			rc = -1;
 		}
@@ -596,7 +646,42 @@ load_dedup(struct broker *b, char *err, size_t errlen)
 			break;
 	}
 	audit_cursor_free(&c);
+	OPENSSL_free(der);
 	return rc == 0 ? 0 : -1;
+}
+
+/*
+ * The audit store the config names: the segment files in audit_dir, or
+ * the PostgreSQL database of store_dsn, which must answer now (fail
+ * fast: a broker that cannot record accepts nothing, and systemd
+ * restarts it). b->store_desc names it for log lines, never with a
+ * password.
+ */
+static int
+open_store(struct broker *b, const struct config *cfg, char *err,
+    size_t errlen)
+{
+	unsigned flags = cfg->accept_log_without_mark ?
+	    AUDIT_OPEN_ACCEPT_NO_MARK : 0;
+	char desc[256];
+
+	if (!config_store_pg(cfg)) {
+		snprintf(b->store_desc, sizeof(b->store_desc), "%s",
+		    cfg->audit_dir);
+		b->audit = audit_open_flags(cfg->audit_dir, b->key, b->cert,
+		    flags, err, errlen);
+		return b->audit != NULL ? 0 : -1;
+	}
+	if (config_store_env(cfg, err, errlen) == -1)
+		return -1;
+	audit_pg_describe(cfg->store_dsn, desc, sizeof(desc));
+	snprintf(b->store_desc, sizeof(b->store_desc), "postgresql (%s)",
+	    desc);
+	log_info("audit store: %s", b->store_desc);
+	if ((b->audit = audit_open_pg(cfg->store_dsn, b->key, b->cert, flags,
+	    err, errlen)) == NULL)
+		return -1;
+	return 0;
 }
 
 int
@@ -628,14 +713,16 @@ broker_init(struct broker *b, struct config *cfg, char *err, size_t errlen)
 	}
 	if ((b->policy = policy_load(cfg->policy, err, errlen)) == NULL)
 		return -1;
-	if ((b->audit = audit_open_flags(cfg->audit_dir, b->key, b->cert,
-	    cfg->accept_log_without_mark ? AUDIT_OPEN_ACCEPT_NO_MARK : 0, err,
-	    errlen)) == NULL)
+	if (open_store(b, cfg, err, errlen) == -1)
 		return -1;
-	if (load_dedup(b, err, errlen) == -1)
+	if (load_dedup(b, err, errlen) == -1 || batch_init(b) == -1 ||
+	    tail_init(b, err, errlen) == -1) {
+		if (err[0] == '\0')
+			snprintf(err, errlen, "out of memory");
 		return -1;
+	}
 	log_info("audit log %s: last seq %" PRIu64 ", %zu alert id(s) known",
-	    cfg->audit_dir, audit_last_seq(b->audit), dedup_count(b->dedup));
+	    b->store_desc, audit_last_seq(b->audit), dedup_count(b->dedup));
 	if ((b->zctx = zmq_ctx_new()) == NULL) {
 		snprintf(err, errlen, "zmq_ctx_new: %s", zmq_strerror(errno));
 		return -1;
@@ -741,7 +828,8 @@ broker_reload(struct broker *b)
 void
 broker_free(struct broker *b)
 {
-	publish_free(b);
+	batch_free(b);
+	tail_free(b);
 	/* Before the sessions go: returned jobs only point at them. */
 	verifier_free(&b->verifier);
 	/* Frees every session's peer too, before the audit log closes. */

@@ -21,7 +21,8 @@
 #include "policy.h"
 #include "sign.h"
 
-struct pending;
+struct batch;
+struct tail;
 struct verifier;
 struct ratelimit;
 struct refusals;
@@ -48,6 +49,7 @@ struct broker {
 	EVP_PKEY		*key;		/* checkpoints */
 	X509			*cert;
 	char			 name[CPX_MAX_NODE_NAME + 1];
+	char			 store_desc[300];	/* for log lines */
 	struct edge		*edge;
 	struct dedup		*dedup;
 	struct verifier		*verifier;	/* NULL: verify inline */
@@ -57,9 +59,9 @@ struct broker {
 	struct logrl		*logrl;		/* repeated log lines */
 	int64_t			 last_status_ms;	/* sd_notify STATUS */
 	struct witness		*witness;	/* witness.c */
-	struct pending		*pending;	/* this turn's appends */
-	size_t			 npending;
-	size_t			 pending_cap;
+	struct batch		*batch;		/* publishes being committed */
+	struct tail		*tail;		/* records read from the log */
+	uint64_t		 delivered;	/* highest seq routed (tail.c) */
 	unsigned int		 verified_here;	/* this turn (publish.c) */
 	uint64_t		 since_checkpoint;
 	int64_t			 last_checkpoint_ms;

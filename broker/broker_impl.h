@@ -1,7 +1,9 @@
 /*
  * broker_impl.h: how the dispatcher's files talk to each other. The
  * dispatcher is broker.c (context, loop, requests, reload), publish.c
- * (a publish from admission to its Ack), peer.c (welcome, end and the
+ * (a publish from admission to its append), batch.c (the commit of the
+ * appends, then Acks and deliveries), tail.c (records other brokers
+ * wrote, delivered in log order), peer.c (welcome, end and the
  * refusals a node earns), replay.c (history) and witness.c (witnesses'
  * checkpoints and cosignatures); they share the struct broker of
  * broker.h and nothing else. Not for use outside broker/.
@@ -12,8 +14,10 @@
 #include <stdint.h>
 
 #include "broker.h"
+#include "cpx_limits.h"
 #include "peer.h"
 #include "proto/cpx.pb-c.h"
+#include "trace.h"
 
 /* broker.c */
 
@@ -51,10 +55,100 @@ int	publish_take(struct broker *b, struct session *s,
 int	publish_admits(const struct broker *b, const struct session *s);
 /* Take the verifier threads' results and decide on each. */
 void	publish_take_verified(struct broker *b);
-/* Group commit: one fsync for the turn, then acks and deliveries. */
-void	publish_commit_turn(struct broker *b);
-/* Free the turn's pending publishes and their array (broker_free). */
-void	publish_free(struct broker *b);
+/* The one place a publish is refused: answer, log, audit. */
+void	publish_refuse(struct broker *b, struct session *s,
+	    uint64_t request_id, const char *alert_id, int reason,
+	    const char *why);
+/* Acknowledge a publish of s as seq (duplicate: accepted before). */
+void	publish_send_ack(struct broker *b, struct session *s,
+	    uint64_t request_id, uint64_t seq, const char *alert_id,
+	    int duplicate, const struct trace *tr);
+
+/* batch.c */
+
+enum pending_kind {
+	PENDING_ALERT = 1,	/* appended: ack and deliver at commit */
+	PENDING_REPEAT		/* repeat of one in a batch: ack only */
+};
+
+/*
+ * A publish waiting for its commit. Its session is held (s->held) until
+ * the batch is answered, so the pointer stays valid across loop turns.
+ */
+struct pending {
+	enum pending_kind kind;
+	struct session	*session;
+	uint64_t	 request_id;
+	size_t		 idx;		/* ALERT: its append */
+	uint64_t	 seq;		/* from the commit's outcome */
+	int64_t		 time;
+	int		 duplicate;	/* acked as a repeat, not routed */
+	Cpx__Envelope	*env;		/* owned Publish (ALERT) */
+	Cpx__Alert	*alert;		/* owned (ALERT) */
+	char		 origin[3];
+	char		 alert_id[CPX_MAX_ID + 1];
+	uint8_t		 hash[DEDUP_HASH_LEN];	/* dedup_hash */
+	struct trace	 trace;		/* stage stamps (CPX_TRACE) */
+};
+
+/* The two batches (accumulating, in flight). 0, or -1 out of memory. */
+int	batch_init(struct broker *b) __attribute__((warn_unused_result));
+/* Free both batches and what their publishes own (broker_free). */
+void	batch_free(struct broker *b);
+/*
+ * A new entry for a publish of s in the accumulating batch (zeroed but
+ * for session and kind; s is held), or NULL when memory runs out.
+ */
+struct pending *batch_push(struct broker *b, struct session *s,
+	    enum pending_kind kind);
+/* Drop the entry batch_push just gave (its append failed). */
+void	batch_pop(struct broker *b);
+/*
+ * The index the append just made has in the accumulating batch: what
+ * audit_batch_outcome is asked about once it is committed.
+ */
+size_t	batch_last_index(const struct broker *b);
+/*
+ * The accumulating batch's number: it goes up by one each time a batch
+ * is put in flight (witness_batch_done names the batch by it).
+ */
+uint64_t batch_gen(const struct broker *b);
+/* The checkpoint just appended: witness.c learns its seq at commit. */
+void	batch_note_checkpoint(struct broker *b);
+/*
+ * Advance the commit: finish the batch in flight if the store says so
+ * (acks and deliveries, in the same call), and put the accumulating one
+ * in flight if none is. Called once per loop turn and when the commit's
+ * fd is ready.
+ */
+void	batch_turn(struct broker *b);
+/* The fd and events to poll for the commit in flight, or -1. */
+int	batch_fd(const struct broker *b, short *events);
+/*
+ * Shutdown: commit what is pending and wait for it, at most timeout_ms.
+ */
+void	batch_drain(struct broker *b, int timeout_ms);
+
+/* tail.c */
+
+/* Start at the log's durable end (broker_init). 0, or -1 with err[]. */
+int	tail_init(struct broker *b, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+void	tail_free(struct broker *b);
+/*
+ * Deliver every record up to and including seq that is not delivered
+ * yet, read from the log in order (records other brokers committed
+ * before this broker's own batch). On a read error, live subscribers
+ * are cut with the seq to resume after, so none gets a gap.
+ */
+void	tail_catch_up(struct broker *b, uint64_t seq);
+/* The notify fd of a shared store (POLLIN), or -1. */
+int	tail_fd(const struct broker *b);
+/*
+ * Read what the store announced and deliver up to it, a bounded number
+ * of records a turn. Returns 1 if more is to be read now.
+ */
+int	tail_pump(struct broker *b);
 
 /* peer.c */
 

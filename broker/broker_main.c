@@ -50,9 +50,11 @@ usage(FILE *out)
 "  -c, --config FILE   configuration file ([broker] section, INI)\n"
 "  -s, --set KEY=VAL   override one configuration key (repeatable)\n"
 "  -d, --debug         log at debug level\n"
-"  -n, --check         check the configuration, keys, CA, CRL and policy,\n"
-"                      print \"configuration OK\" and exit (0), or say what\n"
-"                      is wrong (1); the audit log is checked by cpx-audit\n"
+"  -n, --check         check the configuration, keys, CA, CRL, policy and\n"
+"                      store_passfile, print \"configuration OK\" and the\n"
+"                      audit store (its database named without password)\n"
+"                      and exit (0), or say what is wrong (1); the audit\n"
+"                      log itself is checked by cpx-audit\n"
 "      --accept-log-without-mark\n"
 "                      start on an audit log that has no high-water mark\n"
 "                      (one written before the mark existed): its length\n"
@@ -78,16 +80,25 @@ check_config(struct config *cfg, const char *conf)
 	struct policy *policy = NULL;
 	struct trust *trust = NULL;
 	SSL_CTX *ctx = NULL;
-	char err[512];
+	char err[512], desc[256];
 	int rc = 1;
 
 	if ((ctx = tlsctx_new(&files, 1, err, sizeof(err))) == NULL ||
 	    (trust = trust_new(cfg->ca, cfg->crl, err, sizeof(err))) ==
 	    NULL || (policy = policy_load(cfg->policy, err,
-	    sizeof(err))) == NULL)
+	    sizeof(err))) == NULL ||
+	    config_store_env(cfg, err, sizeof(err)) == -1)
 		log_warnx("%s", err);
 	else {
 		printf("configuration OK: %s\n", conf ? conf : "(flags)");
+		/* The DSN as the logs name it: never its password. */
+		if (config_store_pg(cfg)) {
+			audit_pg_describe(cfg->store_dsn, desc, sizeof(desc));
+			printf("store: postgresql (%s)%s%s\n", desc,
+			    cfg->store_passfile ? ", password file " : "",
+			    cfg->store_passfile ? cfg->store_passfile : "");
+		} else
+			printf("store: file (%s)\n", cfg->audit_dir);
 		rc = 0;
 	}
 	policy_free(&policy);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config.h"
 #include "cpx_limits.h"
@@ -53,6 +54,9 @@ static const struct key config_keys[] = {
 	PATH(crl),
 	PATH(policy),
 	PATH(audit_dir),
+	STR(store),
+	STR(store_dsn),
+	PATH(store_passfile),
 	STR(user),
 	STR(log_level),
 	STR(log_format),
@@ -248,6 +252,10 @@ set_value(struct config *c, const struct key *k, const char *v,
 	if (strcmp(k->name, "metrics_listen") == 0 && !listen_valid(v))
 		return errf(msg, msglen, "\"%s\" is not off, IPv4:PORT or "
 		    "[IPv6]:PORT", v);
+	if (strcmp(k->name, "store") == 0 && strcmp(v, "file") != 0 &&
+	    strcmp(v, "postgresql") != 0)
+		return errf(msg, msglen, "\"%s\" is not file or postgresql",
+		    v);
 	if (strcmp(k->name, "user") == 0 && !user_valid(v))
 		return errf(msg, msglen, "\"%s\" is not a valid user name", v);
 	if (k->type != KEY_PATH || v[0] == '/')
@@ -444,8 +452,7 @@ int
 config_check(const struct config *c, char *err, size_t errlen)
 {
 	static const char *const required[] = {
-		"listen", "ca", "cert", "key", "crl", "policy", "audit_dir",
-		"log_level"
+		"listen", "ca", "cert", "key", "crl", "policy", "log_level"
 	};
 	const struct key *k;
 	uint32_t v;
@@ -456,6 +463,15 @@ config_check(const struct config *c, char *err, size_t errlen)
 		if (key_cstr(c, k) == NULL)
 			return errf(err, errlen, "%s: not set", k->name);
 	}
+	/* The segment files need a directory, a database a DSN. */
+	if (config_store_pg(c)) {
+		if (c->store_dsn == NULL)
+			return errf(err, errlen, "store_dsn: not set (store "
+			    "= postgresql needs the database's connection "
+			    "string, e.g. host=db1,db2 dbname=cpx user=cpx "
+			    "target_session_attrs=read-write)");
+	} else if (c->audit_dir == NULL)
+		return errf(err, errlen, "audit_dir: not set");
 	/* config_set and config_load check ranges; a caller may not have. */
 	for (i = 0; i < NKEYS; i++) {
 		k = &config_keys[i];
@@ -483,5 +499,35 @@ config_check(const struct config *c, char *err, size_t errlen)
 		return errf(err, errlen, "max_handshakes_per_address: %u is "
 		    "over max_handshakes (%u)", c->max_handshakes_per_address,
 		    c->max_handshakes);
+	return 0;
+}
+
+int
+config_store_pg(const struct config *c)
+{
+	return c->store != NULL && strcmp(c->store, "postgresql") == 0;
+}
+
+int
+config_store_env(const struct config *c, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (c->store_passfile == NULL)
+		return 0;
+	if (stat(c->store_passfile, &st) == -1)
+		return errf(err, errlen, "store_passfile: %s: %s",
+		    c->store_passfile, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return errf(err, errlen, "store_passfile: %s: not a regular "
+		    "file", c->store_passfile);
+	/* A password others can read is a password others have. */
+	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+		return errf(err, errlen, "store_passfile: %s: mode %04o lets "
+		    "group or others read it; chmod 600 it",
+		    c->store_passfile, (unsigned int)(st.st_mode & 07777));
+	if (setenv("PGPASSFILE", c->store_passfile, 1) == -1)
+		return errf(err, errlen, "store_passfile: cannot set "
+		    "PGPASSFILE: %s", strerror(errno));
 	return 0;
 }

@@ -17,7 +17,10 @@ struct config {
 	char	*key;			/* key = broker key (0600) */
 	char	*crl;			/* crl = certs/crl.pem */
 	char	*policy;		/* policy = policy.ini */
-	char	*audit_dir;		/* audit_dir = audit/ */
+	char	*audit_dir;		/* audit_dir = audit/ (store = file) */
+	char	*store;			/* store = file | postgresql */
+	char	*store_dsn;		/* libpq connection string */
+	char	*store_passfile;	/* PGPASSFILE for libpq (0600) */
 	char	*user;			/* user = drop root to this user */
 	char	*log_level;		/* log_level = info */
 	char	*log_format;		/* log_format = auto (journald
@@ -73,6 +76,17 @@ int	config_set(struct config *c, const char *key, const char *value,
 
 /* Check required paths are set and limits coherent. 0 or -1 with err[]. */
 int	config_check(const struct config *c, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+
+/* 1 if c names the PostgreSQL store (store = postgresql). */
+int	config_store_pg(const struct config *c);
+
+/*
+ * Check store_passfile (exists, a regular file, not readable by group or
+ * others) and export it as PGPASSFILE for libpq. 0 (also without one) or
+ * -1 with err[] naming the file and its mode.
+ */
+int	config_store_env(const struct config *c, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
 
 /* Free the strings inside c (not c itself). */

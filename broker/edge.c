@@ -615,8 +615,11 @@ edge_reap(struct edge *e)
 
 	for (s = e->taken; s != NULL; s = n) {
 		n = s->next;
-		if (s->jobs > 0) {
-			/* A verifier thread still holds a job of s. */
+		if (s->jobs > 0 || s->held > 0) {
+			/*
+			 * A verifier thread still holds a job of s, or a
+			 * publish of s waits for its commit (batch.c).
+			 */
 			s->next = keep;
 			keep = s;
 			continue;

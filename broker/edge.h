@@ -52,6 +52,7 @@ struct session {
 	int			 welcomed;	/* session_open() was called */
 	int			 dead;		/* ended: send nothing more */
 	unsigned int		 jobs;		/* at the verifier: keep s */
+	unsigned int		 held;		/* in a commit (batch.c): keep s */
 	/*
 	 * For logs: "s12 1.2.3.4" until TLS names the node, then
 	 * "s12 SI/si-ncp" (from the verified certificate).

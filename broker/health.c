@@ -170,7 +170,8 @@ health_status(struct broker *b, char *why, size_t len)
 	if ((err = metrics_commit_error(b->metrics)) != NULL)
 		return errf(why, len, "audit log cannot be written: %s; "
 		    "publishes are refused with storage until it can", err);
-	if (access(b->cfg->audit_dir, W_OK) == -1)
+	if (b->cfg->audit_dir != NULL &&
+	    access(b->cfg->audit_dir, W_OK) == -1)
 		return errf(why, len, "audit directory %s is not writable "
 		    "(config key audit_dir)", b->cfg->audit_dir);
 	if (health_crl_seconds(b, &secs) == -1)

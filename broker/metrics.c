@@ -252,7 +252,8 @@ audit_bytes(const char *dir)
 	uint64_t sum = 0;
 	DIR *d;
 
-	if ((d = opendir(dir)) == NULL)
+	/* A PostgreSQL store (no audit_dir): the database's own metrics. */
+	if (dir == NULL || (d = opendir(dir)) == NULL)
 		return 0;
 	while ((de = readdir(d)) != NULL)
 		if (fstatat(dirfd(d), de->d_name, &st,

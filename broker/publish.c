@@ -3,9 +3,9 @@
  * verifier threads (a bounded backlog; a session over it is parked, not
  * buffered without end), the signature check on a verifier thread or
  * inline (verify.c), the decisions back on the network thread (policy,
- * relaying, duplicates, references), the audit append, and the group
- * commit that makes the turn's appends durable before any Ack or
- * Delivery goes out. Owns the turn's pending publishes (struct pending).
+ * relaying, duplicates, references) and the audit append. The commit
+ * that makes the appends durable before any Ack or Delivery goes out is
+ * batch.c's, which holds each publish (struct pending) until then.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -30,22 +30,9 @@
 #define PARKED_INPUT_FRAMES	4	/* x max_frame buffered while parked */
 #define VERIFY_HERE_MAX		4	/* a turn's publishes verified inline */
 
-/* An alert appended this turn, acknowledged once the turn's commit holds. */
-struct pending {
-	struct session	*session;	/* valid until edge_reap() */
-	uint64_t	 request_id;
-	uint64_t	 seq;
-	int64_t		 time;
-	int		 duplicate;	/* ack only, nothing to route */
-	Cpx__Envelope	*env;		/* owned Publish, NULL if duplicate */
-	Cpx__Alert	*alert;		/* owned, NULL if duplicate */
-	char		 alert_id[CPX_MAX_ID + 1];
-	struct trace	 trace;		/* stage stamps (CPX_TRACE builds) */
-};
-
 /* The one place a publish is refused: answer, log, audit. */
-static void
-refuse_publish(struct broker *b, struct session *s, uint64_t request_id,
+void
+publish_refuse(struct broker *b, struct session *s, uint64_t request_id,
     const char *alert_id, int reason, const char *why)
 {
 	const struct peer *pr = peer_of(s);
@@ -64,8 +51,8 @@ refuse_publish(struct broker *b, struct session *s, uint64_t request_id,
 	peer_check_refusal_limit(b, s, reason);
 }
 
-static void
-send_ack(struct broker *b, struct session *s, uint64_t request_id,
+void
+publish_send_ack(struct broker *b, struct session *s, uint64_t request_id,
     uint64_t seq, const char *alert_id, int duplicate, const struct trace *tr)
 {
 	Cpx__Envelope env = CPX__ENVELOPE__INIT;
@@ -79,47 +66,6 @@ send_ack(struct broker *b, struct session *s, uint64_t request_id,
 	env.body_case = CPX__ENVELOPE__BODY_ACK;
 	env.ack = &ack;
 	broker_send(b, s, &env);
-}
-
-static struct pending *
-pending_push(struct broker *b)
-{
-	struct pending *p;
-	size_t cap;
-
-	if (b->npending == b->pending_cap) {
-		cap = b->pending_cap ? b->pending_cap * 2 : 256;
-		if ((p = reallocarray(b->pending, cap, sizeof(*p))) == NULL)
-			return NULL;
-		b->pending = p;
-		b->pending_cap = cap;
-	}
-	p = &b->pending[b->npending++];
-	memset(p, 0, sizeof(*p));
-	return p;
-}
-
-static void
-pending_clear(struct broker *b)
-{
-	size_t i;
-
-	for (i = 0; i < b->npending; i++) {
-		if (b->pending[i].env != NULL)
-			cpx__envelope__free_unpacked(b->pending[i].env, NULL);
-		if (b->pending[i].alert != NULL)
-			cpx__alert__free_unpacked(b->pending[i].alert, NULL);
-	}
-	b->npending = 0;
-}
-
-void
-publish_free(struct broker *b)
-{
-	pending_clear(b);
-	free(b->pending);
-	b->pending = NULL;
-	b->pending_cap = 0;
 }
 
 /*
@@ -141,7 +87,7 @@ answer_repeat(struct broker *b, struct session *s, const Cpx__Publish *pub,
 		snprintf(why, sizeof(why), "alert id %s of %s was accepted "
 		    "before (seq %" PRIu64 ") with different content", a->id,
 		    a->origin, de->seq);
-		refuse_publish(b, s, pub->request_id, a->id,
+		publish_refuse(b, s, pub->request_id, a->id,
 		    CPX__REASON__REASON_DUPLICATE_CONFLICT, why);
 		return;
 	}
@@ -149,18 +95,19 @@ answer_repeat(struct broker *b, struct session *s, const Cpx__Publish *pub,
 	log_info("%s: alert %s is a repeat of seq %" PRIu64 ", acknowledged "
 	    "again", s->tag, a->id, de->seq);
 	if (!de->pending) {
-		send_ack(b, s, pub->request_id, de->seq, a->id, 1, NULL);
+		publish_send_ack(b, s, pub->request_id, de->seq, a->id, 1, NULL);
 		return;
 	}
-	if ((p = pending_push(b)) == NULL) {
-		refuse_publish(b, s, pub->request_id, a->id,
+	/* The original's seq is its commit's: acknowledged after it. */
+	if ((p = batch_push(b, s, PENDING_REPEAT)) == NULL) {
+		publish_refuse(b, s, pub->request_id, a->id,
 		    CPX__REASON__REASON_INTERNAL, "broker out of memory");
 		return;
 	}
-	p->session = s;
 	p->request_id = pub->request_id;
-	p->seq = de->seq;
 	p->duplicate = 1;
+	memcpy(p->hash, hash, sizeof(p->hash));
+	snprintf(p->origin, sizeof(p->origin), "%s", a->origin);
 	snprintf(p->alert_id, sizeof(p->alert_id), "%s", a->id);
 }
 
@@ -185,6 +132,7 @@ accept_verified(struct broker *b, struct session *s, Cpx__Envelope **envp,
 	const uint8_t *der;
 	char why[256], note[CPX_MAX_NODE_NAME + 32];
 	size_t derlen;
+	uint64_t seq;
 	int reason;
 
 	*ap = NULL;
@@ -193,7 +141,7 @@ accept_verified(struct broker *b, struct session *s, Cpx__Envelope **envp,
 	    sizeof(why)) == -1 || verify_relay(b->policy, &pr->id, der,
 	    derlen, pub->alert, note, sizeof(note), &reason, why,
 	    sizeof(why)) == -1) {
-		refuse_publish(b, s, pub->request_id, a->id, reason, why);
+		publish_refuse(b, s, pub->request_id, a->id, reason, why);
 		goto done;
 	}
 	dedup_hash(pub->alert->alert.data, pub->alert->alert.len, hash);
@@ -203,7 +151,7 @@ accept_verified(struct broker *b, struct session *s, Cpx__Envelope **envp,
 	}
 	if (dedup_check_reference(b->dedup, a, &reason, why,
 	    sizeof(why)) == -1) {
-		refuse_publish(b, s, pub->request_id, a->id, reason, why);
+		publish_refuse(b, s, pub->request_id, a->id, reason, why);
 		goto done;
 	}
 	rec.kind = CPX__RECORD_KIND__RECORD_ALERT_ACCEPTED;
@@ -218,18 +166,21 @@ accept_verified(struct broker *b, struct session *s, Cpx__Envelope **envp,
 	route_entitled_record(b->policy, a, &ent);
 	rec.entitled = ent.v;
 	rec.n_entitled = ent.n;
-	if ((p = pending_push(b)) == NULL) {
-		refuse_publish(b, s, pub->request_id, a->id,
+	if ((p = batch_push(b, s, PENDING_ALERT)) == NULL) {
+		publish_refuse(b, s, pub->request_id, a->id,
 		    CPX__REASON__REASON_INTERNAL, "broker out of memory");
 		goto done;
 	}
-	if (audit_append(b->audit, &rec, &p->seq) == -1) {
-		b->npending--;
-		refuse_publish(b, s, pub->request_id, a->id,
+	/* A shared store gives no seq here: the commit's outcome will. */
+	if (audit_append(b->audit, &rec, &seq) == -1) {
+		batch_pop(b);
+		publish_refuse(b, s, pub->request_id, a->id,
 		    CPX__REASON__REASON_TOO_LARGE,
 		    "alert too large for the audit log");
 		goto done;
 	}
+	p->idx = batch_last_index(b);
+	p->seq = seq;
 	b->since_checkpoint++;
 	TRACE_COPY(&p->trace, tr);
 	TRACE_STAMP(&p->trace, TRACE_APPENDED);
@@ -238,11 +189,12 @@ accept_verified(struct broker *b, struct session *s, Cpx__Envelope **envp,
 	if (dedup_add(b->dedup, a->origin, a->id, p->seq, hash, 1) == NULL)
 		log_warnx("dedup: out of memory; repeats of %s may be "
 		    "delivered twice", a->id);
-	p->session = s;
 	p->request_id = pub->request_id;
 	p->time = rec.time;
 	p->env = env;
 	p->alert = a;
+	memcpy(p->hash, hash, sizeof(p->hash));
+	snprintf(p->origin, sizeof(p->origin), "%s", a->origin);
 	snprintf(p->alert_id, sizeof(p->alert_id), "%s", a->id);
 	*envp = NULL;		/* the pending entry owns both now */
 	a = NULL;
@@ -315,7 +267,7 @@ ack_if_repeat(struct broker *b, struct session *s, const Cpx__Publish *pub,
 			b->stats.duplicates++;
 			log_info("%s: alert %s is a late repeat of seq %" PRIu64
 			    ", acknowledged again", s->tag, a->id, de->seq);
-			send_ack(b, s, pub->request_id, de->seq, a->id, 1,
+			publish_send_ack(b, s, pub->request_id, de->seq, a->id, 1,
 			    NULL);
 			done = 1;
 		}
@@ -367,7 +319,7 @@ handle_publish(struct broker *b, struct session *s, Cpx__Envelope **envp,
 	if (!pr->rights.publish) {
 		snprintf(why, sizeof(why), "node %s/%s has no publish right "
 		    "in the policy", pr->id.country, pr->id.node);
-		refuse_publish(b, s, pub->request_id, NULL,
+		publish_refuse(b, s, pub->request_id, NULL,
 		    CPX__REASON__REASON_NOT_AUTHORIZED, why);
 		return;
 	}
@@ -375,7 +327,7 @@ handle_publish(struct broker *b, struct session *s, Cpx__Envelope **envp,
 		snprintf(why, sizeof(why), "more than %u alerts/s (burst %u; "
 		    "config keys publish_rate, publish_burst)",
 		    b->cfg->publish_rate, b->cfg->publish_burst);
-		refuse_publish(b, s, pub->request_id, NULL,
+		publish_refuse(b, s, pub->request_id, NULL,
 		    CPX__REASON__REASON_RATE_LIMITED, why);
 		return;
 	}
@@ -390,7 +342,7 @@ handle_publish(struct broker *b, struct session *s, Cpx__Envelope **envp,
 	    b->cfg->clock_skew_ms, &a, &signer, &relayed, &reason, why,
 	    sizeof(why)) == -1) {
 		if (!ack_if_repeat(b, s, pub, reason))
-			refuse_publish(b, s, pub->request_id, NULL, reason,
+			publish_refuse(b, s, pub->request_id, NULL, reason,
 			    why);
 		return;
 	}
@@ -436,7 +388,7 @@ publish_take(struct broker *b, struct session *s, Cpx__Envelope **envp,
 		*envp = NULL;
 		return 1;
 	}
-	refuse_publish(b, s, (*envp)->publish->request_id, NULL,
+	publish_refuse(b, s, (*envp)->publish->request_id, NULL,
 	    CPX__REASON__REASON_OVERLOADED, "the broker's verification "
 	    "backlog is full (config key verify_backlog); retry later");
 	return 0;
@@ -458,7 +410,7 @@ publish_take_verified(struct broker *b)
 			;	/* gone or refused meanwhile: nothing to answer */
 		else if (j->rc == -1) {
 			if (!ack_if_repeat(b, s, j->env->publish, j->reason))
-				refuse_publish(b, s,
+				publish_refuse(b, s,
 				    j->env->publish->request_id, NULL,
 				    j->reason, j->why);
 		}
@@ -466,95 +418,4 @@ publish_take_verified(struct broker *b)
 			accept_verified(b, s, &j->env, &j->alert, &j->trace);
 		verify_job_free(&j);
 	}
-}
-
-/* The turn's commit failed: nothing of it was accepted. */
-static void
-refuse_turn(struct broker *b, const char *err)
-{
-	static const struct log_fields storage = { NULL, NULL, "storage" };
-	const struct peer *pr;
-	struct pending *p;
-	char why[400];
-	size_t i;
-
-	/*
-	 * Once per failure would be thousands of lines a second on a full
-	 * disk: the first in full, then a count (logrl.h) until it works.
-	 */
-	logrl_log(b->logrl, clock_mono_ms(), LOG_LEVEL_WARN, &storage,
-	    "audit-commit", err, "%s; publishes are refused with storage "
-	    "until the audit log can be written", err);
-	snprintf(why, sizeof(why), "audit log cannot be written (%s); "
-	    "nothing was accepted, retry later", err);
-	for (i = 0; i < b->npending; i++) {
-		p = &b->pending[i];
-		if (!p->duplicate)
-			dedup_remove(b->dedup, p->alert->origin, p->alert_id);
-		pr = peer_of(p->session);
-		metrics_refused(b->metrics, pr != NULL ? pr->id.country : NULL,
-		    CPX__REASON__REASON_STORAGE);
-		if (!p->session->dead)
-			broker_send_error(b, p->session, p->request_id,
-			    CPX__REASON__REASON_STORAGE, why);
-	}
-	b->stats.refused += b->npending;
-	pending_clear(b);
-}
-
-void
-publish_commit_turn(struct broker *b)
-{
-	struct dedup_entry *de;
-	struct pending *p;
-	struct trace turn;	/* this commit's start and end */
-	char err[256];
-	size_t i;
-	uint64_t failed;
-	int64_t t0;
-	int rc;
-
-	b->verified_here = 0;		/* a new turn begins after this */
-	if (audit_pending(b->audit) == 0 && b->npending == 0)
-		return;
-	t0 = metrics_clock_us();
-	TRACE_STAMP(&turn, TRACE_COMMIT_START);
-	rc = audit_commit(b->audit, err, sizeof(err));
-	TRACE_STAMP(&turn, TRACE_FSYNC_END);
-	failed = metrics_commit(b->metrics, metrics_clock_us() - t0,
-	    rc == -1 ? err : NULL);
-	if (rc == -1) {
-		refuse_turn(b, err);
-		return;
-	}
-	/* A failure is over: the count of its repeats, and a line saying so. */
-	if (failed > 0) {
-		(void)logrl_end(b->logrl, clock_mono_ms(), "audit-commit",
-		    NULL);
-		log_info("audit log writable again after %" PRIu64 " failed "
-		    "commit(s)", failed);
-	}
-	b->stats.commits++;
-	for (i = 0; i < b->npending; i++) {
-		p = &b->pending[i];
-		TRACE_SET(&p->trace, TRACE_COMMIT_START, &turn);
-		TRACE_SET(&p->trace, TRACE_FSYNC_END, &turn);
-		TRACE_STAMP(&p->trace, TRACE_QUEUED);
-		if (!p->duplicate) {
-			if ((de = dedup_find(b->dedup, p->alert->origin,
-			    p->alert_id)) != NULL)
-				de->pending = 0;
-			b->stats.accepted++;
-			metrics_accepted(b->metrics, p->alert->origin);
-			b->stats.deliveries += route_publish(b->edge, b->policy,
-			    p->env->publish->alert, p->alert, p->seq,
-			    p->time ? p->time : clock_wall_ms(), &p->trace);
-			log_debug("%s: alert %s accepted as seq %" PRIu64,
-			    p->session->tag, p->alert_id, p->seq);
-		}
-		if (!p->session->dead)
-			send_ack(b, p->session, p->request_id, p->seq,
-			    p->alert_id, p->duplicate, &p->trace);
-	}
-	pending_clear(b);
 }

@@ -15,9 +15,14 @@
 #include <stdlib.h>
 
 #include "broker_impl.h"
+#include "clock.h"
 #include "log.h"
+#include "logrl.h"
 #include "replay.h"
 #include "route.h"
+
+#define REPLAY_RETRY_MS		500	/* a shared store's read error */
+#define REPLAY_RETRY_FOR_MS	30000	/* ... until it has lasted this */
 
 static struct replay *
 replay_open(struct audit *a, uint64_t from_seq, int64_t from_time,
@@ -34,7 +39,52 @@ replay_open(struct audit *a, uint64_t from_seq, int64_t from_time,
 		free(r);
 		return NULL;
 	}
+	r->from_seq = from_seq;
+	r->from_time = from_time;
 	return r;
+}
+
+/*
+ * A read error on a shared store is the database going away or failing
+ * over, not damage: keep the replay and open its cursor again after
+ * REPLAY_RETRY_MS, where it stopped, for REPLAY_RETRY_FOR_MS. Returns 1
+ * if it will retry, 0 if it has failed too long (or the store is one
+ * broker's files, where a read error is damage): refuse it then.
+ */
+static int
+retry_later(struct broker *b, struct session *s, struct replay *r,
+    const char *err)
+{
+	int64_t now = clock_mono_ms();
+
+	if (!audit_shared(b->audit))
+		return 0;
+	if (r->failing_since == 0)
+		r->failing_since = now;
+	if (now - r->failing_since > REPLAY_RETRY_FOR_MS)
+		return 0;
+	(void)logrl_log(b->logrl, now, LOG_LEVEL_WARN, NULL, "replay-retry",
+	    NULL, "%s: replay paused after seq %" PRIu64 ": %s; retrying "
+	    "for up to %d s", s->tag, r->last_seq, err,
+	    REPLAY_RETRY_FOR_MS / 1000);
+	audit_cursor_free(&r->cur);
+	r->retry_at = now + REPLAY_RETRY_MS;
+	return 1;
+}
+
+/* The cursor again after retry_later: 1 open, 0 not yet, -1 err[]. */
+static int
+reopen(struct broker *b, struct replay *r, char *err, size_t errlen)
+{
+	if (clock_mono_ms() < r->retry_at)
+		return 0;
+	if (r->last_seq > 0)
+		r->cur = audit_cursor_new(b->audit, r->last_seq + 1, 0, err,
+		    errlen);
+	else
+		r->cur = audit_cursor_new(b->audit, r->from_seq, r->from_time,
+		    err, errlen);
+	return r->cur != NULL ? 1 : -1;
 }
 
 uint64_t
@@ -71,6 +121,7 @@ replay_new_catch_up(struct audit *a, uint64_t after, uint64_t request_id,
 	if ((r = replay_open(a, after + 1, 0, err, errlen)) == NULL)
 		return NULL;
 	r->to_seq = UINT64_MAX;
+	r->after = after;
 	r->catch_up = 1;
 	r->request_id = request_id;
 	return r;
@@ -257,6 +308,17 @@ feed(struct broker *b, struct session *s, struct peer *pr, struct replay *r,
 	int rc;
 
 	if (r->catch_up) {
+		/*
+		 * A catch-up ends where live delivery stands (tail.c), not
+		 * at the store's head: on a shared log what lies between is
+		 * delivered live, and once only. One that resumes beyond it
+		 * (it came from a broker further on) waits for the tail to
+		 * get there, if the log has that far.
+		 */
+		if (b->delivered < r->after &&
+		    r->after <= audit_last_seq(b->audit))
+			return;
+		r->to_seq = b->delivered;
 		filters = pr->subscription->subscribe->filters;
 		nfilters = pr->subscription->subscribe->n_filters;
 	} else {
@@ -272,8 +334,15 @@ feed(struct broker *b, struct session *s, struct peer *pr, struct replay *r,
 		if (session_queued(s) > b->cfg->outbound_queue / 2 ||
 		    edge_queued(b->edge) > b->cfg->queue_budget / 2)
 			return;
-		rc = replay_next(r, b->policy, pr, filters, nfilters, &budget,
-		    &rec, err, sizeof(err));
+		if (r->cur == NULL && (rc = reopen(b, r, err,
+		    sizeof(err))) != 1) {
+			if (rc == 0 || retry_later(b, s, r, err))
+				return;
+		} else
+			rc = replay_next(r, b->policy, pr, filters, nfilters,
+			    &budget, &rec, err, sizeof(err));
+		if (rc != -1)
+			r->failing_since = 0;
 		if (rc == 1) {
 			send_record(b, s, r, rec);
 			cpx__audit_record__free_unpacked(rec, NULL);
@@ -282,6 +351,8 @@ feed(struct broker *b, struct session *s, struct peer *pr, struct replay *r,
 		if (rc == 0)
 			replay_done(b, s, pr);
 		else if (rc == -1) {
+			if (retry_later(b, s, r, err))
+				return;
 			log_warnx("%s: replay stopped: %s", s->tag, err);
 			broker_send_error(b, s, r->request_id,
 			    CPX__REASON__REASON_INTERNAL,

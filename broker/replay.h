@@ -39,8 +39,16 @@ struct replay {
 	int64_t			 to_time;	/* inclusive; 0: none */
 	int			 all_kinds;	/* audit replay */
 	int			 catch_up;	/* resume of a subscription */
+	uint64_t		 after;		/* catch-up: resumed after */
 	uint64_t		 count;		/* records sent */
 	uint64_t		 last_seq;	/* last record examined */
+	/* Where it began, to open its cursor again after a read error on a
+	 * shared store (the database failing over): from there, or after
+	 * last_seq, from retry_at on, until it has failed for too long. */
+	uint64_t		 from_seq;
+	int64_t			 from_time;
+	int64_t			 retry_at;	/* clock_mono_ms */
+	int64_t			 failing_since;	/* 0: reading fine */
 };
 
 /*
@@ -58,8 +66,9 @@ struct replay *replay_new_request(struct audit *a, Cpx__Envelope **req,
 	    uint64_t last, char *err, size_t errlen);
 /*
  * The catch-up of a subscription resumed after sequence after: every
- * record from after + 1 to the durable end (the caller makes sure after
- * + 1 does not wrap). request_id is the Subscribe's. Returns an owned
+ * record from after + 1 to the last one delivered live (b->delivered,
+ * the durable end with one broker; the caller makes sure after + 1 does
+ * not wrap). request_id is the Subscribe's. Returns an owned
  * replay (replay_free) or NULL with err[].
  */
 struct replay *replay_new_catch_up(struct audit *a, uint64_t after,

@@ -190,9 +190,10 @@ route_selects(const struct policy *p, const struct peer *pr,
 	    route_matches(p, filters, nfilters, a);
 }
 
-int
-route_wants(const struct policy *p, const struct session *s,
-    const Cpx__Alert *a)
+/* route_wants, with the entitled list of the alert's record, or NULL. */
+static int
+wants(const struct policy *p, const struct session *s,
+    const struct route_entitled *ent, const Cpx__Alert *a)
 {
 	const struct peer *pr = peer_of(s);
 	const Cpx__Subscribe *sub;
@@ -201,14 +202,23 @@ route_wants(const struct policy *p, const struct session *s,
 	    peer_catching_up(pr))
 		return 0;
 	sub = pr->subscription->subscribe;
-	/* Live: the policy p is the one the alert was accepted under. */
-	return route_selects(p, pr, NULL, sub->filters, sub->n_filters, a);
+	return route_selects(p, pr, ent, sub->filters, sub->n_filters, a);
 }
 
-unsigned int
-route_publish(struct edge *e, const struct policy *p,
-    const Cpx__SignedAlert *sa, const Cpx__Alert *a, uint64_t seq,
-    int64_t accepted_at, const struct trace *tr)
+int
+route_wants(const struct policy *p, const struct session *s,
+    const Cpx__Alert *a)
+{
+	/* Live: the policy p is the one the alert was accepted under. */
+	return wants(p, s, NULL, a);
+}
+
+/* route_publish and route_record: ent NULL means a's recipients under p. */
+static unsigned int
+deliver(struct edge *e, const struct policy *p,
+    const struct route_entitled *ent, const Cpx__SignedAlert *sa,
+    const Cpx__Alert *a, uint64_t seq, int64_t accepted_at,
+    const struct trace *tr)
 {
 	Cpx__Envelope env = CPX__ENVELOPE__INIT;
 	Cpx__Delivery d = CPX__DELIVERY__INIT;
@@ -224,7 +234,7 @@ route_publish(struct edge *e, const struct policy *p,
 	env.body_case = CPX__ENVELOPE__BODY_DELIVERY;
 	env.delivery = &d;
 	for (s = edge_sessions(e); s != NULL; s = s->next) {
-		if (!route_wants(p, s, a))
+		if (!wants(p, s, ent, a))
 			continue;
 		if (buf == NULL && wire_encode(&env, &buf, &len) == -1) {
 			log_warnx("route: cannot encode delivery of seq %llu",
@@ -244,4 +254,27 @@ route_publish(struct edge *e, const struct policy *p,
 	}
 	OPENSSL_clear_free(buf, len);
 	return n;
+}
+
+unsigned int
+route_publish(struct edge *e, const struct policy *p,
+    const Cpx__SignedAlert *sa, const Cpx__Alert *a, uint64_t seq,
+    int64_t accepted_at, const struct trace *tr)
+{
+	return deliver(e, p, NULL, sa, a, seq, accepted_at, tr);
+}
+
+unsigned int
+route_record(struct edge *e, const struct policy *p,
+    const Cpx__AuditRecord *rec, const Cpx__Alert *a)
+{
+	struct route_entitled ent;
+	int known;
+
+	if (rec->alert == NULL)
+		return 0;
+	/* As replay does: who was entitled when it was accepted. */
+	known = route_entitled_from_record(rec, &ent) == 0;
+	return deliver(e, p, known ? &ent : NULL, rec->alert, a, rec->seq,
+	    rec->time, NULL);
 }

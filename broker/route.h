@@ -99,6 +99,17 @@ unsigned int route_publish(struct edge *e, const struct policy *p,
 	    int64_t accepted_at, const struct trace *tr);
 
 /*
+ * route_publish for an accepted alert read from the log (committed by
+ * another broker, or not routed from memory): rec is its AuditRecord, a
+ * the alert decoded from it. Who may have it is the entitled list of
+ * the record (the accepting broker's policy at the time), as for a
+ * replay; records without one go by a's recipients under p. Returns the
+ * number of sessions it was queued to.
+ */
+unsigned int route_record(struct edge *e, const struct policy *p,
+	    const Cpx__AuditRecord *rec, const Cpx__Alert *a);
+
+/*
  * 1 if a goes live to s now: s is open and welcomed, subscribed, not
  * catching up, and route_selects(a) under p with its subscription.
  */

@@ -6,7 +6,10 @@
  * arrives (right, shape, the checkpoint named, the cosignature's
  * signature against the session certificate), appends what the request
  * makes (a checkpoint when none is known yet, the cosignature, the
- * alarm) and answers in witness_pump once that is durable.
+ * alarm) and answers in witness_pump once that is durable: a job waits
+ * for the commit of its append (batch.c says which seq it got, in
+ * witness_batch_done), since a store that commits while the loop runs,
+ * or that several brokers share, fixes the seq only then.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -59,9 +62,65 @@ struct witness_job {
 	enum job_kind	 kind;
 	uint64_t	 request_id;
 	uint64_t	 have_seq;
-	uint64_t	 record;
+	uint64_t	 record;	/* 0: not on record (commit failed) */
 	int		 latest;	/* the broker chose the checkpoint */
+	int		 cosig;		/* ACK of a cosignature: remember it */
+	int		 waiting;	/* for the commit of batch gen ... */
+	uint64_t	 gen;
+	size_t		 idx;		/* ... append idx in it: record */
 };
+
+static int	read_record(struct broker *, uint64_t, Cpx__AuditRecord **);
+static int	note_cosig(struct witness *, const Cpx__AuditRecord *);
+
+/*
+ * A cosignature is served to other witnesses once it is on record, as
+ * the log holds it (its seq is known only then on a shared store).
+ */
+static void
+note_committed_cosig(struct broker *b, uint64_t seq)
+{
+	Cpx__AuditRecord	*rec = NULL;
+
+	if (read_record(b, seq, &rec) == 1 &&
+	    rec->kind == CPX__RECORD_KIND__RECORD_COSIGNATURE &&
+	    note_cosig(b->witness, rec) == -1)
+		log_warnx("witness: out of memory remembering a cosignature");
+	if (rec != NULL)
+		cpx__audit_record__free_unpacked(rec, NULL);
+}
+
+/* j waits for the commit of the append just made (its seq: record). */
+static void
+job_wait(struct broker *b, struct witness_job *j)
+{
+	j->waiting = 1;
+	j->gen = batch_gen(b);
+	j->idx = batch_last_index(b);
+	j->record = 0;
+}
+
+void
+witness_batch_done(struct broker *b, uint64_t gen, int committed)
+{
+	struct session		*s;
+	struct peer		*pr;
+	struct witness_job	*j;
+	uint64_t		 seq;
+	int64_t			 time;
+
+	for (s = edge_sessions(b->edge); s != NULL; s = s->next) {
+		if ((pr = peer_of(s)) == NULL || (j = pr->witness) == NULL ||
+		    !j->waiting || j->gen != gen)
+			continue;
+		j->waiting = 0;
+		if (committed && audit_batch_outcome(b->audit, j->idx, &seq,
+		    &time) == AUDIT_OUT_COMMITTED)
+			j->record = seq;
+		if (j->cosig && j->record != 0)
+			note_committed_cosig(b, j->record);
+	}
+}
 
 struct witness *
 witness_new(void)
@@ -207,20 +266,6 @@ take_request(struct broker *b, struct session *s, struct peer *pr,
 		    "answered; send one at a time");
 		return;
 	}
-	if (latest && w->ckpt == 0) {
-		/* No checkpoint yet (a fresh log): one for the witness. */
-		if (audit_checkpoint(b->audit) == -1) {
-			broker_send_error(b, s, rq->request_id,
-			    CPX__REASON__REASON_INTERNAL, "the broker cannot "
-			    "sign a checkpoint now; retry later");
-			return;
-		}
-		w->ckpt = audit_last_seq(b->audit) + audit_pending(b->audit);
-		b->since_checkpoint = 0;
-		b->last_checkpoint_ms = now;
-		log_info("%s: witness: checkpoint written as record %" PRIu64,
-		    s->tag, w->ckpt);
-	}
 	rec = latest ? w->ckpt : rq->checkpoint_record;
 	if (!latest && rec > audit_last_seq(b->audit)) {
 		refuse(b, s, rq->request_id, CPX__REASON__REASON_BAD_REQUEST,
@@ -238,6 +283,29 @@ take_request(struct broker *b, struct session *s, struct peer *pr,
 	j->have_seq = rq->have_seq;
 	j->record = rec;
 	j->latest = latest;
+	/*
+	 * No checkpoint yet (a fresh log): one for the witness. On a shared
+	 * log, also when records came after this broker's newest one: a
+	 * witness that moved here from another broker may hold a later
+	 * checkpoint of that one's, and this one's must not be behind it.
+	 */
+	if (latest && (w->ckpt == 0 || (audit_shared(b->audit) &&
+	    w->ckpt < b->delivered))) {
+		if (audit_checkpoint(b->audit) == -1) {
+			broker_send_error(b, s, rq->request_id,
+			    CPX__REASON__REASON_INTERNAL, "the broker cannot "
+			    "sign a checkpoint now; retry later");
+			free(j);
+			return;
+		}
+		/* Its seq comes with its commit (batch.c). */
+		batch_note_checkpoint(b);
+		job_wait(b, j);
+		b->since_checkpoint = 0;
+		b->last_checkpoint_ms = now;
+		log_info("%s: witness: checkpoint appended for the witness",
+		    s->tag);
+	}
 	pr->witness = j;
 }
 
@@ -261,8 +329,9 @@ append_for(struct broker *b, struct session *s, struct peer *pr,
 	return 0;
 }
 
+/* Acknowledge the record just appended for pr once it is committed. */
 static int
-ack_job(struct peer *pr, uint64_t request_id, uint64_t seq)
+ack_job(struct broker *b, struct peer *pr, uint64_t request_id)
 {
 	struct witness_job	*j;
 
@@ -270,7 +339,7 @@ ack_job(struct peer *pr, uint64_t request_id, uint64_t seq)
 		return -1;
 	j->kind = JOB_ACK;
 	j->request_id = request_id;
-	j->record = seq;
+	job_wait(b, j);
 	pr->witness = j;
 	return 0;
 }
@@ -346,17 +415,15 @@ take_cosign(struct broker *b, struct session *s, struct peer *pr,
 	rec.cosigned_cert_hash.data = ch;
 	rec.cosigned_cert_hash.len = sizeof(ch);
 	if (append_for(b, s, pr, &rec, der, derlen, &seq) == -1 ||
-	    ack_job(pr, cs->request_id, seq) == -1) {
+	    ack_job(b, pr, cs->request_id) == -1) {
 		broker_send_error(b, s, cs->request_id,
 		    CPX__REASON__REASON_STORAGE, "the cosignature could not "
 		    "be recorded; retry later");
 		goto done;
 	}
-	if (note_cosig(b->witness, &rec) == -1)
-		log_warnx("witness: out of memory remembering a cosignature");
+	pr->witness->cosig = 1;		/* noted once committed */
 	log_info("%s: witness cosigned checkpoint seq %" PRIu64 " (record %"
-	    PRIu64 ") as record %" PRIu64, s->tag, ck->checkpoint_seq, ck->seq,
-	    seq);
+	    PRIu64 ")", s->tag, ck->checkpoint_seq, ck->seq);
 done:
 	X509_free(x);
 	if (ck != NULL)
@@ -392,7 +459,7 @@ take_alarm(struct broker *b, struct session *s, struct peer *pr,
 	rec.alarm_seq = al->seen_seq;
 	rec.alarm_hash = al->seen_hash;
 	if (append_for(b, s, pr, &rec, der, der ? derlen : 0, &seq) == -1 ||
-	    ack_job(pr, al->request_id, seq) == -1)
+	    ack_job(b, pr, al->request_id) == -1)
 		broker_send_error(b, s, al->request_id,
 		    CPX__REASON__REASON_STORAGE, "the alarm could not be "
 		    "recorded (it is in the broker's log file)");
@@ -611,19 +678,15 @@ witness_pump(struct broker *b)
 	struct session		*s;
 	struct peer		*pr;
 	struct witness_job	*j;
-	uint64_t		 durable = audit_last_seq(b->audit);
 	int			 served = 0, busy = 0;
 
 	for (s = edge_sessions(b->edge); s != NULL; s = s->next) {
 		if ((pr = peer_of(s)) == NULL || (j = pr->witness) == NULL ||
 		    s->phase != SESSION_OPEN || s->dead)
 			continue;
-		/* Appended this turn but after the commit: the next one. */
-		if (j->record > durable &&
-		    j->record <= durable + audit_pending(b->audit)) {
-			busy = 1;
+		/* Its append is not committed yet: batch.c wakes it. */
+		if (j->waiting)
 			continue;
-		}
 		if (j->kind == JOB_CHECKPOINT &&
 		    served++ >= WITNESS_TURN_JOBS) {
 			busy = 1;

@@ -37,8 +37,14 @@ void	witness_free(struct witness **w);
  */
 int	witness_note_record(struct witness *w, const Cpx__AuditRecord *rec)
 	    __attribute__((warn_unused_result));
-/* A checkpoint was appended as record rec_seq (pending until commit). */
+/* A checkpoint of this broker was committed as record rec_seq. */
 void	witness_note_checkpoint(struct witness *w, uint64_t rec_seq);
+/*
+ * The commit of batch gen (batch_gen) ended: committed, its outcomes are
+ * readable (audit_batch_outcome) and give the jobs waiting on it their
+ * records; else nothing of it is on record and they are answered so.
+ */
+void	witness_batch_done(struct broker *b, uint64_t gen, int committed);
 
 /*
  * Take a WitnessRequest, Cosign or WitnessAlarm of s (*envp stays the

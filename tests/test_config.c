@@ -508,6 +508,77 @@ t_check(void **state)
 	config_clear(&c);
 }
 
+/*
+ * store = file | postgresql: a database needs its DSN and no audit_dir;
+ * its password file is refused when group or others may read it, and
+ * exported as PGPASSFILE when it is not.
+ */
+static void
+t_store(void **state)
+{
+	struct fixture *f = *state;
+	struct config c;
+	char err[ERRLEN], pass[600];
+
+	config_defaults(&c);
+	set_required(&c);
+	assert_false(config_store_pg(&c));
+	assert_int_equal(config_set(&c, "store", "pg", err, sizeof(err)),
+	    -1);
+	assert_string_equal(err, "store: \"pg\" is not file or postgresql");
+	assert_int_equal(config_set(&c, "store", "file", err, sizeof(err)),
+	    0);
+	assert_false(config_store_pg(&c));
+	assert_int_equal(config_check(&c, err, sizeof(err)), 0);
+	free(c.audit_dir);
+	c.audit_dir = NULL;
+	assert_int_equal(config_check(&c, err, sizeof(err)), -1);
+	assert_string_equal(err, "audit_dir: not set");
+
+	assert_int_equal(config_set(&c, "store", "postgresql", err,
+	    sizeof(err)), 0);
+	assert_true(config_store_pg(&c));
+	assert_int_equal(config_check(&c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "store_dsn: not set"));
+	assert_int_equal(config_set(&c, "store_dsn", "host=db1,db2 "
+	    "dbname=cpx target_session_attrs=read-write", err, sizeof(err)),
+	    0);
+	/* No audit_dir: the database holds the log. */
+	assert_int_equal(config_check(&c, err, sizeof(err)), 0);
+
+	/* No password file: nothing to check, nothing exported. */
+	assert_int_equal(unsetenv("PGPASSFILE"), 0);
+	assert_int_equal(config_store_env(&c, err, sizeof(err)), 0);
+	assert_null(getenv("PGPASSFILE"));
+	snprintf(pass, sizeof(pass), "%s/pgpass", f->dir);
+	assert_int_equal(config_set(&c, "store_passfile", pass, err,
+	    sizeof(err)), 0);
+	assert_int_equal(config_store_env(&c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "store_passfile: "));
+	assert_non_null(strstr(err, "No such file"));
+	assert_int_equal(testutil_write_file(pass, "*:*:cpx:cpx:pw\n", 15),
+	    0);
+	assert_int_equal(chmod(pass, 0640), 0);
+	assert_int_equal(config_store_env(&c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "mode 0640 lets group or others read "
+	    "it; chmod 600 it"));
+	assert_non_null(strstr(err, pass));
+	assert_null(getenv("PGPASSFILE"));
+	assert_int_equal(chmod(pass, 0604), 0);
+	assert_int_equal(config_store_env(&c, err, sizeof(err)), -1);
+	assert_int_equal(chmod(pass, 0600), 0);
+	assert_int_equal(config_store_env(&c, err, sizeof(err)), 0);
+	assert_non_null(getenv("PGPASSFILE"));
+	assert_string_equal(getenv("PGPASSFILE"), pass);
+	assert_int_equal(unsetenv("PGPASSFILE"), 0);
+	/* A directory is no password file. */
+	assert_int_equal(config_set(&c, "store_passfile", f->dir, err,
+	    sizeof(err)), 0);
+	assert_int_equal(config_store_env(&c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "not a regular file"));
+	config_clear(&c);
+}
+
 static void
 t_cut_short(void **state)
 {
@@ -556,6 +627,7 @@ main(void)
 		cmocka_unit_test(t_set),
 		cmocka_unit_test(t_check),
 		cmocka_unit_test_setup_teardown(t_cut_short, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_store, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
