@@ -6,10 +6,14 @@
  * are checked by lib/sign.c, as everywhere else. It only reads, takes no
  * lock and cuts nothing: a torn tail is counted, not cut.
  *
- * It belongs to the segment-file store: it reads the files through the
- * store's parser (audit_impl.h: the reader, audit_scan_segment, the
- * segment listing) and never touches a struct audit or a cursor, so it
- * judges exactly the bytes a broker would recover from.
+ * A directory is read through the segment-file store's parser
+ * (audit_impl.h: the reader, audit_scan_segment, the segment listing),
+ * not a struct audit or a cursor, so it judges exactly the bytes a
+ * broker would recover from. Any other store (PostgreSQL) is read
+ * through a cursor of audit.h (audit_verify_store). Both walks hand each
+ * record to one per-record check (verify_record), so a directory and a
+ * database are judged alike, and a directory exported from a database
+ * verifies with the same result.
  */
 #include <sys/stat.h>
 
@@ -31,6 +35,7 @@
 #include "audit.h"
 #include "audit_cosign.h"
 #include "audit_impl.h"
+#include "chain.h"
 #include "cpx_limits.h"
 #include "identity.h"
 #include "sign.h"
@@ -80,31 +85,78 @@ signer_desc(X509 *x, char *buf, size_t len)
 			buf[i] = '?';
 }
 
-/* 1 if x satisfies a pin of o (a pinned certificate, or the name). */
+/* 1 if x carries name in its subjectAltName (DNS or IP). */
+static int
+has_name(X509 *x, const char *name)
+{
+	return X509_check_host(x, name, 0,
+	    X509_CHECK_FLAG_NEVER_CHECK_SUBJECT, NULL) == 1 ||
+	    X509_check_ip_asc(x, name, 0) == 1;
+}
+
+/* 1 if x satisfies a pin of o (a pinned certificate, or a name). */
 static int
 signer_pinned(const struct verify *v, X509 *x, const uint8_t fpr[32])
 {
 	uint8_t	 h[32];
 	size_t	 i;
+	int	 ok = 0;
 
 	for (i = 0; i < v->o->nbroker_certs; i++)
 		if (X509_digest(v->o->broker_certs[i], EVP_sha256(), h,
 		    NULL) == 1 && CRYPTO_memcmp(h, fpr, sizeof(h)) == 0)
 			return 1;
-	/* The name pins a CA-issued broker identity: needs the CA. */
-	if (v->o->broker_name != NULL && v->t != NULL &&
-	    (X509_check_host(x, v->o->broker_name, 0,
-	    X509_CHECK_FLAG_NEVER_CHECK_SUBJECT, NULL) == 1 ||
-	    X509_check_ip_asc(x, v->o->broker_name, 0) == 1))
-		return 1;
+	/* A name pins a CA-issued broker identity: needs the CA. */
+	if (v->t != NULL) {
+		ok = v->o->broker_name != NULL && has_name(x,
+		    v->o->broker_name);
+		for (i = 0; !ok && i < v->o->nbroker_names; i++)
+			ok = has_name(x, v->o->broker_names[i]);
+	}
 	ERR_clear_error();
-	return 0;
+	return ok;
+}
+
+/*
+ * Count the checkpoint of seq for signer fpr (x): the per-broker tally
+ * a shared log is summarised by. Returns 1 if this signer signs its
+ * first checkpoint here, else 0.
+ */
+static int
+count_signer(struct verify *v, X509 *x, const uint8_t fpr[32], uint64_t seq)
+{
+	struct audit_verify_stats	*st = v->st;
+	struct audit_verify_signer	*g;
+	size_t				 i;
+
+	for (i = 0; i < st->nsigners; i++)
+		if (CRYPTO_memcmp(st->signers[i].fpr, fpr, 32) == 0) {
+			st->signers[i].checkpoints++;
+			return 0;
+		}
+	if (st->nsigners == AUDIT_VERIFY_SIGNERS) {
+		st->other_signed++;
+		return 0;
+	}
+	g = &st->signers[st->nsigners++];
+	memcpy(g->fpr, fpr, sizeof(g->fpr));
+	if (X509_NAME_get_text_by_NID(X509_get_subject_name(x),
+	    NID_commonName, g->name, sizeof(g->name)) <= 0)
+		snprintf(g->name, sizeof(g->name), "?");
+	/* Certificate text reaches a terminal: printable only. */
+	for (i = 0; g->name[i] != '\0'; i++)
+		if (g->name[i] < 0x21 || g->name[i] > 0x7e)
+			g->name[i] = '?';
+	g->checkpoints = 1;
+	g->first_seq = seq;
+	return 1;
 }
 
 /*
  * Who signed this checkpoint, against what the caller pinned: a
  * rewritten log re-signed with any key the CA ever issued (a node's, an
- * old broker's) must not pass. Every change of signer is reported.
+ * old broker's) must not pass. In a log of one broker every change of
+ * signer is reported; in a shared one, each broker's first checkpoint.
  */
 static int
 check_signer(struct verify *v, const Cpx__AuditRecord *rec, X509 *x,
@@ -112,7 +164,7 @@ check_signer(struct verify *v, const Cpx__AuditRecord *rec, X509 *x,
 {
 	uint8_t	 fpr[32];
 	char	 from[65], to[65], desc[256], w[256];
-	int	 reason, pinned, changed;
+	int	 reason, pinned, changed, first, multi, report;
 
 	if (X509_digest(x, EVP_sha256(), fpr, NULL) != 1) {
 		audit_seterr(why, whylen, "checkpoint certificate: cannot "
@@ -124,10 +176,14 @@ check_signer(struct verify *v, const Cpx__AuditRecord *rec, X509 *x,
 		audit_seterr(why, whylen, "checkpoint certificate: %s", w);
 		return -1;
 	}
+	multi = v->o != NULL && v->o->multi_broker;
 	changed = v->have_signer && CRYPTO_memcmp(fpr, v->signer,
 	    sizeof(fpr)) != 0;
-	if (changed) {
+	first = count_signer(v, x, fpr, rec->seq);
+	report = multi ? first && v->have_signer : changed;
+	if (changed)
 		v->st->signer_changes++;
+	if (report) {
 		sign_hex(v->signer, sizeof(v->signer), from);
 		sign_hex(fpr, sizeof(fpr), to);
 		signer_desc(x, desc, sizeof(desc));
@@ -138,18 +194,18 @@ check_signer(struct verify *v, const Cpx__AuditRecord *rec, X509 *x,
 	memcpy(v->signer, fpr, sizeof(fpr));
 	v->have_signer = 1;
 	pinned = v->o != NULL && (v->o->nbroker_certs > 0 ||
-	    v->o->broker_name != NULL);
+	    v->o->broker_name != NULL || v->o->nbroker_names > 0);
 	if (pinned && !signer_pinned(v, x, fpr)) {
 		signer_desc(x, desc, sizeof(desc));
 		audit_seterr(why, whylen, "checkpoint signed by %s, not the "
 		    "pinned broker", desc);
 		return -1;
 	}
-	/* Without a pin, the first signer stands for the broker. */
-	if (!pinned && changed && v->t != NULL) {
+	/* Without a pin, the first signer stands for the one broker. */
+	if (!pinned && changed && !multi && v->t != NULL) {
 		audit_seterr(why, whylen, "checkpoint signer changed and no "
 		    "pin (--broker-cert, --broker-name) vouches for the new "
-		    "one");
+		    "one (a log several brokers share: --multi-broker)");
 		return -1;
 	}
 	return 0;
@@ -410,6 +466,103 @@ done:
 		close(dirfd);
 	free(firsts);
 	free(r.buf);
+	EVP_MD_CTX_free(md);
+	EVP_MD_free(sha);
+	return ret;
+}
+
+int
+audit_verify_store(struct audit *a, struct trust *t,
+    const struct audit_verify_opts *o, struct audit_verify_stats *st,
+    char *err, size_t errlen)
+{
+	struct verify		 v;
+	struct audit_cursor	*c = NULL;
+	Cpx__AuditRecord	*rec = NULL;
+	EVP_MD			*sha = NULL;
+	EVP_MD_CTX		*md = NULL;
+	uint8_t			 hash[AUDIT_HASH_LEN];
+	uint8_t			 next[AUDIT_HASH_LEN];
+	uint8_t			 leaf[AUDIT_HASH_LEN];
+	uint32_t		 len;
+	uint64_t		 want;
+	char			 why[512];
+	int			 r, ret = -1;
+
+	memset(st, 0, sizeof(*st));
+	memset(hash, 0, sizeof(hash));
+	audit_clearerr(err, errlen);
+	memset(&v, 0, sizeof(v));
+	v.t = t;
+	v.st = st;
+	v.o = o;
+	/*
+	 * The head before the records, as the mark before the segments:
+	 * what the store says was committed must all be there, and chain to
+	 * the head's hash. Later commits (other brokers) are not waited for.
+	 */
+	st->mark_found = 1;
+	st->mark_seq = audit_last_seq(a);
+	audit_last_hash(a, st->mark_hash);
+	if ((md = audit_sha256_ctx(&sha)) == NULL) {
+		audit_seterr(err, errlen, "audit: out of memory");
+		goto done;
+	}
+	if (st->mark_seq > 0 && (c = audit_cursor_new(a, 1, 0, err,
+	    errlen)) == NULL)
+		goto done;
+	while (st->records < st->mark_seq) {
+		want = st->records + 1;
+		r = audit_cursor_next_leaf(c, &rec, &len, leaf, why,
+		    sizeof(why));
+		if (r == -1) {
+			audit_seterr(err, errlen, "%s", why);
+			goto done;
+		}
+		if (r == 0) {
+			audit_seterr(err, errlen, "audit: records %" PRIu64
+			    "..%" PRIu64 " are missing: the head says %" PRIu64
+			    " were committed, but the log ends at record %"
+			    PRIu64, want, st->mark_seq, st->mark_seq,
+			    want - 1);
+			goto done;
+		}
+		/* The store checked the chain; its numbering is checked too. */
+		if (rec->seq != want) {
+			audit_seterr(err, errlen, "audit: record %" PRIu64
+			    " read where record %" PRIu64 " belongs", rec->seq,
+			    want);
+			goto done;
+		}
+		if (chain_step(md, hash, want, len, leaf, next) == -1) {
+			audit_seterr(err, errlen, "audit: out of memory");
+			goto done;
+		}
+		if (verify_record(&v, rec, hash, why, sizeof(why)) == -1) {
+			audit_seterr(err, errlen, "audit: record %" PRIu64
+			    ": %s", want, why);
+			goto done;
+		}
+		memcpy(hash, next, sizeof(hash));
+		st->records++;
+		cpx__audit_record__free_unpacked(rec, NULL);
+		rec = NULL;
+	}
+	if (CRYPTO_memcmp(hash, st->mark_hash, AUDIT_HASH_LEN) != 0) {
+		audit_seterr(err, errlen, "audit: the chain hash at record %"
+		    PRIu64 " differs from the one the store's head holds: "
+		    "records up to %" PRIu64 " were altered and the chain "
+		    "recomputed, or the head was", st->mark_seq,
+		    st->mark_seq);
+		goto done;
+	}
+	ret = 0;
+done:
+	st->last_seq = st->records;
+	memcpy(st->last_hash, hash, AUDIT_HASH_LEN);
+	if (rec != NULL)
+		cpx__audit_record__free_unpacked(rec, NULL);
+	audit_cursor_free(&c);
 	EVP_MD_CTX_free(md);
 	EVP_MD_free(sha);
 	return ret;
