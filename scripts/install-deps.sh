@@ -7,7 +7,8 @@ PKGS="build-essential cmake pkg-config git ca-certificates openssl
 libssl-dev libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
 libjansson-dev libinih-dev libcmocka-dev clang libclang-rt-14-dev
 procps libsystemd-dev libmicrohttpd-dev systemd help2man man-db groff-base
-strace curl debhelper lintian chromium"
+strace curl debhelper lintian chromium
+postgresql-15 libpq-dev nats-server libnats-dev"
 
 missing=""
 for p in $PKGS; do
