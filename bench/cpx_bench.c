@@ -2,16 +2,23 @@
  * cpx_bench.c: the load generator and meter behind bench/run.sh. One
  * program drives the cpx broker through the client library (every alert
  * signed by its publisher, every delivery verified by its subscriber) and,
- * for comparison, Mosquitto through libmosquitto with the same signed
- * 1 KiB alerts, the same subscriber layout and the same verification.
+ * for comparison, Mosquitto through libmosquitto (bench_mosq.c) and NATS
+ * JetStream through libnats (bench_js.c) with the same signed 1 KiB
+ * alerts, the same subscriber layout and the same verification.
  *
- *	cpx-bench w1 -t cpx|mosq -P npub -S 0|10 -d sec   throughput
- *	cpx-bench w2 -t cpx|mosq -r rate -d sec            latency
+ *	cpx-bench w1 -t cpx|mosq|js -P npub -S 0|10 -d sec throughput
+ *	cpx-bench w2 -t cpx|mosq|js -r rate -d sec         latency
  *	cpx-bench w3gen -a audit_dir -n records            offline audit log
  *	cpx-bench w3                                       replay everything
  *	cpx-bench w3raw                                    the same, unverified
  *	cpx-bench w4 -c sessions                           session setup
  *	cpx-bench mosqconf -o dir -m port                  mosquitto config
+ *	cpx-bench jsinit -e URL[,URL...]                   JetStream stream
+ *
+ * -e takes several endpoints, comma-separated (several brokers on one
+ * store, or the servers of a JetStream cluster): publisher k and
+ * subscriber k connect to endpoint k modulo their number. -b takes
+ * several process ids: the broker CPU is their sum.
  *
  * Results go to stdout as "R key value" lines for run.sh's table; notes
  * and errors go to stderr. Every run is bounded in time.
@@ -55,144 +62,7 @@
 #include "tlsctx.h"
 #include "trace.h"
 #include "wire.h"
-
-#define NSUB		10
-#define MAXPUB		4
-#define ALERT_BYTES	1024	/* serialized Alert, what is signed */
-#define WINDOW		256	/* publishes in flight per publisher */
-#define LAG		2000	/* alerts a subscriber may be behind */
-#define RING		65536
-#define DRAIN_NS	(20LL * 1000000000LL)
-
-/*
- * W2's stage breakdown (a CPX_TRACE build, lib/trace.h): one sample per
- * Ack or Delivery, the benchmark's stamps around the broker's.
- */
-enum {
-	ST_SEND = 0,			/* publisher: before signing */
-	ST_SIGNED,			/* cpx_publish_send returned */
-	ST_B0,				/* broker's stamps: ST_B0 + TRACE_* */
-	ST_RX = ST_B0 + TRACE_BROKER_N,	/* node decoded the frame */
-	ST_DONE,			/* callback: verified (deliveries) */
-	ST_N
-};
-
-struct tsample {
-	int64_t	 t[ST_N];
-};
-
-struct subspec {
-	const char	*node;
-	const char	*origins[4];
-	const char	*region;
-	int		 cats[4];
-	int		 min_sev;
-};
-
-/*
- * Ten subscribing nodes with per-country and regional feeds, some
- * narrowed by category or severity. Regions are those of
- * broker/policy.example.ini.
- */
-static const struct subspec subs[NSUB] = {
-	{ "hr-ncp", { "SI" }, NULL, { 0 }, 0 },
-	{ "at-ncp", { NULL }, "eu-neighbours", { 0 }, 0 },
-	{ "hu-ncp", { NULL }, NULL, { 0 }, 0 },
-	{ "it-ncp", { "SI", "AT" }, NULL, { 0 }, 3 },
-	{ "ba-ncp", { NULL }, "western-balkans", { 0 }, 0 },
-	{ "rs-ncp", { "SI", "RS" }, NULL, { 1, 3, 6 }, 0 },
-	{ "me-ncp", { "SI", "HR", "RS" }, NULL, { 0 }, 0 },
-	{ "mk-ncp", { NULL }, NULL, { 0 }, 0 },
-	{ "al-ncp", { NULL }, "eu-neighbours", { 4, 5 }, 0 },
-	{ "xk-ncp", { "RS", "HR" }, NULL, { 0 }, 0 },
-};
-
-static const char *const pubs[MAXPUB][2] = {
-	{ "si-ncp", "SI" }, { "hr-ncp", "HR" }, { "at-ncp", "AT" },
-	{ "rs-ncp", "RS" }
-};
-
-static const char *const regions[][7] = {
-	{ "western-balkans", "AL", "BA", "ME", "MK", "RS", "XK" },
-	{ "eu-neighbours", "AT", "HR", "HU", "IT", "SI", NULL },
-};
-
-struct bench {
-	const char	*mode;
-	const char	*target;
-	const char	*endpoint;
-	const char	*pki;
-	const char	*audit_dir;
-	const char	*outdir;
-	char		 host[64];
-	int		 port;
-	pid_t		 broker_pid;
-	int		 npub;
-	int		 nsub;
-	int		 duration;
-	int		 rate;
-	int		 sessions;
-	uint64_t	 nrecords;
-	char		 tag[16];
-	size_t		 pad;		/* summary length for ALERT_BYTES */
-	int64_t		 t0;
-	_Atomic int	 ready;
-	_Atomic int	 failed;
-	_Atomic int	 go;
-	_Atomic int	 stop_pub;
-	_Atomic int	 stop_all;
-	_Atomic int64_t	 expected[NSUB];
-	_Atomic int64_t	 received[NSUB];
-	_Atomic int64_t	 bad[NSUB];
-	_Atomic int64_t	 last_rx;
-	_Atomic int64_t	 last_ack;
-	_Atomic int64_t	 sent;
-	_Atomic int64_t	 acked;
-	_Atomic int64_t	 refused;
-	int64_t		*dlat[NSUB];	/* W2: publish to delivery, ns */
-	size_t		 ndlat[NSUB];
-	int64_t		*alat;		/* W2: publish to ack, ns */
-	_Atomic size_t	 nalat;
-	size_t		 latcap;
-	/* W2 stage breakdown (CPX_TRACE builds; else never filled) */
-	struct tsample	*dtrace[NSUB];
-	size_t		 ndtrace[NSUB];
-	struct tsample	*atrace;
-	_Atomic size_t	 natrace;
-	_Atomic int64_t	*signed_at[MAXPUB];	/* by alert index */
-};
-
-struct worker {
-	struct bench	*b;
-	int		 idx;
-	void		*client;	/* cpx_client or mosquitto */
-	struct trust	*trust;		/* mosq subscribers */
-	int64_t		*ring;		/* send time by request id / mid */
-	int64_t		*ring_signed;	/* W2: time signed and queued */
-	int		 subscribed;
-	int		 connected;
-	int		 nsubscribed;
-	int		 ntopics;
-	int		 inflight;	/* mosq publisher */
-};
-
-static int64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
+#include "bench.h"
 
 /* CPU seconds (user + system) a process has used so far; -1 if gone. */
 static double
@@ -221,6 +91,21 @@ proc_cpu(pid_t pid)
 }
 
 /* Resident memory of a process in KiB; -1 if unknown. */
+/* CPU seconds of every process metered (-b); -1 if one is gone. */
+static double
+brokers_cpu(const struct bench *b)
+{
+	double sum = 0, c;
+	int i;
+
+	for (i = 0; i < b->nbrokers; i++) {
+		if ((c = proc_cpu(b->broker_pids[i])) < 0)
+			return -1;
+		sum += c;
+	}
+	return sum;
+}
+
 static long
 proc_rss_kib(pid_t pid)
 {
@@ -249,101 +134,6 @@ self_cpu(void)
 }
 
 static void
-node_paths(const struct bench *b, const char *node, char *cert, char *key,
-    size_t len)
-{
-	snprintf(cert, len, "%s/nodes/%s.pem", b->pki, node);
-	snprintf(key, len, "%s/nodes/%s.key", b->pki, node);
-}
-
-static int
-region_has(const char *region, const char *cc)
-{
-	size_t r;
-	int i;
-
-	for (r = 0; r < sizeof(regions) / sizeof(regions[0]); r++) {
-		if (strcmp(regions[r][0], region) != 0)
-			continue;
-		for (i = 1; i < 7 && regions[r][i] != NULL; i++)
-			if (strcmp(regions[r][i], cc) == 0)
-				return 1;
-	}
-	return 0;
-}
-
-/* Whether subscriber s should receive an alert (as the broker decides). */
-static int
-sub_matches(const struct subspec *s, const char *origin, int cat, int sev)
-{
-	int i, ok;
-
-	if (s->origins[0] != NULL) {
-		for (ok = 0, i = 0; i < 4 && s->origins[i] != NULL; i++)
-			if (strcmp(s->origins[i], origin) == 0)
-				ok = 1;
-		if (!ok)
-			return 0;
-	}
-	if (s->region != NULL && !region_has(s->region, origin))
-		return 0;
-	if (s->cats[0] != 0) {
-		for (ok = 0, i = 0; i < 4 && s->cats[i] != 0; i++)
-			if (s->cats[i] == cat)
-				ok = 1;
-		if (!ok)
-			return 0;
-	}
-	return s->min_sev == 0 || sev >= s->min_sev;
-}
-
-/* Category and severity of alert i: every combination, evenly. */
-static int
-alert_cat(uint64_t i)
-{
-	return (int)(i % 7) + 1;
-}
-
-static int
-alert_sev(uint64_t i)
-{
-	return (int)(i % 4) + 1;
-}
-
-struct alertbuf {
-	Cpx__Alert	a;
-	char		id[64];
-	char		origin[3];
-	char		summary[CPX_MAX_SUMMARY + 1];
-};
-
-/*
- * Alert i of publisher p, sent at t (ns, monotonic, carried in the summary
- * for the latency meter), padded so that its serialized form is exactly
- * ALERT_BYTES.
- */
-static void
-alert_fill(const struct bench *b, struct alertbuf *ab, int p, uint64_t i,
-    int64_t t, size_t pad)
-{
-	int n;
-
-	cpx__alert__init(&ab->a);
-	snprintf(ab->id, sizeof(ab->id), "%s-%d-%012" PRIu64, b->tag, p, i);
-	snprintf(ab->origin, sizeof(ab->origin), "%s", pubs[p][1]);
-	n = snprintf(ab->summary, sizeof(ab->summary), "t=%019" PRId64 " ", t);
-	memset(ab->summary + n, 'x', pad - (size_t)n);
-	ab->summary[pad] = '\0';
-	ab->a.id = ab->id;
-	ab->a.origin = ab->origin;
-	ab->a.issued_at = alert_now_ms();
-	ab->a.category = (Cpx__Category)alert_cat(i);
-	ab->a.severity = (Cpx__Severity)alert_sev(i);
-	ab->a.handling = CPX__HANDLING__HANDLING_NETWORK;
-	ab->a.summary = ab->summary;
-}
-
-static void
 calibrate(struct bench *b)
 {
 	struct alertbuf ab;
@@ -351,7 +141,7 @@ calibrate(struct bench *b)
 	int k;
 
 	for (k = 0; k < 8; k++) {
-		alert_fill(b, &ab, 0, 0, now_ns(), pad);
+		bench_alert_fill(b, &ab, 0, 0, bench_now_ns(), pad);
 		len = cpx__alert__get_packed_size(&ab.a);
 		if (len == ALERT_BYTES)
 			break;
@@ -363,62 +153,6 @@ calibrate(struct bench *b)
 		exit(1);
 	}
 	b->pad = pad;
-}
-
-/* Publishers hold back while a subscriber is more than LAG behind. */
-static int
-backlog_ok(struct bench *b)
-{
-	int s;
-
-	for (s = 0; s < b->nsub; s++)
-		if (atomic_load(&b->expected[s]) -
-		    atomic_load(&b->received[s]) > LAG)
-			return 0;
-	return 1;
-}
-
-static void
-expect(struct bench *b, int p, uint64_t i)
-{
-	int s;
-
-	for (s = 0; s < b->nsub; s++)
-		if (sub_matches(&subs[s], pubs[p][1], alert_cat(i),
-		    alert_sev(i)))
-			atomic_fetch_add(&b->expected[s], 1);
-}
-
-/* A delivery reached subscriber s; summary carries the send time. */
-static void
-delivered(struct bench *b, int s, const Cpx__Alert *a)
-{
-	int64_t t = now_ns(), sent;
-
-	if (a == NULL || strncmp(a->id, b->tag, strlen(b->tag)) != 0) {
-		atomic_fetch_add(&b->bad[s], 1);
-		return;
-	}
-	atomic_fetch_add(&b->received[s], 1);
-	atomic_store(&b->last_rx, t);
-	if (b->dlat[s] != NULL && b->ndlat[s] < b->latcap &&
-	    a->summary != NULL && strncmp(a->summary, "t=", 2) == 0) {
-		sent = strtoll(a->summary + 2, NULL, 10);
-		b->dlat[s][b->ndlat[s]++] = t - sent;
-	}
-}
-
-static void
-acked(struct bench *b, struct worker *w, uint64_t key)
-{
-	int64_t t = now_ns();
-	size_t n;
-
-	atomic_fetch_add(&b->acked, 1);
-	atomic_store(&b->last_ack, t);
-	if (b->alat != NULL && w->ring != NULL &&
-	    (n = atomic_fetch_add(&b->nalat, 1)) < b->latcap)
-		b->alat[n] = t - w->ring[key % RING];
 }
 
 #ifdef CPX_TRACE
@@ -446,7 +180,7 @@ trace_fill(struct cpx_client *c, struct tsample *ts, int64_t sent,
 	for (k = 0; k < TRACE_BROKER_N; k++)
 		ts->t[ST_B0 + k] = (int64_t)bt[k];
 	ts->t[ST_RX] = (int64_t)rx;
-	ts->t[ST_DONE] = now_ns();
+	ts->t[ST_DONE] = bench_now_ns();
 	return 0;
 }
 #endif
@@ -507,12 +241,12 @@ trace_ack(struct worker *w, uint64_t key)
 static int
 wait_ready(struct bench *b, int n, int timeout_ms)
 {
-	int64_t until = now_ns() + (int64_t)timeout_ms * 1000000LL;
+	int64_t until = bench_now_ns() + (int64_t)timeout_ms * 1000000LL;
 
 	while (atomic_load(&b->ready) < n) {
-		if (atomic_load(&b->failed) || now_ns() > until)
+		if (atomic_load(&b->failed) || bench_now_ns() > until)
 			return -1;
-		sleep_ms(5);
+		bench_sleep_ms(5);
 	}
 	return 0;
 }
@@ -520,17 +254,17 @@ wait_ready(struct bench *b, int n, int timeout_ms)
 /* ---- cpx clients ---------------------------------------------------- */
 
 static struct cpx_client *
-cpx_open(struct bench *b, const char *node)
+cpx_open(struct bench *b, const char *node, int k)
 {
 	struct cpx_client_config cfg;
 	struct cpx_client *c;
 	char cert[512], key[512], ca[512], crl[512], err[512];
 
-	node_paths(b, node, cert, key, sizeof(cert));
+	bench_node_paths(b, node, cert, key, sizeof(cert));
 	snprintf(ca, sizeof(ca), "%s/ca.pem", b->pki);
 	snprintf(crl, sizeof(crl), "%s/crl.pem", b->pki);
 	memset(&cfg, 0, sizeof(cfg));
-	cfg.endpoint = b->endpoint;
+	cfg.endpoint = b->endpoints[k % b->nendpoints];
 	cfg.ca = ca;
 	cfg.cert = cert;
 	cfg.key = key;
@@ -563,16 +297,16 @@ cpx_sub_event(const struct cpx_event *ev, void *arg)
 	case CPX_EV_DELIVERY:
 		if (!ev->verified) {
 			fprintf(stderr, "%s: delivery not verified: %s\n",
-			    subs[w->idx].node, ev->verify_error);
+			    bench_subs[w->idx].node, ev->verify_error);
 			atomic_fetch_add(&w->b->bad[w->idx], 1);
 			break;
 		}
-		delivered(w->b, w->idx, ev->alert);
+		bench_delivered(w->b, w->idx, ev->alert);
 		trace_delivery(w, ev->alert);
 		break;
 	case CPX_EV_ERROR:
 	case CPX_EV_DISCONNECTED:
-		fprintf(stderr, "%s: %s\n", subs[w->idx].node,
+		fprintf(stderr, "%s: %s\n", bench_subs[w->idx].node,
 		    ev->text ? ev->text : "error");
 		break;
 	default:
@@ -585,7 +319,7 @@ cpx_sub_thread(void *arg)
 {
 	struct worker *w = arg;
 	struct bench *b = w->b;
-	const struct subspec *s = &subs[w->idx];
+	const struct subspec *s = &bench_subs[w->idx];
 	Cpx__Filter f = CPX__FILTER__INIT, *fp = &f;
 	char *origins[4], *regs[1];
 	Cpx__Category cats[4];
@@ -594,7 +328,7 @@ cpx_sub_thread(void *arg)
 	int64_t until;
 	size_t n;
 
-	if ((c = cpx_open(b, s->node)) == NULL)
+	if ((c = cpx_open(b, s->node, w->idx)) == NULL)
 		goto fail;
 	w->client = c;
 	cpx_client_on_event(c, cpx_sub_event, w);
@@ -614,8 +348,8 @@ cpx_sub_thread(void *arg)
 	f.min_severity = (Cpx__Severity)s->min_sev;
 	if (cpx_subscribe(c, &fp, 1, 0, 0, &rid) == -1)
 		goto fail;
-	until = now_ns() + 10000000000LL;
-	while (!w->subscribed && now_ns() < until)
+	until = bench_now_ns() + 10000000000LL;
+	while (!w->subscribed && bench_now_ns() < until)
 		if (cpx_client_run(c, 10) == -1)
 			goto fail;
 	if (!w->subscribed)
@@ -642,13 +376,13 @@ cpx_pub_event(const struct cpx_event *ev, void *arg)
 	struct worker *w = arg;
 
 	if (ev->kind == CPX_EV_ACK) {
-		acked(w->b, w, ev->request_id);
+		bench_acked(w->b, w, ev->request_id);
 		trace_ack(w, ev->request_id);
 	}
 	else if (ev->kind == CPX_EV_ERROR) {
 		if (atomic_fetch_add(&w->b->refused, 1) < 5)
-			fprintf(stderr, "%s: refused: %s\n", pubs[w->idx][0],
-			    ev->text);
+			fprintf(stderr, "%s: refused: %s\n",
+			    bench_pubs[w->idx][0], ev->text);
 	}
 }
 
@@ -658,24 +392,25 @@ cpx_send_one(struct bench *b, struct worker *w, struct cpx_client *c,
 {
 	struct alertbuf ab;
 	uint64_t rid;
-	int64_t t = now_ns();
+	int64_t t = bench_now_ns();
 	char err[256];
 
-	alert_fill(b, &ab, w->idx, i, t, b->pad);
+	bench_alert_fill(b, &ab, w->idx, i, t, b->pad);
 	if (cpx_publish_send(c, &ab.a, &rid, err, sizeof(err)) == -1) {
-		fprintf(stderr, "%s: publish: %s\n", pubs[w->idx][0], err);
+		fprintf(stderr, "%s: publish: %s\n", bench_pubs[w->idx][0],
+		    err);
 		return -1;
 	}
 	if (w->ring != NULL)
 		w->ring[rid % RING] = t;
 	if (w->ring_signed != NULL) {
-		w->ring_signed[rid % RING] = now_ns();
+		w->ring_signed[rid % RING] = bench_now_ns();
 		if (b->signed_at[w->idx] != NULL && i < b->latcap)
 			atomic_store(&b->signed_at[w->idx][i],
 			    w->ring_signed[rid % RING]);
 	}
 	atomic_fetch_add(&b->sent, 1);
-	expect(b, w->idx, i);
+	bench_expect(b, w->idx, i);
 	return 0;
 }
 
@@ -688,13 +423,13 @@ cpx_pub_thread(void *arg)
 	uint64_t i = 0, total;
 	int64_t next, step, until;
 
-	if ((c = cpx_open(b, pubs[w->idx][0])) == NULL)
+	if ((c = cpx_open(b, bench_pubs[w->idx][0], w->idx)) == NULL)
 		goto fail;
 	w->client = c;
 	cpx_client_on_event(c, cpx_pub_event, w);
 	atomic_fetch_add(&b->ready, 1);
 	while (!atomic_load(&b->go))
-		sleep_ms(1);
+		bench_sleep_ms(1);
 	if (strcmp(b->mode, "w2") == 0) {
 		/* Open loop: alert k is due at t0 + k / rate. */
 		total = (uint64_t)b->rate * (uint64_t)b->duration /
@@ -702,7 +437,7 @@ cpx_pub_thread(void *arg)
 		step = 1000000000LL * b->npub / b->rate;
 		next = b->t0 + (int64_t)w->idx * step / b->npub;
 		while (i < total) {
-			if (now_ns() >= next) {
+			if (bench_now_ns() >= next) {
 				if (cpx_send_one(b, w, c, i++) == -1)
 					goto fail;
 				next += step;
@@ -716,355 +451,24 @@ cpx_pub_thread(void *arg)
 	} else {
 		while (!atomic_load(&b->stop_pub)) {
 			while (cpx_publish_inflight(c) < WINDOW &&
-			    backlog_ok(b) && !atomic_load(&b->stop_pub))
+			    bench_backlog_ok(b) && !atomic_load(&b->stop_pub))
 				if (cpx_send_one(b, w, c, i++) == -1)
 					goto fail;
 			if (cpx_client_run(c, 1) == -1)
 				goto fail;
 		}
 	}
-	until = now_ns() + DRAIN_NS;
-	while (cpx_publish_inflight(c) > 0 && now_ns() < until)
+	until = bench_now_ns() + DRAIN_NS;
+	while (cpx_publish_inflight(c) > 0 && bench_now_ns() < until)
 		if (cpx_client_run(c, 5) == -1)
 			goto fail;
 	cpx_client_free(&c);
 	return NULL;
 fail:
-	fprintf(stderr, "%s: publisher failed: %s\n", pubs[w->idx][0],
+	fprintf(stderr, "%s: publisher failed: %s\n", bench_pubs[w->idx][0],
 	    c ? cpx_client_error(c) : "no connection");
 	atomic_store(&b->failed, 1);
 	cpx_client_free(&c);
-	return NULL;
-}
-
-/* ---- Mosquitto clients ---------------------------------------------- */
-
-/*
- * MQTT has no regions and no filters but topic levels: an alert is
- * published on alerts/<CC>/<category>/<severity>, and a cpx filter becomes
- * the topic filters for the same (country, category, severity) set, the
- * region expanded to its members. The sets are disjoint, so no message is
- * delivered twice to one subscriber.
- */
-static int
-mosq_topics(const struct subspec *s, char topics[][96], int max)
-{
-	const char *cc[8], *cat[8], *sev[5];
-	int ncc = 0, ncat = 0, nsev = 0, i, j, k, n = 0;
-	size_t r;
-
-	if (s->origins[0] != NULL)
-		for (i = 0; i < 4 && s->origins[i] != NULL; i++)
-			cc[ncc++] = s->origins[i];
-	else if (s->region != NULL) {
-		for (r = 0; r < sizeof(regions) / sizeof(regions[0]); r++)
-			if (strcmp(regions[r][0], s->region) == 0)
-				for (i = 1; i < 7 && regions[r][i]; i++)
-					cc[ncc++] = regions[r][i];
-	} else
-		cc[ncc++] = "+";
-	if (s->cats[0] != 0)
-		for (i = 0; i < 4 && s->cats[i] != 0; i++)
-			cat[ncat++] = alert_category_name(s->cats[i]);
-	else
-		cat[ncat++] = "+";
-	if (s->min_sev != 0)
-		for (i = s->min_sev; i <= 4; i++)
-			sev[nsev++] = alert_severity_name(i);
-	else
-		sev[nsev++] = "+";
-	for (i = 0; i < ncc; i++)
-		for (j = 0; j < ncat; j++)
-			for (k = 0; k < nsev && n < max; k++) {
-				if (cat[j][0] == '+' && sev[k][0] == '+')
-					snprintf(topics[n++], 96,
-					    "alerts/%s/#", cc[i]);
-				else
-					snprintf(topics[n++], 96,
-					    "alerts/%s/%s/%s", cc[i], cat[j],
-					    sev[k]);
-			}
-	return n;
-}
-
-static struct mosquitto *
-mosq_open(struct bench *b, const char *node, const char *role, void *w)
-{
-	struct mosquitto *m;
-	char cert[512], key[512], ca[512], id[96];
-	int rc;
-
-	node_paths(b, node, cert, key, sizeof(cert));
-	snprintf(ca, sizeof(ca), "%s/ca.pem", b->pki);
-	snprintf(id, sizeof(id), "%s-%s-%s", node, role, b->tag);
-	if ((m = mosquitto_new(id, true, w)) == NULL)
-		return NULL;
-	mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION,
-	    MQTT_PROTOCOL_V311);
-	if ((rc = mosquitto_tls_set(m, ca, NULL, cert, key, NULL)) != 0 ||
-	    (rc = mosquitto_tls_opts_set(m, 1, "tlsv1.3", NULL)) != 0 ||
-	    (rc = mosquitto_max_inflight_messages_set(m, WINDOW)) != 0) {
-		fprintf(stderr, "%s: mosquitto TLS: %s\n", node,
-		    mosquitto_strerror(rc));
-		mosquitto_destroy(m);
-		return NULL;
-	}
-	return m;
-}
-
-static int
-mosq_connect(struct bench *b, struct mosquitto *m, struct worker *w,
-    const char *node)
-{
-	int64_t until;
-	int rc;
-
-	if ((rc = mosquitto_connect(m, b->host, b->port, 60)) != 0) {
-		fprintf(stderr, "%s: mosquitto connect: %s\n", node,
-		    mosquitto_strerror(rc));
-		return -1;
-	}
-	until = now_ns() + 10000000000LL;
-	while (!w->connected && now_ns() < until)
-		if ((rc = mosquitto_loop(m, 10, 1)) != 0) {
-			fprintf(stderr, "%s: mosquitto: %s\n", node,
-			    mosquitto_strerror(rc));
-			return -1;
-		}
-	return w->connected ? 0 : -1;
-}
-
-static void
-mosq_on_connect(struct mosquitto *m, void *arg, int rc)
-{
-	struct worker *w = arg;
-
-	(void)m;
-	if (rc == 0)
-		w->connected = 1;
-	else
-		fprintf(stderr, "mosquitto CONNACK refused: %s\n",
-		    mosquitto_connack_string(rc));
-}
-
-static void
-mosq_on_subscribe(struct mosquitto *m, void *arg, int mid, int qos_count,
-    const int *granted)
-{
-	struct worker *w = arg;
-	int i;
-
-	(void)m;
-	(void)mid;
-	for (i = 0; i < qos_count; i++)
-		if (granted[i] > 2)
-			fprintf(stderr, "%s: subscription refused\n",
-			    subs[w->idx].node);
-	w->nsubscribed++;
-}
-
-/* What a cpx subscriber does to each delivery: verify it end to end. */
-static void
-mosq_on_message(struct mosquitto *m, void *arg,
-    const struct mosquitto_message *msg)
-{
-	struct worker *w = arg;
-	Cpx__SignedAlert *sa;
-	Cpx__Alert *a = NULL;
-	struct identity signer;
-	char why[256];
-	int reason;
-
-	(void)m;
-	sa = cpx__signed_alert__unpack(NULL, (size_t)msg->payloadlen,
-	    msg->payload);
-	if (sa == NULL || sign_verify_alert(w->trust, sa, &a, &signer,
-	    &reason, why, sizeof(why)) == -1 ||
-	    sign_verify_alert_origin(a, &signer, &reason, why,
-	    sizeof(why)) == -1) {
-		atomic_fetch_add(&w->b->bad[w->idx], 1);
-		goto done;
-	}
-	delivered(w->b, w->idx, a);
-done:
-	if (a != NULL)
-		cpx__alert__free_unpacked(a, NULL);
-	if (sa != NULL)
-		cpx__signed_alert__free_unpacked(sa, NULL);
-}
-
-static void *
-mosq_sub_thread(void *arg)
-{
-	struct worker *w = arg;
-	struct bench *b = w->b;
-	const struct subspec *s = &subs[w->idx];
-	struct mosquitto *m = NULL;
-	char topics[64][96], ca[512], crl[512], err[256];
-	int64_t until;
-	int n, i;
-
-	snprintf(ca, sizeof(ca), "%s/ca.pem", b->pki);
-	snprintf(crl, sizeof(crl), "%s/crl.pem", b->pki);
-	if ((w->trust = trust_new(ca, crl, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "%s\n", err);
-		goto fail;
-	}
-	if ((m = mosq_open(b, s->node, "sub", w)) == NULL)
-		goto fail;
-	mosquitto_connect_callback_set(m, mosq_on_connect);
-	mosquitto_subscribe_callback_set(m, mosq_on_subscribe);
-	mosquitto_message_callback_set(m, mosq_on_message);
-	if (mosq_connect(b, m, w, s->node) == -1)
-		goto fail;
-	n = mosq_topics(s, topics, 64);
-	for (i = 0; i < n; i++)
-		if (mosquitto_subscribe(m, NULL, topics[i], 1) != 0)
-			goto fail;
-	until = now_ns() + 10000000000LL;
-	while (w->nsubscribed < n && now_ns() < until)
-		if (mosquitto_loop(m, 10, 1) != 0)
-			goto fail;
-	if (w->nsubscribed < n)
-		goto fail;
-	atomic_fetch_add(&b->ready, 1);
-	while (!atomic_load(&b->stop_all))
-		if (mosquitto_loop(m, 20, 1) != 0) {
-			fprintf(stderr, "%s: mosquitto connection lost\n",
-			    s->node);
-			break;
-		}
-	mosquitto_disconnect(m);
-	mosquitto_destroy(m);
-	trust_free(&w->trust);
-	return NULL;
-fail:
-	fprintf(stderr, "%s: mosquitto subscriber failed\n", s->node);
-	atomic_store(&b->failed, 1);
-	if (m != NULL)
-		mosquitto_destroy(m);
-	trust_free(&w->trust);
-	return NULL;
-}
-
-static void
-mosq_on_publish(struct mosquitto *m, void *arg, int mid)
-{
-	struct worker *w = arg;
-
-	(void)m;
-	w->inflight--;
-	acked(w->b, w, (uint64_t)mid);
-}
-
-/* Sign as cpx_publish_send does, publish the SignedAlert at QoS 1. */
-static int
-mosq_send_one(struct bench *b, struct worker *w, struct mosquitto *m,
-    EVP_PKEY *key, X509 *cert, uint64_t i)
-{
-	Cpx__SignedAlert sa = CPX__SIGNED_ALERT__INIT;
-	struct alertbuf ab;
-	uint8_t abytes[ALERT_BYTES], *buf = NULL;
-	char topic[96];
-	size_t len;
-	int64_t t = now_ns();
-	int mid, rc = -1;
-
-	alert_fill(b, &ab, w->idx, i, t, b->pad);
-	cpx__alert__pack(&ab.a, abytes);
-	if (sign_alert(key, cert, abytes, ALERT_BYTES, &sa) == -1)
-		return -1;
-	len = cpx__signed_alert__get_packed_size(&sa);
-	if ((buf = malloc(len)) == NULL)
-		goto done;
-	cpx__signed_alert__pack(&sa, buf);
-	snprintf(topic, sizeof(topic), "alerts/%s/%s/%s", pubs[w->idx][1],
-	    alert_category_name(alert_cat(i)), alert_severity_name(alert_sev(i)));
-	if (mosquitto_publish(m, &mid, topic, (int)len, buf, 1, false) != 0)
-		goto done;
-	w->inflight++;
-	if (w->ring != NULL)
-		w->ring[(uint64_t)mid % RING] = t;
-	atomic_fetch_add(&b->sent, 1);
-	expect(b, w->idx, i);
-	rc = 0;
-done:
-	free(buf);
-	sign_signed_alert_clear(&sa);
-	return rc;
-}
-
-static void *
-mosq_pub_thread(void *arg)
-{
-	struct worker *w = arg;
-	struct bench *b = w->b;
-	const char *node = pubs[w->idx][0];
-	struct mosquitto *m = NULL;
-	EVP_PKEY *key = NULL;
-	X509 *cert = NULL;
-	char cpath[512], kpath[512], err[256];
-	uint64_t i = 0, total;
-	int64_t next, step, until;
-
-	node_paths(b, node, cpath, kpath, sizeof(cpath));
-	if ((key = tlsctx_load_key(kpath, err, sizeof(err))) == NULL ||
-	    (cert = tlsctx_load_cert(cpath, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "%s\n", err);
-		goto fail;
-	}
-	if ((m = mosq_open(b, node, "pub", w)) == NULL)
-		goto fail;
-	mosquitto_connect_callback_set(m, mosq_on_connect);
-	mosquitto_publish_callback_set(m, mosq_on_publish);
-	if (mosq_connect(b, m, w, node) == -1)
-		goto fail;
-	atomic_fetch_add(&b->ready, 1);
-	while (!atomic_load(&b->go))
-		sleep_ms(1);
-	if (strcmp(b->mode, "w2") == 0) {
-		total = (uint64_t)b->rate * (uint64_t)b->duration /
-		    (uint64_t)b->npub;
-		step = 1000000000LL * b->npub / b->rate;
-		next = b->t0 + (int64_t)w->idx * step / b->npub;
-		while (i < total) {
-			if (now_ns() >= next) {
-				if (mosq_send_one(b, w, m, key, cert,
-				    i++) == -1)
-					goto fail;
-				next += step;
-			}
-			if (mosquitto_loop(m, now_ns() >= next ? 0 : 1,
-			    1) != 0)
-				goto fail;
-		}
-	} else {
-		while (!atomic_load(&b->stop_pub)) {
-			while (w->inflight < WINDOW && backlog_ok(b) &&
-			    !atomic_load(&b->stop_pub))
-				if (mosq_send_one(b, w, m, key, cert,
-				    i++) == -1)
-					goto fail;
-			if (mosquitto_loop(m, 1, 1) != 0)
-				goto fail;
-		}
-	}
-	until = now_ns() + DRAIN_NS;
-	while (w->inflight > 0 && now_ns() < until)
-		if (mosquitto_loop(m, 5, 1) != 0)
-			goto fail;
-	mosquitto_disconnect(m);
-	mosquitto_destroy(m);
-	EVP_PKEY_free(key);
-	X509_free(cert);
-	return NULL;
-fail:
-	fprintf(stderr, "%s: mosquitto publisher failed\n", node);
-	atomic_store(&b->failed, 1);
-	if (m != NULL)
-		mosquitto_destroy(m);
-	EVP_PKEY_free(key);
-	X509_free(cert);
 	return NULL;
 }
 
@@ -1175,7 +579,9 @@ run_pubsub(struct bench *b)
 {
 	struct worker wp[MAXPUB], ws[NSUB];
 	pthread_t tp[MAXPUB], ts[NSUB];
-	int mosq = strcmp(b->target, "mosq") == 0;
+	void *(*sub_fn)(void *) = cpx_sub_thread;
+	void *(*pub_fn)(void *) = cpx_pub_thread;
+	int peer = strcmp(b->target, "cpx") != 0;
 	int w2 = strcmp(b->mode, "w2") == 0;
 	int64_t exp_total = 0, rx_total = 0, bad_total = 0, t_end, until;
 	double bcpu0, bcpu1, scpu0, scpu1, wall, ack_wall, rx_wall;
@@ -1183,8 +589,32 @@ run_pubsub(struct bench *b)
 	int64_t *all = NULL;
 	int i, done, rc = 0;
 
+	if (strcmp(b->target, "mosq") == 0) {
+		sub_fn = bench_mosq_sub_thread;
+		pub_fn = bench_mosq_pub_thread;
+	} else if (strcmp(b->target, "js") == 0) {
+#ifdef CPX_BENCH_JS
+		sub_fn = bench_js_sub_thread;
+		pub_fn = bench_js_pub_thread;
+#else
+		fprintf(stderr, "-t js: this cpx-bench was built without "
+		    "libnats (install libnats-dev and configure again)\n");
+		return -1;
+#endif
+	} else if (peer) {
+		fprintf(stderr, "-t %s: not cpx, mosq or js\n", b->target);
+		return -1;
+	}
 	memset(wp, 0, sizeof(wp));
 	memset(ws, 0, sizeof(ws));
+	for (i = 0; i < MAXPUB; i++) {
+		pthread_mutex_init(&wp[i].mu, NULL);
+		pthread_cond_init(&wp[i].cv, NULL);
+	}
+	for (i = 0; i < NSUB; i++) {
+		pthread_mutex_init(&ws[i].mu, NULL);
+		pthread_cond_init(&ws[i].cv, NULL);
+	}
 	if (w2) {
 		b->latcap = (size_t)b->rate * (size_t)b->duration + 1000;
 		for (i = 0; i < b->nsub; i++)
@@ -1194,15 +624,15 @@ run_pubsub(struct bench *b)
 		if ((b->alat = calloc(b->latcap, sizeof(int64_t))) == NULL)
 			return -1;
 #ifdef CPX_TRACE
-		for (i = 0; !mosq && i < b->nsub; i++)
+		for (i = 0; !peer && i < b->nsub; i++)
 			if ((b->dtrace[i] = calloc(b->latcap,
 			    sizeof(struct tsample))) == NULL)
 				return -1;
-		for (i = 0; !mosq && i < b->npub; i++)
+		for (i = 0; !peer && i < b->npub; i++)
 			if ((b->signed_at[i] = calloc(b->latcap,
 			    sizeof(int64_t))) == NULL)
 				return -1;
-		if (!mosq && (b->atrace = calloc(b->latcap,
+		if (!peer && (b->atrace = calloc(b->latcap,
 		    sizeof(struct tsample))) == NULL)
 			return -1;
 #endif
@@ -1210,8 +640,7 @@ run_pubsub(struct bench *b)
 	for (i = 0; i < b->nsub; i++) {
 		ws[i].b = b;
 		ws[i].idx = i;
-		pthread_create(&ts[i], NULL, mosq ? mosq_sub_thread :
-		    cpx_sub_thread, &ws[i]);
+		pthread_create(&ts[i], NULL, sub_fn, &ws[i]);
 	}
 	if (wait_ready(b, b->nsub, 60000) == -1) {
 		fprintf(stderr, "subscribers not ready\n");
@@ -1226,38 +655,37 @@ run_pubsub(struct bench *b)
 		if (b->signed_at[i] != NULL &&
 		    (wp[i].ring_signed = calloc(RING, sizeof(int64_t))) == NULL)
 			abort();
-		pthread_create(&tp[i], NULL, mosq ? mosq_pub_thread :
-		    cpx_pub_thread, &wp[i]);
+		pthread_create(&tp[i], NULL, pub_fn, &wp[i]);
 	}
 	if (wait_ready(b, b->nsub + b->npub, 60000) == -1) {
 		fprintf(stderr, "publishers not ready\n");
 		atomic_store(&b->stop_pub, 1);
 		rc = -1;
 	}
-	bcpu0 = proc_cpu(b->broker_pid);
+	bcpu0 = brokers_cpu(b);
 	scpu0 = self_cpu();
-	b->t0 = now_ns();
+	b->t0 = bench_now_ns();
 	atomic_store(&b->go, 1);
 	if (!w2 && rc == 0) {
 		until = b->t0 + (int64_t)b->duration * 1000000000LL;
-		while (now_ns() < until && !atomic_load(&b->failed))
-			sleep_ms(10);
+		while (bench_now_ns() < until && !atomic_load(&b->failed))
+			bench_sleep_ms(10);
 		atomic_store(&b->stop_pub, 1);
 	}
 	for (i = 0; i < b->npub; i++)
 		pthread_join(tp[i], NULL);
 	/* Let every subscriber receive what it should, within DRAIN_NS. */
-	until = now_ns() + DRAIN_NS;
+	until = bench_now_ns() + DRAIN_NS;
 	do {
 		for (done = 1, i = 0; i < b->nsub; i++)
 			if (atomic_load(&b->received[i]) <
 			    atomic_load(&b->expected[i]))
 				done = 0;
 		if (!done)
-			sleep_ms(5);
-	} while (!done && now_ns() < until && !atomic_load(&b->failed));
-	t_end = now_ns();
-	bcpu1 = proc_cpu(b->broker_pid);
+			bench_sleep_ms(5);
+	} while (!done && bench_now_ns() < until && !atomic_load(&b->failed));
+	t_end = bench_now_ns();
+	bcpu1 = brokers_cpu(b);
 	scpu1 = self_cpu();
 join:
 	atomic_store(&b->stop_all, 1);
@@ -1326,6 +754,14 @@ out:
 		free(b->dlat[i]);
 		free(b->dtrace[i]);
 	}
+	for (i = 0; i < MAXPUB; i++) {
+		pthread_mutex_destroy(&wp[i].mu);
+		pthread_cond_destroy(&wp[i].cv);
+	}
+	for (i = 0; i < NSUB; i++) {
+		pthread_mutex_destroy(&ws[i].mu);
+		pthread_cond_destroy(&ws[i].cv);
+	}
 	free(b->alat);
 	free(b->atrace);
 	return rc;
@@ -1360,16 +796,16 @@ run_w3gen(struct bench *b)
 	if ((bkey = tlsctx_load_key(p1, err, sizeof(err))) == NULL ||
 	    (bcert = tlsctx_load_cert(p2, err, sizeof(err))) == NULL)
 		goto fail;
-	node_paths(b, "si-ncp", p2, p1, sizeof(p1));
+	bench_node_paths(b, "si-ncp", p2, p1, sizeof(p1));
 	if ((nkey = tlsctx_load_key(p1, err, sizeof(err))) == NULL ||
 	    (ncert = tlsctx_load_cert(p2, err, sizeof(err))) == NULL)
 		goto fail;
 	if ((a = audit_open(b->audit_dir, bkey, bcert, err,
 	    sizeof(err))) == NULL)
 		goto fail;
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	for (i = 0; i < b->nrecords; i++) {
-		alert_fill(b, &ab, 0, i, 0, b->pad);
+		bench_alert_fill(b, &ab, 0, i, 0, b->pad);
 		cpx__alert__pack(&ab.a, abytes);
 		cpx__signed_alert__init(&sa);
 		if (sign_alert(nkey, ncert, abytes, ALERT_BYTES, &sa) == -1) {
@@ -1400,7 +836,7 @@ run_w3gen(struct bench *b)
 			goto fail;
 	}
 	printf("R records %" PRIu64 "\n", b->nrecords);
-	printf("R gen_s %.2f\n", (double)(now_ns() - t0) / 1e9);
+	printf("R gen_s %.2f\n", (double)(bench_now_ns() - t0) / 1e9);
 	printf("R last_seq %" PRIu64 "\n", audit_last_seq(a));
 	rc = 0;
 fail:
@@ -1433,21 +869,21 @@ run_w5(struct bench *b)
 
 	if ((lat = calloc(n, sizeof(*lat))) == NULL)
 		return -1;
-	if ((c = cpx_open(b, pubs[0][0])) == NULL)
+	if ((c = cpx_open(b, bench_pubs[0][0], 0)) == NULL)
 		goto done;
 	bcpu0 = proc_cpu(b->broker_pid);
 	scpu0 = self_cpu();
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	for (i = 0; i < n; i++) {
-		t = now_ns();
-		alert_fill(b, &ab, 0, i, t, b->pad);
+		t = bench_now_ns();
+		bench_alert_fill(b, &ab, 0, i, t, b->pad);
 		if (cpx_publish(c, &ab.a, 10000, &res) == 0)
 			ok++;
 		else if (refused++ < 5)
 			fprintf(stderr, "w5: refused: %s\n", res.text);
-		lat[i] = now_ns() - t;
+		lat[i] = bench_now_ns() - t;
 	}
-	wall = (double)(now_ns() - t0) / 1e9;
+	wall = (double)(bench_now_ns() - t0) / 1e9;
 	bcpu1 = proc_cpu(b->broker_pid);
 	scpu1 = self_cpu();
 	printf("R sent %" PRIu64 "\n", n);
@@ -1502,23 +938,23 @@ run_w3(struct bench *b)
 	double bcpu0, bcpu1, scpu0, scpu1, wall;
 
 	memset(&st, 0, sizeof(st));
-	if ((c = cpx_open(b, "hu-ncp")) == NULL)
+	if ((c = cpx_open(b, "hu-ncp", 0)) == NULL)
 		return -1;
 	cpx_client_on_event(c, replay_event, &st);
 	bcpu0 = proc_cpu(b->broker_pid);
 	scpu0 = self_cpu();
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	until = t0 + (int64_t)b->duration * 1000000000LL;
 	if (cpx_replay(c, &rq, &rid) == -1) {
 		cpx_client_free(&c);
 		return -1;
 	}
-	while (!st.done && now_ns() < until)
+	while (!st.done && bench_now_ns() < until)
 		if (cpx_client_run(c, 20) == -1) {
 			fprintf(stderr, "replay: %s\n", cpx_client_error(c));
 			break;
 		}
-	wall = (double)(now_ns() - t0) / 1e9;
+	wall = (double)(bench_now_ns() - t0) / 1e9;
 	bcpu1 = proc_cpu(b->broker_pid);
 	scpu1 = self_cpu();
 	cpx_client_free(&c);
@@ -1589,7 +1025,7 @@ run_w3raw(struct bench *b)
 	int64_t t0;
 	double bcpu0, bcpu1, wall;
 
-	node_paths(b, "hu-ncp", cert, key, sizeof(cert));
+	bench_node_paths(b, "hu-ncp", cert, key, sizeof(cert));
 	snprintf(ca, sizeof(ca), "%s/ca.pem", b->pki);
 	snprintf(crl, sizeof(crl), "%s/crl.pem", b->pki);
 	files.ca = ca;
@@ -1622,7 +1058,7 @@ run_w3raw(struct bench *b)
 	env.body_case = CPX__ENVELOPE__BODY_REPLAY;
 	env.replay = &rq;
 	bcpu0 = proc_cpu(b->broker_pid);
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	if (wire_encode(&env, &out, &outlen) == -1 ||
 	    SSL_write(ssl, out, (int)outlen) != (int)outlen)
 		goto out;
@@ -1636,7 +1072,7 @@ run_w3raw(struct bench *b)
 			done = 1;
 		cpx__envelope__free_unpacked(in, NULL);
 	}
-	wall = (double)(now_ns() - t0) / 1e9;
+	wall = (double)(bench_now_ns() - t0) / 1e9;
 	bcpu1 = proc_cpu(b->broker_pid);
 	printf("R raw_replayed %" PRIu64 "\n", count);
 	printf("R raw_replay_complete %d\n", done);
@@ -1780,7 +1216,7 @@ run_w4(struct bench *b)
 	}
 	snprintf(ca, sizeof(ca), "%s/ca.pem", b->pki);
 	for (i = 0; i < NNODES; i++) {
-		node_paths(b, nodes[i], cert, key, sizeof(cert));
+		bench_node_paths(b, nodes[i], cert, key, sizeof(cert));
 		files.ca = ca;
 		files.cert = cert;
 		files.key = key;
@@ -1803,14 +1239,14 @@ run_w4(struct bench *b)
 		cs[i].fd = -1;
 	rss0 = proc_rss_kib(b->broker_pid);
 	bcpu0 = proc_cpu(b->broker_pid);
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	until = t0 + 120000000000LL;
 	/*
 	 * At most CONCURRENT handshakes in progress at once, like nodes
 	 * coming back after a broker restart without overflowing the
 	 * listen backlog (which would add TCP's 1 s SYN retry).
 	 */
-	while (ok + failed < n && now_ns() < until) {
+	while (ok + failed < n && bench_now_ns() < until) {
 		for (active = 0, i = 0; i < next; i++)
 			if (cs[i].st < C_DONE)
 				active++;
@@ -1863,10 +1299,10 @@ run_w4(struct bench *b)
 				failed++;
 		}
 	}
-	t1 = now_ns();
+	t1 = bench_now_ns();
 	bcpu1 = proc_cpu(b->broker_pid);
 	/* Idle for a while: what the broker keeps per session. */
-	sleep_ms(2000);
+	bench_sleep_ms(2000);
 	rss1 = proc_rss_kib(b->broker_pid);
 	printf("R sessions_ok %d\n", ok);
 	printf("R sessions_failed %d\n", failed);
@@ -1885,7 +1321,7 @@ run_w4(struct bench *b)
 		if (cs[i].fd != -1)
 			close(cs[i].fd);
 	}
-	sleep_ms(1000);
+	bench_sleep_ms(1000);
 	rss2 = proc_rss_kib(b->broker_pid);
 	printf("R rss_after_close_kib %ld\n", rss2);
 	rc = ok == n ? 0 : -1;
@@ -1898,89 +1334,23 @@ out:
 	return rc;
 }
 
-/* ---- Mosquitto configuration ---------------------------------------- */
-
-/*
- * mosquitto.conf and its ACL from the same subscriber table: each node
- * writes its own country's topics and reads the topics of its feed.
- */
-static int
-run_mosqconf(struct bench *b)
-{
-	char path[600], topics[64][96];
-	FILE *f;
-	int i, j, n;
-
-	snprintf(path, sizeof(path), "%s/acl", b->outdir);
-	if ((f = fopen(path, "w")) == NULL)
-		return -1;
-	/* One block per user: a node may both publish and subscribe. */
-	for (i = 0; i < NSUB; i++) {
-		fprintf(f, "user %s\n", subs[i].node);
-		for (j = 0; j < MAXPUB; j++)
-			if (strcmp(pubs[j][0], subs[i].node) == 0)
-				fprintf(f, "topic write alerts/%s/#\n",
-				    pubs[j][1]);
-		n = mosq_topics(&subs[i], topics, 64);
-		for (j = 0; j < n; j++)
-			fprintf(f, "topic read %s\n", topics[j]);
-		fprintf(f, "\n");
-	}
-	for (i = 0; i < MAXPUB; i++) {
-		for (j = 0; j < NSUB; j++)
-			if (strcmp(pubs[i][0], subs[j].node) == 0)
-				break;
-		if (j == NSUB)
-			fprintf(f, "user %s\ntopic write alerts/%s/#\n\n",
-			    pubs[i][0], pubs[i][1]);
-	}
-	fclose(f);
-	snprintf(path, sizeof(path), "%s/mosquitto.conf", b->outdir);
-	if ((f = fopen(path, "w")) == NULL)
-		return -1;
-	fprintf(f,
-	    "# Written by cpx-bench mosqconf.\n"
-	    "per_listener_settings false\n"
-	    "user root\n"
-	    "listener %d %s\n"
-	    "cafile %s/ca.pem\n"
-	    "certfile %s/broker.pem\n"
-	    "keyfile %s/broker.key\n"
-	    "crlfile %s/crl.pem\n"
-	    "tls_version tlsv1.3\n"
-	    "require_certificate true\n"
-	    "use_identity_as_username true\n"
-	    "allow_anonymous false\n"
-	    "acl_file %s/acl\n"
-	    "persistence true\n"
-	    "persistence_location %s/data/\n"
-	    "max_inflight_messages %d\n"
-	    "max_queued_messages 100000\n"
-	    "set_tcp_nodelay true\n"
-	    "log_dest stderr\n"
-	    "log_type error\n"
-	    "log_type warning\n",
-	    b->port, b->host, b->pki, b->pki, b->pki, b->pki, b->outdir,
-	    b->outdir, WINDOW);
-	fclose(f);
-	snprintf(path, sizeof(path), "%s/data", b->outdir);
-	mkdir(path, 0700);
-	return 0;
-}
-
 /* ---- main ----------------------------------------------------------- */
 
 static void
 usage(void)
 {
 	fprintf(stderr,
-"usage: cpx-bench MODE [-t cpx|mosq] [-e tcp://127.0.0.1:PORT] [-m PORT]\n"
-"           -k PKI [-b BROKER_PID] [-P npub] [-S 0|10] [-d seconds]\n"
+"usage: cpx-bench MODE [-t cpx|mosq|js] [-e ENDPOINT[,ENDPOINT...]] [-m PORT]\n"
+"           -k PKI [-b PID[,PID...]] [-P npub] [-S 0|10] [-d seconds]\n"
 "           [-r rate] [-n records] [-a audit_dir] [-c sessions] [-o dir]\n"
+"           [-s (-t js w2: each publish awaits its ack)]\n"
 "MODE: w1 (throughput), w2 (latency), w3gen (offline audit log),\n"
 "      w3 (replay), w3raw (replay, no verification), w4 (sessions),\n"
 "      w5 (blocking publish, one at a time; -n alerts, default 5000),\n"
-"      mosqconf (write mosquitto config)\n"
+"      mosqconf (write mosquitto config),\n"
+"      jsinit (create the JetStream stream on the servers of -e)\n"
+"Several endpoints: worker k connects to endpoint k modulo their number;\n"
+"several PIDs: broker CPU is their sum.\n"
 "See bench/run.sh and BENCHMARKS.md.\n");
 	exit(2);
 }
@@ -1989,7 +1359,8 @@ int
 main(int argc, char *argv[])
 {
 	struct bench *b;
-	const char *p;
+	const char *p, *pids = NULL;
+	char *eps = NULL, *save, *tok;
 	int ch, rc = -1, n_given = 0;
 	uint8_t r[4];
 	FILE *f;
@@ -2010,13 +1381,13 @@ main(int argc, char *argv[])
 	b->outdir = ".";
 	b->port = 0;
 	optind = 2;
-	while ((ch = getopt(argc, argv, "t:e:m:k:b:P:S:d:r:n:a:c:o:")) != -1) {
+	while ((ch = getopt(argc, argv, "t:e:m:k:b:P:S:d:r:n:a:c:o:s")) != -1) {
 		switch (ch) {
 		case 't': b->target = optarg; break;
 		case 'e': b->endpoint = optarg; break;
 		case 'm': b->port = atoi(optarg); break;
 		case 'k': b->pki = optarg; break;
-		case 'b': b->broker_pid = (pid_t)atoi(optarg); break;
+		case 'b': pids = optarg; break;
 		case 'P': b->npub = atoi(optarg); break;
 		case 'S': b->nsub = atoi(optarg); break;
 		case 'd': b->duration = atoi(optarg); break;
@@ -2028,6 +1399,7 @@ main(int argc, char *argv[])
 		case 'a': b->audit_dir = optarg; break;
 		case 'c': b->sessions = atoi(optarg); break;
 		case 'o': b->outdir = optarg; break;
+		case 's': b->js_sync = 1; break;
 		default: usage();
 		}
 	}
@@ -2038,9 +1410,26 @@ main(int argc, char *argv[])
 	    (b->nsub != 0 && b->nsub != NSUB) || b->duration < 1 ||
 	    b->rate < 1 || b->sessions < 1)
 		usage();
+	if ((eps = strdup(b->endpoint)) == NULL)
+		return 1;
+	for (tok = strtok_r(eps, ",", &save); tok != NULL;
+	    tok = strtok_r(NULL, ",", &save)) {
+		if (b->nendpoints == MAXBROKER)
+			usage();
+		b->endpoints[b->nendpoints++] = tok;
+	}
+	for (p = pids; p != NULL && *p != '\0'; p = strchr(p, ',') ?
+	    strchr(p, ',') + 1 : NULL) {
+		if (b->nbrokers == MAXBROKER)
+			usage();
+		b->broker_pids[b->nbrokers++] = (pid_t)atoi(p);
+	}
+	if (b->nendpoints == 0)
+		usage();
+	b->broker_pid = b->nbrokers > 0 ? b->broker_pids[0] : 0;
 	/* host and port from the endpoint, for MQTT and raw TLS. */
 	snprintf(b->host, sizeof(b->host), "127.0.0.1");
-	if (b->port == 0 && (p = strrchr(b->endpoint, ':')) != NULL)
+	if (b->port == 0 && (p = strrchr(b->endpoints[0], ':')) != NULL)
 		b->port = atoi(p + 1);
 	/* A tag per run: alert ids never repeat across runs. */
 	if ((f = fopen("/dev/urandom", "r")) == NULL ||
@@ -2065,11 +1454,16 @@ main(int argc, char *argv[])
 	else if (strcmp(b->mode, "w5") == 0)
 		rc = run_w5(b);
 	else if (strcmp(b->mode, "mosqconf") == 0)
-		rc = run_mosqconf(b);
+		rc = bench_mosq_conf(b);
+#ifdef CPX_BENCH_JS
+	else if (strcmp(b->mode, "jsinit") == 0)
+		rc = bench_js_init(b);
+#endif
 	else
 		usage();
 	mosquitto_lib_cleanup();
 	fflush(stdout);
+	free(eps);
 	free(b);
 	return rc == 0 ? 0 : 1;
 }

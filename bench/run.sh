@@ -3,9 +3,13 @@
 #
 # Builds cpx-broker and cpx-bench, makes a fresh development PKI and audit
 # directory under a temporary directory, starts the broker on 127.0.0.1,
-# runs workloads W1-W4, then W1 and W2 against Mosquitto (installed from
-# Debian if missing), measures the ECDSA P-256 verify limit with openssl
-# speed, and prints one table. Loopback only; every step is bounded.
+# runs workloads W1-W5, then W1 and W2 against Mosquitto (installed from
+# Debian if missing) and against a 3-server NATS JetStream cluster
+# (Debian's nats-server; cpx-bench built with libnats), then W1 and W2 on
+# two cpx brokers sharing a PostgreSQL 15 log (scripts/pg-cluster.sh), on
+# a primary alone and on a primary with a synchronous standby, measures
+# the ECDSA P-256 verify limit with openssl speed, and prints the tables.
+# Loopback only; every step is bounded.
 #
 # Environment (defaults in brackets):
 #   BUILD            build directory [/tmp/cpx-bench-build]
@@ -21,7 +25,12 @@
 #   BASELINE         a git revision: its broker is built too, and W1
 #                    ingest and W2 run against it in the same run [none]
 #   ONLY             latency: W1 ingest, W2 (and TRACE, BASELINE) and
-#                    Mosquitto's W2 only [all]
+#                    Mosquitto's W2 only;
+#                    jetstream: the single cpx broker's W1 and W2 rows and
+#                    JetStream's; pg: the same cpx rows and the
+#                    PostgreSQL rows; replicated: both [all]
+#   JS               0: no JetStream rows [1]
+#   PG               0: no PostgreSQL rows [1]
 #   DEPS             0: do not run scripts/install-deps.sh first [1]
 #   KEEP             1: keep the work directory [0]
 set -euo pipefail
@@ -36,26 +45,59 @@ W3_RECORDS=${W3_RECORDS:-1000000}
 W4_SESSIONS=${W4_SESSIONS:-1000}
 W5_ALERTS=${W5_ALERTS:-5000}
 PROFILE=${PROFILE:-1}
+TRACE_SET=${TRACE:-}
 TRACE=${TRACE:-1}
 BASELINE=${BASELINE:-}
 ONLY=${ONLY:-}
 KEEP=${KEEP:-0}
+JS=${JS:-1}
+PG=${PG:-1}
 PORT=17443
 MPORT=18883
+# Two brokers on one PostgreSQL log; JetStream's clients and routes.
+PGPORT_A=17451
+PGPORT_B=17452
+JPORT=14222
+JRPORT=16222
+case "$ONLY" in
+"" | latency) CLASSIC=1 ;;
+jetstream | pg | replicated) CLASSIC=0 ;;
+*) echo "run.sh: ONLY=$ONLY is not latency, jetstream, pg or replicated" >&2
+	exit 2 ;;
+esac
+# The replicated rows only, unless asked: no trace build, no profile.
+if [ "$CLASSIC" = 0 ]; then
+	TRACE=${TRACE_SET:-0}
+	PROFILE=0
+	[ "$ONLY" = pg ] && JS=0
+	[ "$ONLY" = jetstream ] && PG=0
+fi
+[ "$ONLY" = latency ] && { JS=0; PG=0; }
 
 WORK=$(mktemp -d /tmp/cpx-bench.XXXXXX)
 RES=$WORK/results
 : >"$RES"
 BPID=
 MPID=
+JPIDS=
+PGA=
+PGB=
+PGDIRS=
 T_START=$(date +%s)
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 
 say() { printf '== %s\n' "$*" >&2; }
 
 cleanup() {
+	local p d
 	[ -n "$BPID" ] && kill "$BPID" 2>/dev/null && wait "$BPID" 2>/dev/null
 	[ -n "$MPID" ] && kill "$MPID" 2>/dev/null && wait "$MPID" 2>/dev/null
+	for p in $PGA $PGB ${JPIDS//,/ }; do
+		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+	done
+	for d in $PGDIRS; do
+		"$ROOT/scripts/pg-cluster.sh" stop "$d" --rm >/dev/null 2>&1
+	done
 	if [ "$KEEP" = 1 ]; then
 		say "work directory kept: $WORK"
 	else
@@ -72,6 +114,11 @@ need=
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] ||
     need="$need mosquitto"
 pkg-config --exists libmosquitto 2>/dev/null || need="$need libmosquitto-dev"
+if [ "$JS" = 1 ]; then
+	command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] ||
+	    need="$need nats-server"
+	pkg-config --exists libnats 2>/dev/null || need="$need libnats-dev"
+fi
 if [ -n "$need" ]; then
 	say "installing$need"
 	export DEBIAN_FRONTEND=noninteractive
@@ -79,6 +126,7 @@ if [ -n "$need" ]; then
 	apt-get install -y -qq $need >&2
 fi
 MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+NATS=$(command -v nats-server || echo /usr/sbin/nats-server)
 
 say "building in $BUILD"
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -88,6 +136,16 @@ cmake --build "$BUILD" -j"$(nproc)" --target cpx-broker cpx-bench \
     >>"$WORK/cmake.log" 2>&1 || { tail -40 "$WORK/cmake.log" >&2; exit 1; }
 BROKER=$BUILD/broker/cpx-broker
 BENCH=$BUILD/bench/cpx-bench
+# The JetStream peer is built only when libnats was found.
+if [ "$JS" = 1 ] && ! grep -q "cpx-bench: NATS JetStream peer" \
+    "$WORK/cmake.log"; then
+	say "cpx-bench built without libnats: no JetStream rows"
+	JS=0
+fi
+if [ "$PG" = 1 ] && [ ! -x "${PGBIN:-/usr/lib/postgresql/15/bin}/initdb" ]; then
+	say "PostgreSQL 15 not installed (postgresql-15): no PostgreSQL rows"
+	PG=0
+fi
 # The stage breakdown needs the stamps compiled in (lib/trace.h): a second
 # build, so that every other figure comes from the broker as shipped.
 if [ "$TRACE" = 1 ]; then
@@ -160,16 +218,20 @@ bench_reps() {
 	    END { printf "%s.range %.0f-%.0f\n", n, v[1], v[NR] }' >>"$RES"
 }
 
+# write_ini INI PORT STORE [CERT]: a broker configuration listening on
+# PORT, STORE its store lines (audit_dir, or store = postgresql and its
+# DSN), CERT the name of its certificate in the PKI [broker].
 write_ini() {
-	cat >"$WORK/broker.ini" <<EOF
+	local cert=${4:-broker}
+	cat >"$1" <<EOF
 [broker]
-listen = tcp://127.0.0.1:$PORT
+listen = tcp://127.0.0.1:$2
 ca = $PKI/ca.pem
-cert = $PKI/broker.pem
-key = $PKI/broker.key
+cert = $PKI/$cert.pem
+key = $PKI/$cert.key
 crl = $PKI/crl.pem
 policy = $ROOT/broker/policy.example.ini
-audit_dir = $1
+$3
 log_level = info
 ; Side by side with other brokers: a free metrics port.
 metrics_listen = 127.0.0.1:0
@@ -190,7 +252,7 @@ EOF
 # BPID and STARTUP_S (time until it listens).
 start_broker() {
 	local bin=${2:-$BROKER}
-	write_ini "$1"
+	write_ini "$WORK/broker.ini" "$PORT" "audit_dir = $1"
 	# A baseline from before the metrics endpoint does not know the key.
 	[ "$bin" = "$BUILD-baseline/broker/cpx-broker" ] &&
 	    sed -i '/^metrics_listen/d' "$WORK/broker.ini"
@@ -214,6 +276,25 @@ stop_broker() {
 	kill "$BPID"
 	wait "$BPID" 2>/dev/null || true
 	BPID=
+}
+
+# launch NAME INI: start a broker on INI, logging to $WORK/NAME.log, and
+# wait until it listens; its pid in LPID.
+launch() {
+	local i
+	: >"$WORK/$1.log"
+	(ulimit -n "$(ulimit -Hn)"; exec "$BROKER" -c "$2") \
+	    2>>"$WORK/$1.log" &
+	LPID=$!
+	for i in $(seq 1 600); do
+		grep -q "listening on" "$WORK/$1.log" && return 0
+		kill -0 "$LPID" 2>/dev/null ||
+		    { say "broker $1 did not start:"; cat "$WORK/$1.log" >&2;
+		    LPID=; return 1; }
+		sleep 0.1
+	done
+	say "broker $1 not listening after 60 s (its log: $WORK/$1.log)"
+	return 1
 }
 
 # --- cpx -----------------------------------------------------------------
@@ -250,6 +331,11 @@ awk -v hz="$HZ" 'NR == FNR { t0[$1] = $3; next }
 	{ printf "%s %s %.2f\n", $1, $2, ($3 - t0[$1]) / hz }' \
 	"$WORK/tasks0" "$WORK/tasks1" >"$WORK/tasks.ingest"
 if [ "$ONLY" != latency ]; then
+# Four publishers, no subscriber: beside JetStream's and the two brokers'.
+if [ "$JS" = 1 ] || [ "$PG" = 1 ]; then
+	bench_reps ingest4 w1 -t cpx -e "$EP" -b "$BPID" -P 4 -S 0 \
+	    -d "$W1_SECONDS"
+fi
 bench_reps w1p1 w1 -t cpx -e "$EP" -b "$BPID" -P 1 -S 10 -d "$W1_SECONDS"
 bench_reps w1p4 w1 -t cpx -e "$EP" -b "$BPID" -P 4 -S 10 -d "$W1_SECONDS"
 fi
@@ -278,7 +364,7 @@ if [ -n "$BASELINE" ]; then
 	start_broker "$WORK/audit"
 fi
 
-if [ "$ONLY" != latency ] && [ "$PROFILE" = 1 ] &&
+if [ -z "$ONLY" ] && [ "$PROFILE" = 1 ] &&
     command -v perf >/dev/null 2>&1; then
 	say "profile: perf record (DWARF call graphs) of the broker under W1"
 	perf record -F 499 --call-graph dwarf,16384 -p "$BPID" \
@@ -299,7 +385,7 @@ if [ "$ONLY" != latency ] && [ "$PROFILE" = 1 ] &&
 	    head -45 >"$WORK/perf.children.txt" || true
 fi
 
-if [ "$ONLY" != latency ]; then
+if [ -z "$ONLY" ]; then
 bench w4 w4 -e "$EP" -b "$BPID" -c "$W4_SESSIONS"
 bench w5 w5 -e "$EP" -b "$BPID" -n "$W5_ALERTS"
 fi
@@ -307,7 +393,7 @@ echo "broker.log_bytes $(stat -c %s "$WORK/broker.log")" >>"$RES"
 stop_broker
 
 # W3: a log written offline through the broker's audit API, then replayed.
-if [ "$ONLY" != latency ]; then
+if [ -z "$ONLY" ]; then
 bench w3gen w3gen -a "$WORK/audit3" -n "$W3_RECORDS"
 echo "w3.log_bytes $(du -sb "$WORK/audit3" | cut -f1)" >>"$RES"
 start_broker "$WORK/audit3"
@@ -320,6 +406,7 @@ fi
 
 # --- Mosquitto -------------------------------------------------------------
 
+if [ "$CLASSIC" = 1 ]; then
 mkdir -p "$WORK/mosq"
 "$BENCH" mosqconf -k "$PKI" -o "$WORK/mosq" -m "$MPORT"
 "$MOSQUITTO" -c "$WORK/mosq/mosquitto.conf" 2>"$WORK/mosq/log" &
@@ -338,6 +425,180 @@ bench mw2 w2 -t mosq -m "$MPORT" -b "$MPID" -P 1 -S 10 -d "$W2_SECONDS" \
 kill "$MPID"
 wait "$MPID" 2>/dev/null || true
 MPID=
+fi
+
+# --- NATS JetStream ----------------------------------------------------------
+
+# Three nats-server processes on loopback in one cluster (routes between
+# them, plain TCP on loopback as PostgreSQL's replication is below), each
+# with JetStream and its file store in the work directory (on disk), mutual
+# TLS for clients with the same CA and certificates as cpx; one stream of
+# three replicas over alerts.> (cpx-bench jsinit). The file store is as
+# JetStream ships it: written through the page cache, fsynced every two
+# minutes; nats-server 2.9 (Debian 12) has no setting to fsync each message
+# (sync_interval came with 2.10), so an ack means "in the memory of two of
+# three servers", not on a disk.
+if [ "$JS" = 1 ]; then
+	say "NATS JetStream: 3 servers on 127.0.0.1:$JPORT-$((JPORT + 2))"
+	mkdir -p "$WORK/js"
+	routes='' JEPS=''
+	for i in 1 2 3; do
+		routes="$routes${routes:+, }nats-route://127.0.0.1:$((JRPORT + i - 1))"
+		JEPS="$JEPS${JEPS:+,}tls://127.0.0.1:$((JPORT + i - 1))"
+	done
+	for i in 1 2 3; do
+		mkdir -p "$WORK/js/n$i"
+		cat >"$WORK/js/n$i.conf" <<EOF
+# Written by bench/run.sh.
+server_name: n$i
+listen: 127.0.0.1:$((JPORT + i - 1))
+tls {
+	cert_file: "$PKI/broker.pem"
+	key_file: "$PKI/broker.key"
+	ca_file: "$PKI/ca.pem"
+	verify: true
+	timeout: 5
+}
+jetstream {
+	store_dir: "$WORK/js/n$i"
+	max_file_store: 16G
+	max_memory_store: 512M
+}
+cluster {
+	name: cpxbench
+	listen: 127.0.0.1:$((JRPORT + i - 1))
+	routes: [ $routes ]
+}
+EOF
+		"$NATS" -c "$WORK/js/n$i.conf" 2>"$WORK/js/n$i.log" &
+		JPIDS="$JPIDS${JPIDS:+,}$!"
+	done
+	if "$BENCH" jsinit -k "$PKI" -e "$JEPS" >"$WORK/jsinit.out" \
+	    2>"$WORK/jsinit.err"; then
+		put js "$WORK/jsinit.out"
+		bench_reps jingest w1 -t js -e "$JEPS" -b "$JPIDS" -P 1 -S 0 \
+		    -d "$W1_SECONDS"
+		bench_reps jingest4 w1 -t js -e "$JEPS" -b "$JPIDS" -P 4 -S 0 \
+		    -d "$W1_SECONDS"
+		bench_reps jw1p1 w1 -t js -e "$JEPS" -b "$JPIDS" -P 1 -S 10 \
+		    -d "$W1_SECONDS"
+		bench_reps jw1p4 w1 -t js -e "$JEPS" -b "$JPIDS" -P 4 -S 10 \
+		    -d "$W1_SECONDS"
+		bench jw2 w2 -t js -e "$JEPS" -b "$JPIDS" -P 1 -S 10 \
+		    -d "$W2_SECONDS" -r "$W2_RATE"
+		# Each publish awaited (js_Publish), offered at W2's rate:
+		# the rate one synchronous publisher reaches, beside cpx W5.
+		bench jw2s w2 -t js -s -e "$JEPS" -b "$JPIDS" -P 1 -S 10 \
+		    -d "$W2_SECONDS" -r "$W2_RATE"
+	else
+		say "JetStream: the stream could not be created (no rows):"
+		cat "$WORK/jsinit.err" "$WORK/js/n1.log" | tail -20 >&2
+	fi
+	for p in ${JPIDS//,/ }; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	JPIDS=
+	echo "js.store_bytes $(du -sb "$WORK/js" | cut -f1)" >>"$RES"
+	rm -rf "$WORK/js"
+fi
+
+# --- two cpx brokers on PostgreSQL ------------------------------------------
+
+# pg_rows NAME [--standby]: a PostgreSQL 15 primary (with a synchronous
+# streaming standby) from scripts/pg-cluster.sh, brokers A and B (their own
+# certificates) on its DSN, publishers split between them (publisher k on
+# broker k mod 2) and subscribers on both (subscriber k on broker k mod 2);
+# W1 and W2 as for the single broker, results under NAME.*. The broker
+# CPU is A's and B's; PostgreSQL's own is NAME.pg_cpu_s over all of them.
+pg_rows() {
+	local name=$1 sb='' dir dsn eps pids pg0 pg1
+	[ "${2:-}" = --standby ] && sb="--standby 0"
+	dir=$(mktemp -d /tmp/cpx-bench-pg.XXXXXX)
+	PGDIRS="$PGDIRS $dir"
+	say "$name: PostgreSQL in $dir: pg-cluster.sh start $dir 0 $sb --dev"
+	# shellcheck disable=SC2086
+	if ! "$ROOT/scripts/pg-cluster.sh" start "$dir" 0 $sb --dev \
+	    >"$WORK/$name.pg.log" 2>&1; then
+		say "$name: PostgreSQL did not start (no rows):"
+		tail -20 "$WORK/$name.pg.log" >&2
+		return 0
+	fi
+	dsn=$("$ROOT/scripts/pg-cluster.sh" dsn "$dir")
+	# settings as PostgreSQL reports them, for the table
+	"$ROOT/scripts/pg-cluster.sh" sql "$dir" "SELECT name || ' ' || setting FROM pg_settings WHERE name IN ('synchronous_commit', 'synchronous_standby_names', 'fsync', 'wal_sync_method', 'shared_buffers', 'max_connections') ORDER BY name" 2>/dev/null |
+	    awk -v n="$name" 'NF { print n ".pg." $1, ($2 == "" ? "-" : $2) }' \
+	    >>"$RES" || true
+	write_ini "$WORK/$name-a.ini" "$PGPORT_A" "store = postgresql
+store_dsn = $dsn"
+	write_ini "$WORK/$name-b.ini" "$PGPORT_B" "store = postgresql
+store_dsn = $dsn" cpx-broker-b
+	if ! launch "$name-a" "$WORK/$name-a.ini"; then
+		return 0
+	fi
+	PGA=$LPID
+	if ! launch "$name-b" "$WORK/$name-b.ini"; then
+		kill "$PGA" 2>/dev/null || true
+		wait "$PGA" 2>/dev/null || true
+		PGA=
+		return 0
+	fi
+	PGB=$LPID
+	eps=tcp://127.0.0.1:$PGPORT_A,tcp://127.0.0.1:$PGPORT_B
+	pids=$PGA,$PGB
+	pg0=$(pg_cpu "$dir")
+	bench_reps "$name.ingest" w1 -t cpx -e "$eps" -b "$pids" -P 1 -S 0 \
+	    -d "$W1_SECONDS"
+	bench_reps "$name.ingest4" w1 -t cpx -e "$eps" -b "$pids" -P 4 -S 0 \
+	    -d "$W1_SECONDS"
+	bench_reps "$name.w1p1" w1 -t cpx -e "$eps" -b "$pids" -P 1 -S 10 \
+	    -d "$W1_SECONDS"
+	bench_reps "$name.w1p4" w1 -t cpx -e "$eps" -b "$pids" -P 4 -S 10 \
+	    -d "$W1_SECONDS"
+	bench "$name.w2" w2 -t cpx -e "$eps" -b "$pids" -P 1 -S 10 \
+	    -d "$W2_SECONDS" -r "$W2_RATE"
+	pg1=$(pg_cpu "$dir")
+	echo "$name.pg_cpu_s $(awk -v a="$pg0" -v b="$pg1" \
+	    'BEGIN { printf "%.1f", b - a }')" >>"$RES"
+	echo "$name.records $("$ROOT/scripts/pg-cluster.sh" sql "$dir" \
+	    "SELECT count(*) FROM cpx_records" 2>/dev/null | head -1)" >>"$RES"
+	for p in $PGA $PGB; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	PGA='' PGB=''
+	grep -i -E 'error|fatal|refus' "$WORK/$name-a.log" "$WORK/$name-b.log" |
+	    sort | uniq -c | sort -rn | head -5 >&2 || true
+	"$ROOT/scripts/pg-cluster.sh" stop "$dir" --rm >/dev/null 2>&1 || true
+	PGDIRS=${PGDIRS/ $dir/}
+}
+
+# pg_cpu DIR: CPU seconds used so far by the PostgreSQL servers of DIR
+# and their processes (WAL writer, sender and receiver, the brokers'
+# backends while connected); other clusters on the machine aside.
+pg_cpu() {
+	local hz p m
+	hz=$(getconf CLK_TCK)
+	for m in $(head -qn 1 "$1"/*/postmaster.pid 2>/dev/null); do
+		echo "$m"
+		pgrep -P "$m"
+	done | while read -r p; do
+		awk '{ sub(/^[^)]*\) /, ""); print $12 + $13 }' \
+		    "/proc/$p/stat" 2>/dev/null
+	done | awk -v hz="$hz" '{ s += $1 } END { printf "%.2f", s / hz }'
+}
+
+if [ "$PG" = 1 ]; then
+	# Broker B signs its checkpoints with its own certificate.
+	# shellcheck source=scripts/lib/demo.sh
+	. "$ROOT/scripts/lib/demo.sh"
+	if pki_issue_broker "$PKI" cpx-broker-b >&2; then
+		pg_rows pgp
+		pg_rows pgs --standby
+	else
+		say "no certificate for broker B: no PostgreSQL rows"
+	fi
+fi
 
 # --- the physical limits --------------------------------------------------
 
@@ -365,6 +626,9 @@ OSREL=$(. /etc/os-release && echo "$PRETTY_NAME")
 OSSL=$(openssl version | awk '{ print $2 }')
 ZMQV=$(pkg-config --modversion libzmq)
 PBCV=$(pkg-config --modversion libprotobuf-c)
+NATSV=$( ("$NATS" --version 2>/dev/null || true) | sed 's/.*v//')
+PGV=$("${PGBIN:-/usr/lib/postgresql/15/bin}/postgres" --version 2>/dev/null |
+    awk '{ print $3 }')
 MOSQV=$( ("$MOSQUITTO" -h 2>/dev/null || true) |
     awk '/version/ { print $3; exit }')
 GITREV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
@@ -376,7 +640,11 @@ CORES=$(get broker.busy_threads)
 [ "$CORES" -gt "$(nproc)" ] && CORES=$(nproc)
 LIMIT=$(awk -v v="$VERIFY" -v c="$CORES" 'BEGIN { printf "%.0f", v * c }')
 
-row() { printf '| %s | %s | %s | %s |\n' "$1" "$2" "$3" "$4"; }
+# row WORKLOAD CPX MOSQUITTO CPX/MOSQUITTO [JETSTREAM CPX/JETSTREAM]
+row() {
+	printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "$2" "$3" "$4" \
+	    "${5:-}" "${6:-}"
+}
 ratio() { div "$1" "$2" "%.2f"; }
 
 {
@@ -391,46 +659,68 @@ echo "| OS, kernel | $OSREL, $KERNEL |"
 echo "| OpenSSL | $OSSL |"
 echo "| libzmq, protobuf-c | $ZMQV, $PBCV |"
 echo "| Mosquitto | $MOSQV (Debian) |"
+[ "$JS" = 1 ] && echo "| NATS JetStream | nats-server $NATSV, libnats $(pkg-config --modversion libnats 2>/dev/null) (Debian); 3 servers, stream R3, file store |"
+[ "$PG" = 1 ] && echo "| PostgreSQL | $PGV (Debian) |"
 echo "| cpx | $GITREV$DIRTY, RelWithDebInfo |"
 echo "| date | $(date -u +%Y-%m-%dT%H:%MZ) |"
 echo "| load average at start (other work on the machine) | $LOAD0 |"
 echo
 echo "### Results"
 echo
-echo "| workload | cpx | Mosquitto | cpx / Mosquitto |"
-echo "|---|---|---|---|"
+echo "| workload | cpx | Mosquitto | cpx / Mosquitto | JetStream | cpx / JetStream |"
+echo "|---|---|---|---|---|---|"
 row "W1 ingest only (1 publisher, no subscriber): accepted alerts/s (min-max of $REPS)" \
-    "$(get ingest.accepted_per_s) ($(get ingest.range))" "" ""
+    "$(get ingest.accepted_per_s) ($(get ingest.range))" "" "" \
+    "$(get jingest.accepted_per_s) ($(get jingest.range))" \
+    "$(ratio "$(get ingest.accepted_per_s)" "$(get jingest.accepted_per_s)")"
 row "W1 ingest only: broker CPU s per 1,000 alerts" \
-    "$(get ingest.broker_cpu_s_per_1000)" "" ""
+    "$(get ingest.broker_cpu_s_per_1000)" "" "" \
+    "$(get jingest.broker_cpu_s_per_1000)" \
+    "$(ratio "$(get ingest.broker_cpu_s_per_1000)" "$(get jingest.broker_cpu_s_per_1000)")"
+row "W1 ingest only, 4 publishers: accepted alerts/s (min-max of $REPS)" \
+    "$(get ingest4.accepted_per_s) ($(get ingest4.range))" "" "" \
+    "$(get jingest4.accepted_per_s) ($(get jingest4.range))" \
+    "$(ratio "$(get ingest4.accepted_per_s)" "$(get jingest4.accepted_per_s)")"
 for p in 1 4; do
 	row "W1 $p publisher(s), 10 subscribers: accepted alerts/s, median of $REPS (min-max)" \
 	    "$(get w1p$p.accepted_per_s) ($(get w1p$p.range))" \
 	    "$(get mw1p$p.accepted_per_s) ($(get mw1p$p.range))" \
-	    "$(ratio "$(get w1p$p.accepted_per_s)" "$(get mw1p$p.accepted_per_s)")"
+	    "$(ratio "$(get w1p$p.accepted_per_s)" "$(get mw1p$p.accepted_per_s)")" \
+	    "$(get jw1p$p.accepted_per_s) ($(get jw1p$p.range))" \
+	    "$(ratio "$(get w1p$p.accepted_per_s)" "$(get jw1p$p.accepted_per_s)")"
 	row "W1 $p publisher(s): deliveries/s (verified by subscribers)" \
 	    "$(get w1p$p.deliveries_per_s)" "$(get mw1p$p.deliveries_per_s)" \
-	    "$(ratio "$(get w1p$p.deliveries_per_s)" "$(get mw1p$p.deliveries_per_s)")"
+	    "$(ratio "$(get w1p$p.deliveries_per_s)" "$(get mw1p$p.deliveries_per_s)")" \
+	    "$(get jw1p$p.deliveries_per_s)" \
+	    "$(ratio "$(get w1p$p.deliveries_per_s)" "$(get jw1p$p.deliveries_per_s)")"
 	row "W1 $p publisher(s): broker CPU s per 1,000 alerts" \
 	    "$(get w1p$p.broker_cpu_s_per_1000)" \
 	    "$(get mw1p$p.broker_cpu_s_per_1000)" \
-	    "$(ratio "$(get w1p$p.broker_cpu_s_per_1000)" "$(get mw1p$p.broker_cpu_s_per_1000)")"
+	    "$(ratio "$(get w1p$p.broker_cpu_s_per_1000)" "$(get mw1p$p.broker_cpu_s_per_1000)")" \
+	    "$(get jw1p$p.broker_cpu_s_per_1000)" \
+	    "$(ratio "$(get w1p$p.broker_cpu_s_per_1000)" "$(get jw1p$p.broker_cpu_s_per_1000)")"
 	row "W1 $p publisher(s): CPU busy (cores): broker; benchmark clients" \
 	    "$(get w1p$p.broker_cpu_util); $(div "$(get w1p$p.bench_cpu_s)" "$(get w1p$p.wall_s)")" \
-	    "$(get mw1p$p.broker_cpu_util); $(div "$(get mw1p$p.bench_cpu_s)" "$(get mw1p$p.wall_s)")" ""
+	    "$(get mw1p$p.broker_cpu_util); $(div "$(get mw1p$p.bench_cpu_s)" "$(get mw1p$p.wall_s)")" "" \
+	    "$(get jw1p$p.broker_cpu_util); $(div "$(get jw1p$p.bench_cpu_s)" "$(get jw1p$p.wall_s)")" ""
 	row "W1 $p publisher(s): alerts / deliveries (missing, refused)" \
 	    "$(get w1p$p.accepted) / $(get w1p$p.deliveries) ($(get w1p$p.missing_deliveries), $(get w1p$p.refused))" \
-	    "$(get mw1p$p.accepted) / $(get mw1p$p.deliveries) ($(get mw1p$p.missing_deliveries), $(get mw1p$p.refused))" ""
+	    "$(get mw1p$p.accepted) / $(get mw1p$p.deliveries) ($(get mw1p$p.missing_deliveries), $(get mw1p$p.refused))" "" \
+	    "$(get jw1p$p.accepted) / $(get jw1p$p.deliveries) ($(get jw1p$p.missing_deliveries), $(get jw1p$p.refused))" ""
 done
 for q in p50 p99 p999 max; do
 	row "W2 $W2_RATE alerts/s for ${W2_SECONDS} s: publish-to-delivery $q (ms)" \
 	    "$(get w2.delivery_ms.$q)" "$(get mw2.delivery_ms.$q)" \
-	    "$(ratio "$(get w2.delivery_ms.$q)" "$(get mw2.delivery_ms.$q)")"
+	    "$(ratio "$(get w2.delivery_ms.$q)" "$(get mw2.delivery_ms.$q)")" \
+	    "$(get jw2.delivery_ms.$q)" \
+	    "$(ratio "$(get w2.delivery_ms.$q)" "$(get jw2.delivery_ms.$q)")"
 done
 for q in p50 p99 p999 max; do
 	row "W2 publish-to-acknowledgement $q (ms)" \
 	    "$(get w2.ack_ms.$q)" "$(get mw2.ack_ms.$q)" \
-	    "$(ratio "$(get w2.ack_ms.$q)" "$(get mw2.ack_ms.$q)")"
+	    "$(ratio "$(get w2.ack_ms.$q)" "$(get mw2.ack_ms.$q)")" \
+	    "$(get jw2.ack_ms.$q)" \
+	    "$(ratio "$(get w2.ack_ms.$q)" "$(get jw2.ack_ms.$q)")"
 done
 if [ -n "$BASELINE" ]; then
 	for q in p50 p99 p999; do
@@ -443,9 +733,15 @@ if [ -n "$BASELINE" ]; then
 fi
 row "W2 latency samples: deliveries / acks" \
     "$(get w2.delivery_ms.n) / $(get w2.ack_ms.n)" \
-    "$(get mw2.delivery_ms.n) / $(get mw2.ack_ms.n)" ""
+    "$(get mw2.delivery_ms.n) / $(get mw2.ack_ms.n)" "" \
+    "$(get jw2.delivery_ms.n) / $(get jw2.ack_ms.n)" ""
 row "W2 broker CPU busy (cores)" "$(get w2.broker_cpu_util)" \
-    "$(get mw2.broker_cpu_util)" ""
+    "$(get mw2.broker_cpu_util)" "" "$(get jw2.broker_cpu_util)" ""
+if [ "$JS" = 1 ]; then
+	row "W2 JetStream, each publish awaited (js_Publish) at $W2_RATE/s offered: achieved alerts/s; ack p50 / p99 (ms); cpx W5 (cpx_publish, each awaited) beside it" \
+	    "W5: $(get w5.accepted_per_s); $(get w5.call_ms.p50) / $(get w5.call_ms.p99)" "" "" \
+	    "$(get jw2s.accepted_per_s); $(get jw2s.ack_ms.p50) / $(get jw2s.ack_ms.p99)" ""
+fi
 row "W3 audit log written offline (audit API, signed by si-ncp): records, s" \
     "$(get w3gen.records), $(get w3gen.gen_s) s ($(awk -v b="$(get w3.log_bytes)" 'BEGIN { printf "%.0f MiB", b / 1048576 }'))" "" ""
 row "W3 broker start-up on that log (chain check, dedup index), s" \
@@ -486,8 +782,85 @@ echo
 echo "Durability: cpx fsyncs the audit log before every acknowledgement and"
 echo "delivery (group commit per loop turn); Mosquitto has persistence on but"
 echo "writes its database periodically (autosave), never fsyncs per message."
+if [ "$JS" = 1 ]; then
+echo "JetStream acknowledges a publish once a majority of the stream's three"
+echo "replicas hold it; its file store fsyncs every 2 minutes (nats-server"
+echo "$NATSV has no per-message sync setting), so the ack is in memory on two"
+echo "servers, not on a disk."
+fi
 echo "Total run time: $(( $(date +%s) - T_START )) s."
 } >"$WORK/table.md"
+
+# The replicated configurations side by side, and the targets of issue 10.
+if [ "$PG" = 1 ] || [ "$JS" = 1 ]; then
+	# prow WORKLOAD KEY [FMT]: KEY of the file store, pgp, pgs, JetStream.
+	prow() {
+		printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$1" \
+		    "$(get "$2")" "$(get "pgp.$2")" "$(get "pgs.$2")" \
+		    "$(get "j$2")" "$(ratio "$(get "pgs.$2")" "$(get "$2")")" \
+		    "$(ratio "$(get "$2")" "$(get "j$2")")"
+	}
+	{
+	echo
+	echo "### Replicated: two cpx brokers on PostgreSQL, NATS JetStream"
+	echo
+	echo "Two brokers (A, B) on one PostgreSQL 15 log (scripts/pg-cluster.sh,"
+	echo "synchronous_commit = on): publisher k on broker k mod 2, subscriber"
+	echo "k on broker k mod 2, so deliveries cross brokers through"
+	echo "LISTEN/NOTIFY and a read by seq. \"Standby\": the primary waits for"
+	echo "a synchronous streaming standby on every commit. JetStream: 3"
+	echo "nats-server processes, stream R3, publisher k and subscriber k on"
+	echo "server k mod 3. Broker CPU: both cpx brokers (PostgreSQL apart,"
+	echo "below), all three nats-servers. Same clients, same run."
+	echo
+	echo "| workload | cpx, 1 broker, file store | cpx, 2 brokers, PG primary | cpx, 2 brokers, PG primary + sync standby | JetStream, 3 servers, R3 | 2 brokers + standby / 1 broker | 1 broker / JetStream |"
+	echo "|---|---|---|---|---|---|---|"
+	prow "W1 ingest, 1 publisher, no subscriber: accepted alerts/s (median of $REPS)" ingest.accepted_per_s
+	prow "W1 ingest, 4 publishers, no subscriber: accepted alerts/s" ingest4.accepted_per_s
+	prow "W1 ingest, 1 publisher: broker CPU s per 1,000 alerts" ingest.broker_cpu_s_per_1000
+	for p in 1 4; do
+		prow "W1 $p publisher(s), 10 subscribers: accepted alerts/s" w1p$p.accepted_per_s
+		prow "W1 $p publisher(s): deliveries/s (verified)" w1p$p.deliveries_per_s
+		prow "W1 $p publisher(s): missing deliveries" w1p$p.missing_deliveries
+		prow "W1 $p publisher(s): refused or unanswered publishes" w1p$p.refused
+	done
+	for q in p50 p99 p999 max; do
+		prow "W2 $W2_RATE alerts/s, 1 publisher: publish-to-delivery $q (ms)" w2.delivery_ms.$q
+	done
+	for q in p50 p99 max; do
+		prow "W2 publish-to-acknowledgement $q (ms)" w2.ack_ms.$q
+	done
+	prow "W2 broker CPU busy (cores)" w2.broker_cpu_util
+	echo "| PostgreSQL CPU s over all its rows (servers, WAL, backends) | | $(get pgp.pg_cpu_s) | $(get pgs.pg_cpu_s) | | | |"
+	echo "| records in the shared log at the end | | $(get pgp.records) | $(get pgs.records) | | | |"
+	echo "| PostgreSQL settings (synchronous_commit; synchronous_standby_names; wal_sync_method) | | $(get pgp.pg.synchronous_commit); $(get pgp.pg.synchronous_standby_names); $(get pgp.pg.wal_sync_method) | $(get pgs.pg.synchronous_commit); $(get pgs.pg.synchronous_standby_names); $(get pgs.pg.wal_sync_method) | | | |"
+	echo
+	echo "#### Targets (issue 10, this machine)"
+	echo
+	# verdict A OP B: met / NOT met, or "not measured".
+	verdict() {
+		awk -v a="$1" -v b="$3" -v op="$2" 'BEGIN {
+			if (a == "-" || b == "-" || a == "" || b == "") {
+				print "not measured"; exit }
+			ok = (op == "<") ? (a + 0 < b + 0) : (a + 0 >= b + 0)
+			print ok ? "met" : "NOT met" }'
+	}
+	third=$(awk -v a="$(get ingest.accepted_per_s)" 'BEGIN {
+	    if (a == "-") print "-"; else printf "%.1f", a / 3 }')
+	third4=$(awk -v a="$(get ingest4.accepted_per_s)" 'BEGIN {
+	    if (a == "-") print "-"; else printf "%.1f", a / 3 }')
+	echo "| target | figure | verdict |"
+	echo "|---|---|---|"
+	echo "| W2 p99 publish-to-delivery < 5 ms, two brokers, primary + sync standby | $(get pgs.w2.delivery_ms.p99) ms (ack p99 $(get pgs.w2.ack_ms.p99) ms) | $(verdict "$(get pgs.w2.delivery_ms.p99)" "<" 5) |"
+	echo "| W1 ingest, two brokers on PG (standby) >= 1/3 of the file store's, 1 publisher | $(get pgs.ingest.accepted_per_s) vs $third | $(verdict "$(get pgs.ingest.accepted_per_s)" ">=" "$third") |"
+	echo "| the same, 4 publishers (2 per broker) | $(get pgs.ingest4.accepted_per_s) vs $third4 | $(verdict "$(get pgs.ingest4.accepted_per_s)" ">=" "$third4") |"
+	echo "| the same on the primary alone, 1 / 4 publishers | $(get pgp.ingest.accepted_per_s) / $(get pgp.ingest4.accepted_per_s) | $(verdict "$(get pgp.ingest.accepted_per_s)" ">=" "$third") / $(verdict "$(get pgp.ingest4.accepted_per_s)" ">=" "$third4") |"
+	echo "| single-broker ingest >= JetStream's, 1 publisher | $(get ingest.accepted_per_s) vs $(get jingest.accepted_per_s) | $(verdict "$(get ingest.accepted_per_s)" ">=" "$(get jingest.accepted_per_s)") |"
+	echo "| the same, 4 publishers | $(get ingest4.accepted_per_s) vs $(get jingest4.accepted_per_s) | $(verdict "$(get ingest4.accepted_per_s)" ">=" "$(get jingest4.accepted_per_s)") |"
+	echo
+	echo "Load average at start: $LOAD0; at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine)."
+	} >>"$WORK/table.md"
+fi
 
 # The stage breakdown of W2 (CPX_TRACE build): p50 / p99 of each stage.
 if [ "$(get w2t.trace.delivery.n)" != - ]; then
