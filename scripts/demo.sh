@@ -6,6 +6,8 @@
 # Everything is written under demo-run/ (broker log: demo-run/broker.log).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
+# step, run_cmd, wait_for (shared with scripts/pg-network.sh)
+. "$top/scripts/lib/demo.sh"
 run="$top/demo-run"
 port=${CPX_DEMO_PORT:-7443}
 metrics_port=${CPX_DEMO_METRICS_PORT:-9464}
@@ -19,19 +21,6 @@ audit="$top/build/broker/cpx-audit"
 export CPX_BROKER="tcp://127.0.0.1:$port" CPX_PKI="$run/pki"
 pids=""
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-# run_cmd CMD...: show the command (quoted as typed), then run it.
-run_cmd() {
-	line='$'
-	for a in "$@"; do
-		case "$a" in
-		*[[:space:]]*) line="$line '$a'" ;;
-		*) line="$line $a" ;;
-		esac
-	done
-	printf '%s\n' "$line" | sed "s|$top/build/client/||; s|$top/||g"
-	"$@"
-}
 cleanup() {
 	for p in $pids; do kill "$p" 2>/dev/null || true; done
 	if [ -f "$run/broker.pid" ]; then
@@ -40,20 +29,6 @@ cleanup() {
 	fi
 }
 trap cleanup EXIT INT TERM
-
-# wait_for FILE PATTERN COUNT: until COUNT lines match, at most 15 s.
-wait_for() {
-	i=0
-	# (cat: a file not written yet counts 0, where grep -c prints nothing)
-	while [ "$(cat "$1" 2>/dev/null | grep -c -- "$2" || true)" -lt "$3" ]; do
-		i=$((i + 1))
-		if [ $i -gt 150 ]; then
-			echo "demo: timed out waiting for '$2' in $1" >&2
-			return 1
-		fi
-		sleep 0.1
-	done
-}
 
 mkdir -p "$run"
 if [ -f "$run/broker.pid" ]; then
