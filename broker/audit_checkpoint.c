@@ -7,7 +7,8 @@
  * a log the broker wrote from one rewritten and re-chained by someone
  * without that key. The broker, cpx-audit and every witness build the
  * signed bytes with lib/cosign.c (cosign_checkpoint_msg), so they cannot
- * drift apart.
+ * drift apart; the file log and the PostgreSQL store
+ * (audit_pg_batch.c) fill theirs with one function, audit_checkpoint_fill.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -59,12 +60,35 @@ done:
 }
 
 int
+audit_checkpoint_fill(Cpx__AuditRecord *rec, uint64_t ckpt_seq,
+    uint8_t *hash, int64_t t, EVP_PKEY *key, X509 *cert, uint8_t *cert_der,
+    size_t cert_len, uint8_t **sigp)
+{
+	uint8_t		msg[COSIGN_CKPT_MSG_LEN];
+	size_t		siglen = 0;
+
+	*sigp = NULL;
+	rec->kind = CPX__RECORD_KIND__RECORD_CHECKPOINT;
+	rec->time = t;
+	rec->checkpoint_seq = ckpt_seq;
+	cosign_checkpoint_msg(msg, ckpt_seq, hash, t);
+	if (sign_bytes(key, cert, msg, sizeof(msg), sigp, &siglen) == -1)
+		return -1;
+	rec->checkpoint_hash.data = hash;
+	rec->checkpoint_hash.len = AUDIT_HASH_LEN;
+	rec->checkpoint_signature.data = *sigp;
+	rec->checkpoint_signature.len = siglen;
+	rec->checkpoint_cert.data = cert_der;
+	rec->checkpoint_cert.len = cert_len;
+	return 0;
+}
+
+int
 audit_checkpoint(struct audit *a)
 {
 	Cpx__AuditRecord	 rec = CPX__AUDIT_RECORD__INIT;
-	uint8_t			 msg[COSIGN_CKPT_MSG_LEN], hash[AUDIT_HASH_LEN];
+	uint8_t			 hash[AUDIT_HASH_LEN];
 	uint8_t			*sig = NULL;
-	size_t			 siglen = 0;
 	uint64_t		 seq;
 	int			 ret = -1;
 
@@ -76,23 +100,14 @@ audit_checkpoint(struct audit *a)
 		return -1;
 	}
 	memcpy(hash, a->pend_hash, AUDIT_HASH_LEN);
-	rec.kind = CPX__RECORD_KIND__RECORD_CHECKPOINT;
-	rec.time = audit_next_time(a);
-	rec.checkpoint_seq = a->pend_seq;
-	cosign_checkpoint_msg(msg, rec.checkpoint_seq, hash, rec.time);
-	if (sign_bytes(a->key, a->cert, msg, sizeof(msg), &sig,
-	    &siglen) == -1) {
+	if (audit_checkpoint_fill(&rec, a->pend_seq, hash,
+	    audit_next_time(a), a->key, a->cert, a->cert_der, a->cert_len,
+	    &sig) == -1) {
 		log_warnx("audit: %s: signing a checkpoint failed (check key "
 		    "and cert: the key must be ECDSA P-256 and the "
 		    "certificate's)", a->dir);
 		goto done;
 	}
-	rec.checkpoint_hash.data = hash;
-	rec.checkpoint_hash.len = AUDIT_HASH_LEN;
-	rec.checkpoint_signature.data = sig;
-	rec.checkpoint_signature.len = siglen;
-	rec.checkpoint_cert.data = a->cert_der;
-	rec.checkpoint_cert.len = a->cert_len;
 	if (audit_append(a, &rec, &seq) == -1)
 		goto done;
 	/* Signed here, by this broker: once committed the mark trusts it. */

@@ -418,6 +418,18 @@ void	audit_reset_pending(struct audit *a);
 int	audit_checkpoint_verify(const Cpx__AuditRecord *rec,
 	    const uint8_t *prev, X509 **xp, char *why, size_t whylen)
 	    __attribute__((warn_unused_result));
+/*
+ * Make rec (seq left to the caller) a checkpoint over the chain up to
+ * seq ckpt_seq, whose hash is hash[AUDIT_HASH_LEN], written at time t:
+ * signed with key (cert) and carrying cert_der. rec points into hash and
+ * cert_der and owns *sigp, which the caller frees after rec's last use.
+ * Both stores build theirs with it (audit_pg_batch.c too). Returns 0, or
+ * -1 if signing failed (the caller logs it, naming its log).
+ */
+int	audit_checkpoint_fill(Cpx__AuditRecord *rec, uint64_t ckpt_seq,
+	    uint8_t *hash, int64_t t, EVP_PKEY *key, X509 *cert,
+	    uint8_t *cert_der, size_t cert_len, uint8_t **sigp)
+	    __attribute__((warn_unused_result));
 
 /* snprintf into err (if any), for every error path of the audit code. */
 void	audit_seterr(char *err, size_t errlen, const char *fmt, ...)

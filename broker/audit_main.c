@@ -288,14 +288,41 @@ struct vargs {
 	struct audit_verify_stats	 st;
 };
 
-static void
-vargs_free(struct vargs *va)
+/* A zeroed struct vargs (owned; vargs_end), or NULL (said). */
+static struct vargs *
+vargs_new(void)
+{
+	struct vargs	*va;
+
+	if ((va = calloc(1, sizeof(*va))) == NULL)
+		fprintf(stderr, "cpx-audit: out of memory\n");
+	return va;
+}
+
+/*
+ * Free va and flush stdout: ret, the command's exit status, or EXIT_BAD
+ * if it was 0 but its output could not be written.
+ */
+static int
+vargs_end(struct vargs *va, int ret)
 {
 	size_t	i;
 
 	for (i = 0; i < MAX_BROKER_CERTS; i++)
 		X509_free(va->pins[i]);
-	memset(va->pins, 0, sizeof(va->pins));
+	free(va);
+	if (fflush(stdout) == EOF && ret == 0)
+		ret = EXIT_BAD;
+	return ret;
+}
+
+/* A database command failed: say so on both streams. EXIT_BAD. */
+static int
+store_failed(const char *what, const char *err)
+{
+	printf("FAILED\n");
+	fprintf(stderr, "cpx-audit: %s: %s\n", what, err);
+	return EXIT_BAD;
 }
 
 /*
@@ -591,17 +618,11 @@ cmd_verify(int argc, char **argv)
 	struct vargs	*va;
 	int		 ret;
 
-	if ((va = calloc(1, sizeof(*va))) == NULL) {
-		fprintf(stderr, "cpx-audit: out of memory\n");
+	if ((va = vargs_new()) == NULL)
 		return EXIT_BAD;
-	}
 	if ((ret = parse_vargs(argc, argv, va, 0)) == -1)
 		ret = run_verify(va);
-	vargs_free(va);
-	free(va);
-	if (fflush(stdout) == EOF && ret == 0)
-		ret = EXIT_BAD;
-	return ret;
+	return vargs_end(va, ret);
 }
 
 static int
@@ -614,10 +635,8 @@ cmd_import(int argc, char **argv)
 	char				 h[2 * AUDIT_HASH_LEN + 1];
 	int				 ret;
 
-	if ((va = calloc(1, sizeof(*va))) == NULL) {
-		fprintf(stderr, "cpx-audit: out of memory\n");
+	if ((va = vargs_new()) == NULL)
 		return EXIT_BAD;
-	}
 	if ((ret = parse_vargs(argc, argv, va, 1)) != -1)
 		goto done;
 	/* Nothing goes into the database that does not verify. */
@@ -632,9 +651,7 @@ cmd_import(int argc, char **argv)
 	broker = va->st.nsigners > 0 ? va->st.signers[0].name : "";
 	if (audit_port_import(va->dir, va->dsn, (size_t)va->batch, broker,
 	    &res, err, sizeof(err)) == -1) {
-		printf("FAILED\n");
-		fprintf(stderr, "cpx-audit: import: %s\n", err);
-		ret = EXIT_BAD;
+		ret = store_failed("import", err);
 		goto done;
 	}
 	if (res.records != va->st.last_seq) {
@@ -653,11 +670,7 @@ cmd_import(int argc, char **argv)
 	printf("OK\n");
 	ret = 0;
 done:
-	vargs_free(va);
-	free(va);
-	if (fflush(stdout) == EOF && ret == 0)
-		ret = EXIT_BAD;
-	return ret;
+	return vargs_end(va, ret);
 }
 
 static int
@@ -701,11 +714,8 @@ cmd_export(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	print_store(dsn);
-	if (audit_port_export(dsn, out, &res, err, sizeof(err)) == -1) {
-		printf("FAILED\n");
-		fprintf(stderr, "cpx-audit: export: %s\n", err);
-		return EXIT_BAD;
-	}
+	if (audit_port_export(dsn, out, &res, err, sizeof(err)) == -1)
+		return store_failed("export", err);
 	sign_hex(res.last_hash, AUDIT_HASH_LEN, h);
 	printf("exported: %" PRIu64 " records to %s\n", res.records, out);
 	printf("head: seq %" PRIu64 ", hash %s\n", res.last_seq, h);
@@ -767,11 +777,8 @@ cmd_init_db(int argc, char **argv)
 	}
 	print_store(dsn);
 	if (audit_port_init_db(dsn, role, &created, &version, err,
-	    sizeof(err)) == -1) {
-		printf("FAILED\n");
-		fprintf(stderr, "cpx-audit: init-db: %s\n", err);
-		return EXIT_BAD;
-	}
+	    sizeof(err)) == -1)
+		return store_failed("init-db", err);
 	printf("schema: version %d %s\n", version, created ? "created" :
 	    "already there, left as it is");
 	if (role != NULL)

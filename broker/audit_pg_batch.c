@@ -30,11 +30,9 @@
 #include "audit_pg.h"
 #include "chain.h"
 #include "clock.h"
-#include "cosign.h"
 #include "cpx_limits.h"
 #include "errfmt.h"
 #include "log.h"
-#include "sign.h"
 
 static void
 entry_free(struct pg_entry *e)
@@ -249,30 +247,20 @@ build_checkpoint(struct audit_pg *p, struct pg_entry *e,
     const uint8_t prev[AUDIT_HASH_LEN])
 {
 	Cpx__AuditRecord rec = CPX__AUDIT_RECORD__INIT;
-	uint8_t		 msg[COSIGN_CKPT_MSG_LEN], hash[AUDIT_HASH_LEN];
+	uint8_t		 hash[AUDIT_HASH_LEN];
 	uint8_t		*sig = NULL;
-	size_t		 siglen = 0, len;
+	size_t		 len;
 	int		 ret = -1;
 
 	memcpy(hash, prev, AUDIT_HASH_LEN);
 	rec.seq = e->seq;
-	rec.time = e->rtime;
-	rec.kind = CPX__RECORD_KIND__RECORD_CHECKPOINT;
-	rec.checkpoint_seq = e->seq - 1;
-	cosign_checkpoint_msg(msg, rec.checkpoint_seq, hash, rec.time);
-	if (sign_bytes(p->key, p->cert, msg, sizeof(msg), &sig, &siglen) ==
-	    -1) {
+	if (audit_checkpoint_fill(&rec, e->seq - 1, hash, e->rtime, p->key,
+	    p->cert, p->cert_der, p->cert_len, &sig) == -1) {
 		log_warnx("audit: postgresql (%s): signing a checkpoint "
 		    "failed (check key and cert: the key must be ECDSA P-256 "
 		    "and the certificate's)", p->desc);
 		goto done;
 	}
-	rec.checkpoint_hash.data = hash;
-	rec.checkpoint_hash.len = AUDIT_HASH_LEN;
-	rec.checkpoint_signature.data = sig;
-	rec.checkpoint_signature.len = siglen;
-	rec.checkpoint_cert.data = p->cert_der;
-	rec.checkpoint_cert.len = p->cert_len;
 	len = cpx__audit_record__get_packed_size(&rec);
 	if (len > AUDIT_MAX_RECORD || (e->full = malloc(len)) == NULL)
 		goto done;

@@ -2,8 +2,10 @@
 # checkpoints and the offline verifier, on real files with real fsync.
 cpx_add_test(NAME test_audit
 	SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_audit.c
+		${CMAKE_CURRENT_SOURCE_DIR}/audit_tools_util.c
 	LIBS cpxbroker
 	TIMEOUT 120)
+target_include_directories(test_audit PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 # test_cli runs the built cpx-audit.
 if(TARGET cpx-audit)
 	add_dependencies(test_audit cpx-audit)

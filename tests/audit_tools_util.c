@@ -74,9 +74,9 @@ tools_pki(int slot, const char *rel)
 	return buf[slot];
 }
 
-/* An ALERT_ACCEPTED record of an alert si-ncp signed. */
-static void
-append_alert(struct audit *a, EVP_PKEY *nk, X509 *nx, const char *id)
+void
+tools_append_alert(struct audit *a, EVP_PKEY *nk, X509 *nx, const char *id,
+    const char *origin, const char *peer)
 {
 	Cpx__Alert		 al = CPX__ALERT__INIT;
 	Cpx__SignedAlert	 sa = CPX__SIGNED_ALERT__INIT;
@@ -86,7 +86,7 @@ append_alert(struct audit *a, EVP_PKEY *nk, X509 *nx, const char *id)
 	uint64_t		 seq;
 
 	al.id = (char *)id;
-	al.origin = (char *)"SI";
+	al.origin = (char *)origin;
 	al.issued_at = time(NULL) * 1000LL;
 	al.category = CPX__CATEGORY__CATEGORY_ROUTE;
 	al.severity = CPX__SEVERITY__SEVERITY_HIGH;
@@ -95,7 +95,7 @@ append_alert(struct audit *a, EVP_PKEY *nk, X509 *nx, const char *id)
 	len = cpx__alert__pack(&al, buf);
 	assert_int_equal(sign_alert(nk, nx, buf, len, &sa), 0);
 	rec.kind = CPX__RECORD_KIND__RECORD_ALERT_ACCEPTED;
-	rec.peer_country = (char *)"SI";
+	rec.peer_country = (char *)peer;
 	rec.peer_node = (char *)"si-ncp";
 	rec.alert = &sa;
 	rec.alert_id = (char *)id;
@@ -134,7 +134,7 @@ tools_log_signed_by(const char *dir, const char *dsn, const char *base,
 	for (i = 0; i < n; i++) {
 		if (i % 3 == 2) {
 			snprintf(id, sizeof(id), "%s-%d", idpfx, i);
-			append_alert(a, nk, nx, id);
+			tools_append_alert(a, nk, nx, id, "SI", "SI");
 			continue;
 		}
 		rec.kind = CPX__RECORD_KIND__RECORD_SESSION_OPENED;

@@ -37,6 +37,7 @@
 #include <openssl/x509.h>
 
 #include "audit.h"
+#include "audit_tools_util.h"
 #include "log.h"
 #include "sign.h"
 #include "testpki.h"
@@ -54,28 +55,7 @@ struct fx {
 static void
 make_key(EVP_PKEY **kp, X509 **xp, const char *cn)
 {
-	EVP_PKEY	*k;
-	X509		*x;
-	X509_NAME	*n;
-
-	k = EVP_EC_gen("P-256");
-	assert_non_null(k);
-	x = X509_new();
-	assert_non_null(x);
-	assert_int_equal(X509_set_version(x, 2), 1);
-	assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), 7), 1);
-	assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), -3600));
-	assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 86400));
-	n = X509_get_subject_name(x);
-	assert_int_equal(X509_NAME_add_entry_by_txt(n, "C", MBSTRING_ASC,
-	    (const unsigned char *)"SI", -1, -1, 0), 1);
-	assert_int_equal(X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
-	    (const unsigned char *)cn, -1, -1, 0), 1);
-	assert_int_equal(X509_set_issuer_name(x, n), 1);
-	assert_int_equal(X509_set_pubkey(x, k), 1);
-	assert_true(X509_sign(x, k, EVP_sha256()) > 0);
-	*kp = k;
-	*xp = x;
+	assert_int_equal(testpki_selfsigned("SI", cn, 7, kp, xp), 0);
 }
 
 static int
@@ -1537,29 +1517,7 @@ static void
 accepted(struct audit *a, EVP_PKEY *k, X509 *x, const char *origin,
     const char *peer)
 {
-	Cpx__Alert		 al = CPX__ALERT__INIT;
-	Cpx__SignedAlert	 sa = CPX__SIGNED_ALERT__INIT;
-	Cpx__AuditRecord	 rec = CPX__AUDIT_RECORD__INIT;
-	uint8_t			 buf[1024];
-	size_t			 len;
-	uint64_t		 seq;
-
-	al.id = (char *)"a-1";
-	al.origin = (char *)origin;
-	al.issued_at = time(NULL) * 1000LL;
-	al.category = CPX__CATEGORY__CATEGORY_ROUTE;
-	al.severity = CPX__SEVERITY__SEVERITY_HIGH;
-	al.handling = CPX__HANDLING__HANDLING_NETWORK;
-	al.summary = (char *)"van seen at the crossing";
-	len = cpx__alert__pack(&al, buf);
-	assert_int_equal(sign_alert(k, x, buf, len, &sa), 0);
-	rec.kind = CPX__RECORD_KIND__RECORD_ALERT_ACCEPTED;
-	rec.peer_country = (char *)peer;
-	rec.peer_node = (char *)"si-ncp";
-	rec.alert = &sa;
-	rec.alert_id = (char *)"a-1";
-	assert_int_equal(audit_append(a, &rec, &seq), 0);
-	sign_signed_alert_clear(&sa);
+	tools_append_alert(a, k, x, "a-1", origin, peer);
 }
 
 static void
@@ -1697,20 +1655,10 @@ test_scan_buffer_every_length(void **state)
 static int
 run_tool(char *out, size_t outlen, const char *arg, ...)
 {
-	const char	*argv[12];
-	const char	*bin;
-	char		 path[PATH_MAX];
+	const char	*argv[11];
 	va_list		 ap;
-	size_t		 n = 0, got = 0;
-	ssize_t		 r;
-	pid_t		 pid;
-	int		 p[2], status;
+	size_t		 n = 0;
 
-	bin = getenv("CPX_BINARY_DIR");
-	if (bin == NULL || bin[0] == '\0')
-		bin = CPX_BINARY_DIR;
-	snprintf(path, sizeof(path), "%s/broker/cpx-audit", bin);
-	argv[n++] = path;
 	va_start(ap, arg);
 	while (arg != NULL && n < sizeof(argv) / sizeof(argv[0]) - 1) {
 		argv[n++] = arg;
@@ -1718,23 +1666,7 @@ run_tool(char *out, size_t outlen, const char *arg, ...)
 	}
 	va_end(ap);
 	argv[n] = NULL;
-	if (pipe(p) == -1 || (pid = fork()) == -1)
-		return -1;
-	if (pid == 0) {
-		dup2(p[1], 1);
-		dup2(p[1], 2);
-		close(p[0]);
-		execv(path, (char *const *)argv);
-		_exit(127);
-	}
-	close(p[1]);
-	while ((r = read(p[0], out + got, outlen - 1 - got)) > 0)
-		got += (size_t)r;
-	out[got] = '\0';
-	close(p[0]);
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
-		return -1;
-	return WEXITSTATUS(status);
+	return tools_run(out, outlen, argv);
 }
 
 static void

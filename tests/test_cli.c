@@ -31,6 +31,7 @@
 #include "alert.h"
 #include "alert_json.h"
 #include "cli.h"
+#include "cliproc.h"
 #include "fakebroker.h"
 #include "sign.h"
 #include "testbroker.h"
@@ -54,14 +55,12 @@ static struct fx *g;
 static int
 group_setup(void **state)
 {
-	const char *bin = getenv("CPX_BINARY_DIR");
 	const char *pki;
 
 	(void)state;
 	if ((g = calloc(1, sizeof(*g))) == NULL)
 		return -1;
-	snprintf(g->exe, sizeof(g->exe), "%s/client/cpx",
-	    bin ? bin : CPX_BINARY_DIR);
+	(void)cliproc_exe(g->exe, sizeof(g->exe), "client/cpx");
 	if (testpki_get(&pki) == -1)
 		return -1;
 	if (testbroker_start(&g->tb, NULL, NULL) == 0)
@@ -117,52 +116,14 @@ static pid_t
 spawn_cpx(const char *out, const char *err, const char *in,
     const char *const *args)
 {
-	const char *argv[MAX_ARGS + 2];
-	pid_t pid;
-	size_t i;
-	int fd;
-
-	argv[0] = "cpx";
-	for (i = 0; args[i] != NULL && i < MAX_ARGS; i++)
-		argv[i + 1] = args[i];
-	argv[i + 1] = NULL;
-	if ((pid = fork()) == -1)
-		return -1;
-	if (pid == 0) {
-		if ((fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600)) != -1)
-			dup2(fd, 1);
-		if ((fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600)) != -1)
-			dup2(fd, 2);
-		if ((fd = open(in ? in : "/dev/null", O_RDONLY)) != -1)
-			dup2(fd, 0);
-		execv(g->exe, (char *const *)argv);
-		_exit(127);
-	}
-	return pid;
+	return cliproc_spawn(g->exe, out, err, in, args, NULL, 0);
 }
 
 /* Wait for pid (polling, with a deadline); its exit code, or -1. */
 static int
 wait_cpx(pid_t pid, int timeout_ms)
 {
-	int64_t until = testutil_now_ms() + timeout_ms;
-	int status;
-	pid_t r;
-
-	for (;;) {
-		r = waitpid(pid, &status, WNOHANG);
-		if (r == pid)
-			return WIFEXITED(status) ? WEXITSTATUS(status) :
-			    128 + WTERMSIG(status);
-		if (r == -1)
-			return -1;
-		if (testutil_now_ms() > until) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			return -1;
-		}
-		usleep(5000);	/* polling interval, not a wait for an event */
-	}
+	return cliproc_wait(pid, timeout_ms, NULL, 0);
 }
 
 static int
@@ -1338,7 +1299,7 @@ test_publish_stdin(void **state)
 static void
 test_state_file_crash(void **state)
 {
-	char sf[320], out1[320], buf[64], exe[sizeof(g->exe)];
+	char sf[320], out1[320], buf[64];
 	const char *argv[MAX_ARGS];
 	uint64_t seqs[3], rec = 0;
 	json_t *lines;
@@ -1364,8 +1325,7 @@ test_state_file_crash(void **state)
 	argv[n++] = "trace=rename,renameat,renameat2";
 	argv[n++] = "-e";
 	argv[n++] = "inject=rename,renameat,renameat2:signal=KILL:when=2";
-	memcpy(exe, g->exe, sizeof(exe));
-	argv[n++] = exe;
+	argv[n++] = g->exe;
 	argv[n++] = "subscribe";
 	argv[n++] = "--node";
 	argv[n++] = "hr-ncp";
@@ -1379,9 +1339,8 @@ test_state_file_crash(void **state)
 	argv[n++] = "--state-file";
 	argv[n++] = sf;
 	argv[n] = NULL;
-	snprintf(g->exe, sizeof(g->exe), "/usr/bin/strace");
-	pid = spawn_cpx(out1, g->err, NULL, argv);
-	memcpy(g->exe, exe, sizeof(exe));
+	pid = cliproc_spawn("/usr/bin/strace", out1, g->err, NULL, argv, NULL,
+	    0);
 	assert_true(pid > 0);
 	rc = wait_cpx(pid, RUN_TIMEOUT_MS);
 	if (rc == 0)

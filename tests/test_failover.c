@@ -27,6 +27,7 @@
 
 #include <jansson.h>
 
+#include "cliproc.h"
 #include "cpx_client.h"
 #include "harden_util.h"
 #include "sign.h"
@@ -38,7 +39,6 @@
 #define STORM_DEFAULT	300	/* alerts in the publish storm */
 #define KILL_AFTER	100	/* acks seen before broker A is killed */
 #define PIPELINED	400	/* publishes in flight at once (library) */
-#define MAX_ARGS	32
 
 static char dir[256];		/* this test's scratch directory */
 /* What a test started, so that teardown ends it even after a failure. */
@@ -46,142 +46,22 @@ static struct testbroker tbs[2];
 static pid_t kids[4];
 static const char *pins;	/* broker pins for client(), or NULL */
 
-static const char *
-bin(void)
-{
-	const char *b = getenv("CPX_BINARY_DIR");
-
-	return b != NULL ? b : CPX_BINARY_DIR;
-}
-
 /* Start prog (client/cpx or broker/cpx-audit) with args, output to files. */
 static pid_t
 spawn(const char *prog, const char *out, const char *err, const char *in,
     const char *const *args)
 {
-	const char *argv[MAX_ARGS + 2];
 	char exe[512];
-	pid_t pid;
-	size_t i;
-	int fd;
 
-	snprintf(exe, sizeof(exe), "%s/%s", bin(), prog);
-	argv[0] = strrchr(prog, '/') + 1;
-	for (i = 0; args[i] != NULL && i < MAX_ARGS; i++)
-		argv[i + 1] = args[i];
-	argv[i + 1] = NULL;
-	if ((pid = fork()) == -1)
-		return -1;
-	if (pid > 0) {
-		for (i = 0; i < sizeof(kids) / sizeof(kids[0]); i++)
-			if (kids[i] == 0) {
-				kids[i] = pid;
-				break;
-			}
-		return pid;
-	}
-	if (pid == 0) {
-		if ((fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600)) != -1)
-			dup2(fd, 1);
-		if ((fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600)) != -1)
-			dup2(fd, 2);
-		if ((fd = open(in ? in : "/dev/null", O_RDONLY)) != -1)
-			dup2(fd, 0);
-		execv(exe, (char *const *)argv);
-		_exit(127);
-	}
-	return pid;
+	return cliproc_spawn(cliproc_exe(exe, sizeof(exe), prog), out, err,
+	    in, args, kids, sizeof(kids) / sizeof(kids[0]));
 }
 
-/* Exit status of pid within ms, or -1 (killed then). */
+/* Exit status of pid within ms (128 + signal if one ended it), or -1. */
 static int
 wait_exit(pid_t pid, int ms)
 {
-	int64_t until = testutil_now_ms() + ms;
-	size_t i;
-	int status, rc = -1;
-
-	for (;;) {
-		if (waitpid(pid, &status, WNOHANG) == pid) {
-			rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-			break;
-		}
-		if (testutil_now_ms() >= until) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			break;
-		}
-		usleep(10000);	/* polling interval */
-	}
-	for (i = 0; i < sizeof(kids) / sizeof(kids[0]); i++)
-		if (kids[i] == pid)
-			kids[i] = 0;
-	return rc;
-}
-
-/* Show a child's output when a check fails. */
-static void
-show(const char *what, const char *path)
-{
-	char *t = testutil_read_text(path);
-
-	fprintf(stderr, "---- %s (%s) ----\n%s---- end ----\n", what, path,
-	    t != NULL ? t : "");
-	free(t);
-}
-
-static size_t
-count_lines(const char *path)
-{
-	char *t = testutil_read_text(path), *p;
-	size_t n = 0;
-
-	for (p = t; p != NULL && (p = strchr(p, '\n')) != NULL; p++)
-		n++;
-	free(t);
-	return n;
-}
-
-/* Poll until path has n lines (1) or ms pass (0). */
-static int
-wait_lines(const char *path, size_t n, int ms)
-{
-	int64_t until = testutil_now_ms() + ms;
-
-	while (testutil_now_ms() < until) {
-		if (count_lines(path) >= n)
-			return 1;
-		usleep(5000);	/* polling interval */
-	}
-	return 0;
-}
-
-static int
-file_has(const char *path, const char *needle)
-{
-	char *t = testutil_read_text(path);
-	int found = t != NULL && strstr(t, needle) != NULL;
-
-	free(t);
-	return found;
-}
-
-/* Each line of path as a JSON object, in an array (owned). */
-static json_t *
-load_lines(const char *path)
-{
-	char *t = testutil_read_text(path), *line, *save = NULL;
-	json_t *arr = json_array(), *o;
-
-	assert_non_null(t);
-	for (line = strtok_r(t, "\n", &save); line != NULL;
-	    line = strtok_r(NULL, "\n", &save)) {
-		if ((o = json_loads(line, 0, NULL)) == NULL)
-			fail_msg("%s: not JSON: %s", path, line);
-		json_array_append_new(arr, o);
-	}
-	free(t);
-	return arr;
+	return cliproc_wait(pid, ms, kids, sizeof(kids) / sizeof(kids[0]));
 }
 
 static char *
@@ -280,15 +160,15 @@ check_log(const char *audit_dir, const char *prefix, const uint64_t *seqs,
 	    (const char *const []){ "verify", "--ca", pki("ca.pem"), "--crl",
 	    pki("crl.pem"), audit_dir, NULL }), 60000);
 	if (rc != 0) {
-		show("cpx-audit verify", out);
-		show("cpx-audit verify stderr", err);
+		cliproc_show("cpx-audit verify", out);
+		cliproc_show("cpx-audit verify stderr", err);
 		fail_msg("cpx-audit verify exited %d", rc);
 	}
 	rc = wait_exit(spawn("broker/cpx-audit", out, err, NULL,
 	    (const char *const []){ "dump", audit_dir, NULL }), 60000);
 	assert_int_equal(rc, 0);
 	assert_non_null(times = calloc(n, sizeof(*times)));
-	recs = load_lines(out);
+	recs = cliproc_load_lines(out);
 	json_array_foreach(recs, k, o) {
 		id = json_string_value(json_object_get(o, "alert_id"));
 		if (id == NULL || strncmp(id, prefix, strlen(prefix)) != 0)
@@ -396,8 +276,8 @@ test_first_down(void **state)
 	assert_int_equal(wait_exit(spawn("client/cpx", out, errf, NULL,
 	    (const char *const []){ "whoami", "--broker", eps, "--pki",
 	    pki(""), "--node", "si-ncp", NULL }), 30000), 0);
-	if (!file_has(out, tb->endpoint)) {
-		show("whoami", out);
+	if (!cliproc_file_has(out, tb->endpoint)) {
+		cliproc_show("whoami", out);
 		fail_msg("whoami does not name %s", tb->endpoint);
 	}
 
@@ -407,8 +287,8 @@ test_first_down(void **state)
 	    pki(""), "--node", "si-ncp", "--category", "vehicle",
 	    "--severity", "low", "--summary", "through the second", NULL }),
 	    30000), 0);
-	if (!file_has(out, "accepted: seq ")) {
-		show("cpx publish", errf);
+	if (!cliproc_file_has(out, "accepted: seq ")) {
+		cliproc_show("cpx publish", errf);
 		fail_msg("cpx publish through %s: not accepted", eps);
 	}
 
@@ -419,10 +299,10 @@ test_first_down(void **state)
 	    (const char *const []){ "whoami", "--broker", eps, "--pki",
 	    pki(""), "--node", "si-ncp", NULL }), 30000), 3);
 	took = (int)(testutil_now_ms() - t0);
-	if (!file_has(errf, "no session with any of the 2 brokers") ||
-	    !file_has(errf, dead) || !file_has(errf, dead2) ||
-	    !file_has(errf, "Connection refused")) {
-		show("whoami", errf);
+	if (!cliproc_file_has(errf, "no session with any of the 2 brokers") ||
+	    !cliproc_file_has(errf, dead) || !cliproc_file_has(errf, dead2) ||
+	    !cliproc_file_has(errf, "Connection refused")) {
+		cliproc_show("whoami", errf);
 		fail_msg("all down: not named endpoint by endpoint");
 	}
 	if (took > 5000)
@@ -483,10 +363,10 @@ test_storm_failover(void **state)
 	    "hr-ncp", "--from", "SI", "--json", "--state-file", state_f,
 	    "--count", count_s, "--timeout", "120", NULL });
 	assert_true(sub > 0);
-	for (i = 0; i < 3000 && !file_has(serr, "subscribed"); i++)
+	for (i = 0; i < 3000 && !cliproc_file_has(serr, "subscribed"); i++)
 		usleep(10000);	/* polling interval */
-	if (!file_has(serr, "subscribed")) {
-		show("subscriber", serr);
+	if (!cliproc_file_has(serr, "subscribed")) {
+		cliproc_show("subscriber", serr);
 		fail_msg("the subscriber never subscribed");
 	}
 
@@ -496,38 +376,38 @@ test_storm_failover(void **state)
 	    "publish", "-v", "--broker", eps, "--pki", pki(""), "--node",
 	    "si-ncp", "--stdin", "--json", "--timeout", "30", NULL });
 	assert_true(pub > 0);
-	if (!wait_lines(pout, KILL_AFTER, 60000)) {
-		show("publisher", perr);
+	if (!cliproc_wait_lines(pout, KILL_AFTER, 60000)) {
+		cliproc_show("publisher", perr);
 		fail_msg("the storm did not start");
 	}
 	/* A dies in the middle of the storm; B takes over its log. */
 	assert_int_equal(testbroker_stop(a, SIGKILL) & 0x7f, SIGKILL);
-	if ((at_kill = count_lines(pout)) >= n)
+	if ((at_kill = cliproc_count_lines(pout)) >= n)
 		fail_msg("the storm ended before the kill: raise "
 		    "CPX_TEST_FAILOVER_STORM");
 	assert_int_equal(testbroker_restart(b), 0);
 
 	rc = wait_exit(pub, 90000);
 	if (rc != 0) {
-		show("publisher stderr", perr);
+		cliproc_show("publisher stderr", perr);
 		fail_msg("cpx publish --stdin exited %d", rc);
 	}
 	rc = wait_exit(sub, 90000);
 	if (rc != 0) {
-		show("subscriber stderr", serr);
-		show("broker B", b->log);
+		cliproc_show("subscriber stderr", serr);
+		cliproc_show("broker B", b->log);
 		fail_msg("cpx subscribe exited %d", rc);
 	}
-	if (!file_has(perr, "connected to " ) ||
-	    !file_has(serr, "connected again to ")) {
-		show("publisher stderr", perr);
-		show("subscriber stderr", serr);
+	if (!cliproc_file_has(perr, "connected to " ) ||
+	    !cliproc_file_has(serr, "connected again to ")) {
+		cliproc_show("publisher stderr", perr);
+		cliproc_show("subscriber stderr", serr);
 	}
-	assert_true(file_has(serr, "connected again to "));
-	assert_true(file_has(serr, b->endpoint));
+	assert_true(cliproc_file_has(serr, "connected again to "));
+	assert_true(cliproc_file_has(serr, b->endpoint));
 
 	/* The publisher: one result per alert, each accepted once. */
-	acks = load_lines(pout);
+	acks = cliproc_load_lines(pout);
 	assert_int_equal(json_array_size(acks), n);
 	assert_non_null(ack_seq = calloc(n, sizeof(*ack_seq)));
 	assert_non_null(log_seq = calloc(n, sizeof(*log_seq)));
@@ -556,7 +436,7 @@ test_storm_failover(void **state)
 	 * alert of handling network) in seq order, none at or below one it
 	 * had recorded, none missing.
 	 */
-	subs = load_lines(sout);
+	subs = cliproc_load_lines(sout);
 	json_array_foreach(subs, i, o) {
 		seq = (uint64_t)json_integer_value(json_object_get(o, "seq"));
 		if (seq <= prev) {
@@ -782,9 +662,9 @@ test_wrong_second(void **state)
 	    pki(""), "--node", "si-ncp", "--category", "vehicle",
 	    "--severity", "low", "--summary", "never sent", NULL }), 30000),
 	    3);
-	if (!file_has(errf, "Connection refused") ||
-	    !file_has(errf, "is for 'evil.example'")) {
-		show("cpx publish", errf);
+	if (!cliproc_file_has(errf, "Connection refused") ||
+	    !cliproc_file_has(errf, "is for 'evil.example'")) {
+		cliproc_show("cpx publish", errf);
 		fail_msg("both endpoints not named");
 	}
 	assert_int_equal(testbroker_log_count(e, "session opened"), 0);

@@ -46,6 +46,7 @@
 
 #include <jansson.h>
 
+#include "cliproc.h"
 #include "cpx_client.h"
 #include "pgserver.h"
 #include "testbroker.h"
@@ -54,7 +55,6 @@
 
 #define STORM_DEFAULT	200	/* alerts per publisher in a storm */
 #define KILL_AFTER	50	/* acks seen before something is killed */
-#define MAX_ARGS	40
 #define MAX_KIDS	8
 
 /* What a test started, so that teardown ends it even after a failure. */
@@ -64,14 +64,6 @@ static int pg_up;
 static struct testbroker tbs[3];
 static pid_t kids[MAX_KIDS];
 static int64_t issued_at;	/* of every alert of a test, ms */
-
-static const char *
-bin(void)
-{
-	const char *b = getenv("CPX_BINARY_DIR");
-
-	return b != NULL ? b : CPX_BINARY_DIR;
-}
 
 /* Alerts per publisher: CPX_TEST_STORM (21000 by default elsewhere)
  * scales the default in the same proportion. */
@@ -102,109 +94,17 @@ static pid_t
 spawn(const char *prog, const char *out, const char *err, const char *in,
     const char *const *args)
 {
-	const char *argv[MAX_ARGS + 2];
 	char exe[512];
-	pid_t pid;
-	size_t i;
-	int fd;
 
-	snprintf(exe, sizeof(exe), "%s/%s", bin(), prog);
-	argv[0] = strrchr(prog, '/') + 1;
-	for (i = 0; args[i] != NULL && i < MAX_ARGS; i++)
-		argv[i + 1] = args[i];
-	argv[i + 1] = NULL;
-	fflush(stdout);
-	fflush(stderr);
-	if ((pid = fork()) == -1)
-		return -1;
-	if (pid > 0) {
-		for (i = 0; i < MAX_KIDS; i++)
-			if (kids[i] == 0) {
-				kids[i] = pid;
-				break;
-			}
-		return pid;
-	}
-	if ((fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600)) != -1)
-		dup2(fd, 1);
-	if ((fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600)) != -1)
-		dup2(fd, 2);
-	if ((fd = open(in ? in : "/dev/null", O_RDONLY)) != -1)
-		dup2(fd, 0);
-	execv(exe, (char *const *)argv);
-	_exit(127);
+	return cliproc_spawn(cliproc_exe(exe, sizeof(exe), prog), out, err,
+	    in, args, kids, sizeof(kids) / sizeof(kids[0]));
 }
 
-/* Exit status of pid within ms, or -1 (killed then). */
+/* Exit status of pid within ms (128 + signal if one ended it), or -1. */
 static int
 wait_exit(pid_t pid, int ms)
 {
-	int64_t until = testutil_now_ms() + ms;
-	size_t i;
-	int status, rc = -1;
-
-	for (;;) {
-		if (waitpid(pid, &status, WNOHANG) == pid) {
-			rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-			break;
-		}
-		if (testutil_now_ms() >= until) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			break;
-		}
-		usleep(10000);	/* polling interval */
-	}
-	for (i = 0; i < MAX_KIDS; i++)
-		if (kids[i] == pid)
-			kids[i] = 0;
-	return rc;
-}
-
-static void
-show(const char *what, const char *path)
-{
-	char *t = testutil_read_text(path);
-
-	fprintf(stderr, "---- %s (%s) ----\n%s---- end ----\n", what, path,
-	    t != NULL ? t : "");
-	free(t);
-}
-
-static size_t
-count_lines(const char *path)
-{
-	char *t = testutil_read_text(path), *p;
-	size_t n = 0;
-
-	for (p = t; p != NULL && (p = strchr(p, '\n')) != NULL; p++)
-		n++;
-	free(t);
-	return n;
-}
-
-/* Poll until path has n lines (1) or ms pass (0). */
-static int
-wait_lines(const char *path, size_t n, int ms)
-{
-	int64_t until = testutil_now_ms() + ms;
-
-	while (testutil_now_ms() < until) {
-		if (count_lines(path) >= n)
-			return 1;
-		usleep(5000);	/* polling interval */
-	}
-	return 0;
-}
-
-static int
-file_has(const char *path, const char *needle)
-{
-	char *t = testutil_read_text(path);
-	int found = t != NULL && strstr(t, needle) != NULL;
-
-	free(t);
-	return found;
+	return cliproc_wait(pid, ms, kids, sizeof(kids) / sizeof(kids[0]));
 }
 
 static int
@@ -213,29 +113,11 @@ wait_file_has(const char *path, const char *needle, int ms)
 	int64_t until = testutil_now_ms() + ms;
 
 	while (testutil_now_ms() < until) {
-		if (file_has(path, needle))
+		if (cliproc_file_has(path, needle))
 			return 1;
 		usleep(10000);	/* polling interval */
 	}
 	return 0;
-}
-
-/* Each line of path as a JSON object, in an array (owned). */
-static json_t *
-load_lines(const char *path)
-{
-	char *t = testutil_read_text(path), *line, *save = NULL;
-	json_t *arr = json_array(), *o;
-
-	assert_non_null(t);
-	for (line = strtok_r(t, "\n", &save); line != NULL;
-	    line = strtok_r(NULL, "\n", &save)) {
-		if ((o = json_loads(line, 0, NULL)) == NULL)
-			fail_msg("%s: not JSON: %s", path, line);
-		json_array_append_new(arr, o);
-	}
-	free(t);
-	return arr;
 }
 
 static void
@@ -255,8 +137,8 @@ audit_tool(const char *name, const char *const *args)
 	snprintf(err, sizeof(err), "%s/%s.err", dir, name);
 	rc = wait_exit(spawn("broker/cpx-audit", out, err, NULL, args), 60000);
 	if (rc != 0) {
-		show("cpx-audit stdout", out);
-		show("cpx-audit stderr", err);
+		cliproc_show("cpx-audit stdout", out);
+		cliproc_show("cpx-audit stderr", err);
 	}
 	return rc;
 }
@@ -343,7 +225,7 @@ stop_broker(int i)
 	int st = testbroker_stop(&tbs[i], SIGTERM);
 
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		show("broker log", tbs[i].log);
+		cliproc_show("broker log", tbs[i].log);
 		fail_msg("broker %d exited with status 0x%x", i, (unsigned)st);
 	}
 }
@@ -406,7 +288,7 @@ subscriber(const char *node, const char *eps, size_t count,
 	    "120", NULL });
 	assert_true(pid > 0);
 	if (!wait_file_has(err, "subscribed", 30000)) {
-		show(name, err);
+		cliproc_show(name, err);
 		fail_msg("%s never subscribed", name);
 	}
 	return pid;
@@ -420,7 +302,7 @@ wait_ok(pid_t pid, const char *name, int ms)
 
 	if ((rc = wait_exit(pid, ms)) != 0) {
 		snprintf(err, sizeof(err), "%s/%s.err", dir, name);
-		show(name, err);
+		cliproc_show(name, err);
 		fail_msg("%s exited %d", name, rc);
 	}
 }
@@ -438,7 +320,7 @@ acks_of(const char *name, size_t *accepted, size_t *refused)
 	size_t i;
 
 	snprintf(out, sizeof(out), "%s/%s.out", dir, name);
-	lines = load_lines(out);
+	lines = cliproc_load_lines(out);
 	*accepted = *refused = 0;
 	json_array_foreach(lines, i, o) {
 		res = json_string_value(json_object_get(o, "result"));
@@ -477,7 +359,7 @@ check_log(const char *dsn, json_t *acks)
 	assert_int_equal(audit_tool("dump", (const char *const []){ "dump",
 	    "--dsn", dsn, NULL }), 0);
 	path(out, sizeof(out), "dump.out");
-	recs = load_lines(out);
+	recs = cliproc_load_lines(out);
 	json_array_foreach(recs, k, o) {
 		if (strcmp(json_string_value(json_object_get(o, "kind")),
 		    "alert-accepted") != 0)
@@ -522,7 +404,7 @@ check_feed(const char *name, json_t *acks, json_t *want)
 	json_t *v;
 
 	snprintf(out, sizeof(out), "%s/%s.out", dir, name);
-	lines = load_lines(out);
+	lines = cliproc_load_lines(out);
 	json_array_foreach(lines, i, o) {
 		seq = (uint64_t)json_integer_value(json_object_get(o, "seq"));
 		id = json_string_value(json_object_get(o, "id"));
@@ -653,14 +535,14 @@ test_kill_broker_storm(void **state)
 		char out[300];
 
 		path(out, sizeof(out), "si.out");
-		if (!wait_lines(out, KILL_AFTER, 60000)) {
+		if (!cliproc_wait_lines(out, KILL_AFTER, 60000)) {
 			path(out, sizeof(out), "si.err");
-			show("si", out);
+			cliproc_show("si", out);
 			fail_msg("the storm did not start");
 		}
 		assert_int_equal(testbroker_stop(&tbs[0], SIGKILL) & 0x7f,
 		    SIGKILL);
-		at_kill = count_lines(out);
+		at_kill = cliproc_count_lines(out);
 		if (at_kill >= n)
 			fail_msg("the storm ended before the kill: raise "
 			    "CPX_TEST_STORM");
@@ -750,12 +632,12 @@ test_primary_failover(void **state)
 	hu = publisher("hu-ncp", tbs[1].endpoint, hu_in, "hu");
 	path(out, sizeof(out), "si.out");
 	path(hu_out, sizeof(hu_out), "hu.out");
-	if (!wait_lines(out, KILL_AFTER, 60000))
+	if (!cliproc_wait_lines(out, KILL_AFTER, 60000))
 		fail_msg("the storm did not start");
 	/* The machine of the primary dies; an operator promotes. */
-	at_kill = count_lines(out);
+	at_kill = cliproc_count_lines(out);
 	assert_int_equal(pgserver_kill_primary(&ps), 0);
-	if (count_lines(out) >= n && count_lines(hu_out) >= n)
+	if (cliproc_count_lines(out) >= n && cliproc_count_lines(hu_out) >= n)
 		fail_msg("the storm ended before the primary was killed: "
 		    "raise CPX_TEST_STORM");
 	t0 = testutil_now_ms();
@@ -939,16 +821,16 @@ test_db_unreachable(void **state)
 	 */
 	snprintf(sout, sizeof(sout), "%s/hr.out", dir);
 	snprintf(serr, sizeof(serr), "%s/hr.err", dir);
-	if (!wait_lines(sout, json_object_size(all), 20000)) {
-		show("hr", serr);
+	if (!cliproc_wait_lines(sout, json_object_size(all), 20000)) {
+		cliproc_show("hr", serr);
 		fail_msg("the subscriber on B has %zu of %zu alerts 20 s after "
 		    "the last was acknowledged: B's delivery did not resume "
-		    "when the database came back", count_lines(sout),
+		    "when the database came back", cliproc_count_lines(sout),
 		    json_object_size(all));
 	}
 	wait_ok(hrp, "hr", 10000);
-	if (file_has(serr, "connected again")) {
-		show("hr", serr);
+	if (cliproc_file_has(serr, "connected again")) {
+		cliproc_show("hr", serr);
 		fail_msg("the subscriber on B lost its session");
 	}
 	assert_int_equal(check_feed("hr", acks, all), json_object_size(all));
@@ -970,7 +852,7 @@ head_line(const char *name, const char *prefix, char *out, size_t len)
 	snprintf(p, sizeof(p), "%s/%s.out", dir, name);
 	assert_non_null(t = testutil_read_text(p));
 	if ((h = strstr(t, prefix)) == NULL) {
-		show(name, p);
+		cliproc_show(name, p);
 		fail_msg("%s: no \"%s\" line", name, prefix);
 	}
 	h += strlen(prefix);

@@ -31,6 +31,7 @@
 #include "audit.h"
 #include "pgserver.h"
 #include "testbroker.h"
+#include "testpki.h"
 #include "testutil.h"
 
 /* What cpx-audit init-db --grant gives the broker's role: no more. */
@@ -51,28 +52,7 @@ static struct fx fx;
 static void
 make_key(EVP_PKEY **kp, X509 **xp, const char *cn)
 {
-	EVP_PKEY	*k;
-	X509		*x;
-	X509_NAME	*n;
-
-	k = EVP_EC_gen("P-256");
-	assert_non_null(k);
-	x = X509_new();
-	assert_non_null(x);
-	assert_int_equal(X509_set_version(x, 2), 1);
-	assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), 7), 1);
-	assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), -3600));
-	assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 86400));
-	n = X509_get_subject_name(x);
-	assert_int_equal(X509_NAME_add_entry_by_txt(n, "C", MBSTRING_ASC,
-	    (const unsigned char *)"SI", -1, -1, 0), 1);
-	assert_int_equal(X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
-	    (const unsigned char *)cn, -1, -1, 0), 1);
-	assert_int_equal(X509_set_issuer_name(x, n), 1);
-	assert_int_equal(X509_set_pubkey(x, k), 1);
-	assert_true(X509_sign(x, k, EVP_sha256()) > 0);
-	*kp = k;
-	*xp = x;
+	assert_int_equal(testpki_selfsigned("SI", cn, 7, kp, xp), 0);
 }
 
 static int

@@ -27,6 +27,7 @@
 #include "audit.h"
 #include "pgserver.h"
 #include "testbroker.h"
+#include "testpki.h"
 #include "testutil.h"
 
 static struct pgserver	ps;
@@ -37,22 +38,8 @@ static X509		*cert;
 static void
 make_key(void)
 {
-	X509_NAME	*n;
-
-	key = EVP_EC_gen("P-256");
-	assert_non_null(key);
-	cert = X509_new();
-	assert_non_null(cert);
-	assert_int_equal(X509_set_version(cert, 2), 1);
-	assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(cert), 3), 1);
-	assert_non_null(X509_gmtime_adj(X509_getm_notBefore(cert), -3600));
-	assert_non_null(X509_gmtime_adj(X509_getm_notAfter(cert), 86400));
-	n = X509_get_subject_name(cert);
-	assert_int_equal(X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
-	    (const unsigned char *)"broker-u", -1, -1, 0), 1);
-	assert_int_equal(X509_set_issuer_name(cert, n), 1);
-	assert_int_equal(X509_set_pubkey(cert, key), 1);
-	assert_true(X509_sign(cert, key, EVP_sha256()) > 0);
+	assert_int_equal(testpki_selfsigned(NULL, "broker-u", 3, &key, &cert),
+	    0);
 }
 
 static int

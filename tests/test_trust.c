@@ -45,6 +45,7 @@
 #include <openssl/x509.h>
 
 #include "audit.h"
+#include "audit_tools_util.h"
 #include "cpx_client.h"
 #include "harden_util.h"
 #include "sign.h"
@@ -690,38 +691,6 @@ test_no_ffdhe(void **state)
 
 /* --- cpx-audit verify: who signs checkpoints ----------------------- */
 
-/* Append a record to the log in dir, signed at close by base's key. */
-static void
-log_signed_by(const char *dir, const char *base)
-{
-	struct audit *a;
-	Cpx__AuditRecord rec = CPX__AUDIT_RECORD__INIT;
-	EVP_PKEY *k;
-	X509 *x;
-	uint64_t seq;
-	char p[512], err[400];
-
-	snprintf(p, sizeof(p), "%s.key", base);
-	k = tlsctx_load_key(p, err, sizeof(err));
-	snprintf(p, sizeof(p), "%s.pem", base);
-	x = tlsctx_load_cert(p, err, sizeof(err));
-	assert_non_null(k);
-	assert_non_null(x);
-	a = audit_open(dir, k, x, err, sizeof(err));
-	if (a == NULL)
-		fail_msg("audit_open: %s", err);
-	rec.kind = CPX__RECORD_KIND__RECORD_SESSION_OPENED;
-	rec.peer_country = (char *)"SI";
-	rec.peer_node = (char *)"si-ncp";
-	rec.text = (char *)"";
-	assert_int_equal(audit_append(a, &rec, &seq), 0);
-	if (audit_commit(a, err, sizeof(err)) != 0)
-		fail_msg("commit: %s", err);
-	audit_close(&a);	/* writes the checkpoint */
-	EVP_PKEY_free(k);
-	X509_free(x);
-}
-
 struct changes {
 	int	n;
 	char	last[256];
@@ -776,7 +745,7 @@ test_audit_checkpoint_signer(void **state)
 
 	/* A rewritten log whose checkpoint a node signed. */
 	snprintf(nodelog, sizeof(nodelog), "%s/nodelog", scratch);
-	log_signed_by(nodelog, shared("nodes/si-ncp"));
+	tools_log_signed_by(nodelog, NULL, "nodes/si-ncp", 1, "trust");
 	memset(&ch, 0, sizeof(ch));
 	assert_int_equal(verify(nodelog, t, NULL, 0, NULL, &ch, err,
 	    sizeof(err)), -1);
@@ -803,7 +772,7 @@ test_audit_checkpoint_signer(void **state)
 
 	/* A genuine log: pinned by certificate and by name. */
 	snprintf(dir, sizeof(dir), "%s/goodlog", scratch);
-	log_signed_by(dir, shared("broker"));
+	tools_log_signed_by(dir, NULL, "broker", 1, "trust");
 	if (verify(dir, t, pins, 1, NULL, &ch, err, sizeof(err)) != 0)
 		fail_msg("pinned cert: %s", err);
 	if (verify(dir, t, NULL, 0, "127.0.0.1", &ch, err, sizeof(err)) != 0)
@@ -818,7 +787,7 @@ test_audit_checkpoint_signer(void **state)
 	assert_int_equal(ch.n, 0);
 
 	/* Then another CA broker certificate signs: a change of signer. */
-	log_signed_by(dir, shared("brokers/evil-broker"));
+	tools_log_signed_by(dir, NULL, "brokers/evil-broker", 1, "trust");
 	memset(&ch, 0, sizeof(ch));
 	assert_int_equal(verify(dir, t, NULL, 0, NULL, &ch, err,
 	    sizeof(err)), -1);

@@ -19,6 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
 #include "log.h"
 #include "testpki.h"
 #include "testutil.h"
@@ -228,4 +231,45 @@ testpki_path(char *out, size_t len, const char *rel)
 	if (rel == NULL || testpki_get(&dir) == -1)
 		return -1;
 	return join(out, len, dir, rel);
+}
+
+int
+testpki_selfsigned(const char *country, const char *cn, long serial,
+    EVP_PKEY **kp, X509 **xp)
+{
+	EVP_PKEY	*k = NULL;
+	X509		*x = NULL;
+	X509_NAME	*n;
+	int		 rc = -1;
+
+	*kp = NULL;
+	*xp = NULL;
+	if ((k = EVP_EC_gen("P-256")) == NULL || (x = X509_new()) == NULL)
+		goto out;
+	if (X509_set_version(x, 2) != 1 ||
+	    ASN1_INTEGER_set(X509_get_serialNumber(x), serial) != 1 ||
+	    X509_gmtime_adj(X509_getm_notBefore(x), -3600) == NULL ||
+	    X509_gmtime_adj(X509_getm_notAfter(x), 86400) == NULL)
+		goto out;
+	n = X509_get_subject_name(x);
+	if (country != NULL && X509_NAME_add_entry_by_txt(n, "C",
+	    MBSTRING_ASC, (const unsigned char *)country, -1, -1, 0) != 1)
+		goto out;
+	if (X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
+	    (const unsigned char *)cn, -1, -1, 0) != 1 ||
+	    X509_set_issuer_name(x, n) != 1 || X509_set_pubkey(x, k) != 1 ||
+	    X509_sign(x, k, EVP_sha256()) <= 0)
+		goto out;
+	*kp = k;
+	*xp = x;
+	k = NULL;
+	x = NULL;
+	rc = 0;
+out:
+	if (rc == -1)
+		log_warnx("testpki: cannot make a self-signed key and "
+		    "certificate for CN=%s", cn);
+	EVP_PKEY_free(k);
+	X509_free(x);
+	return rc;
 }

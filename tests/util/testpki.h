@@ -24,6 +24,8 @@
 
 #include <stddef.h>
 
+#include <openssl/types.h>
+
 /*
  * Set *dir to the directory of the shared test PKI, building it first if
  * this build directory has none yet (or it is older than certs/cpx-pki or
@@ -43,5 +45,15 @@ int	testpki_get(const char **dir) __attribute__((warn_unused_result));
  */
 int	testpki_path(char *out, size_t len, const char *rel)
 	    __attribute__((warn_unused_result));
+
+/*
+ * A fresh P-256 key and a self-signed X.509 v3 certificate for it, valid
+ * from an hour ago for a day, subject C=country (omitted if NULL), CN=cn,
+ * with the given serial: a broker key for tests of the audit log that
+ * need none of the PKI's chain. Sets *kp and *xp (the caller frees them).
+ * Returns 0, or -1 (logged) with both NULL.
+ */
+int	testpki_selfsigned(const char *country, const char *cn, long serial,
+	    EVP_PKEY **kp, X509 **xp) __attribute__((warn_unused_result));
 
 #endif
