@@ -86,7 +86,8 @@
  * alternately: last committed seq, its chain hash, the trusted
  * checkpoint. Commit is write + fsync of the batch (and of the directory
  * for a new segment), then pwrite + fdatasync of the mark's next slot:
- * group commit, one commit per broker loop turn. Rollback puts the mark
+ * group commit, done by a committer thread of the store while the
+ * caller appends the next batch (audit_commit.c). Rollback puts the mark
  * back, truncates the tail back to its durable size and removes segments
  * the commit created. After a crash the last segment may end in bytes
  * that are not one complete valid record (a write cut short, or a last
@@ -136,7 +137,9 @@
  *   blocking round trip per 512 records), checking the chain from the
  *   first record they read.
  *
- * Threads: an audit and its cursors belong to one thread.
+ * Threads: an audit and its cursors belong to one thread (the segment
+ * files' committer thread is the store's own and touches only the batch
+ * in flight).
  */
 #ifndef CPX_AUDIT_H
 #define CPX_AUDIT_H
