@@ -371,6 +371,10 @@ render_audit(struct text *t, struct broker *b)
 	    "durable audit record.");
 	text_printf(t, "cpx_audit_last_seq %" PRIu64 "\n",
 	    audit_last_seq(b->audit));
+	head(t, "cpx_delivered_seq", "gauge", "Sequence up to which the "
+	    "log was delivered to this broker's live subscribers (records "
+	    "of every broker on a shared log).");
+	text_printf(t, "cpx_delivered_seq %" PRIu64 "\n", b->delivered);
 	head(t, "cpx_audit_bytes", "gauge", "Size of the audit log's files.");
 	text_printf(t, "cpx_audit_bytes %" PRIu64 "\n",
 	    audit_bytes(b->cfg->audit_dir));

@@ -638,7 +638,11 @@ cmd_status() {
 	cur=$(current_primary "$d")
 	for n in $(nodes_of "$d"); do
 		port=$(port_of "$d" "$n")
-		if [ -n "$(node_pid "$d" "$n")" ]; then
+		# A killed server leaves its postmaster.pid behind: the marker
+		# kill-primary wrote says more than the pid file.
+		if [ -f "$d/$n.killed" ]; then
+			state="down (killed)"
+		elif [ -n "$(node_pid "$d" "$n")" ]; then
 			rec=$(echo "SELECT CASE WHEN pg_is_in_recovery() THEN 'standby' ELSE 'primary' END;" |
 			    psql_su "$d" "$port" cpx 2>/dev/null || echo "not answering")
 			state="running, $rec"
@@ -647,8 +651,6 @@ cmd_status() {
 				    psql_su "$d" "$port" cpx 2>/dev/null || true)
 				[ -n "$sync" ] && state="$state, replicas: $sync"
 			fi
-		elif [ -f "$d/$n.killed" ]; then
-			state="down (killed)"
 		else
 			state="stopped"
 		fi

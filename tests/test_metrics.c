@@ -189,6 +189,10 @@ test_flow(void **state)
 	    == 3);
 	assert_true(metric(body, "cpx_deliveries_total") >= 3);
 	assert_true(metric(body, "cpx_audit_last_seq") >= seq0 + 3);
+	/* The three alerts went out live: delivery stands past them. */
+	assert_true(metric(body, "cpx_delivered_seq") >= seq0 + 3);
+	assert_true(metric(body, "cpx_delivered_seq") <=
+	    metric(body, "cpx_audit_last_seq"));
 	assert_true(metric(body, "cpx_commit_seconds_count") >= 1);
 	assert_true(metric(body, "cpx_commit_seconds_bucket{le=\"+Inf\"}") ==
 	    metric(body, "cpx_commit_seconds_count"));
