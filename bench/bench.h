@@ -141,6 +141,15 @@ struct alertbuf {
 
 int64_t	bench_now_ns(void);
 void	bench_sleep_ms(int);
+/* A worker is set up: say so, then wait for the start signal. */
+void	bench_ready_go(struct bench *);
+/*
+ * W2's open loop for publisher idx: alert k of it is due at t0 + k /
+ * rate, spread over the publishers. *total: alerts it sends, *step: ns
+ * between two of them, *next: when its first is due.
+ */
+void	bench_w2_plan(const struct bench *, int, uint64_t *, int64_t *,
+	    int64_t *);
 void	bench_node_paths(const struct bench *, const char *, char *, char *,
 	    size_t);
 int	bench_alert_cat(uint64_t);

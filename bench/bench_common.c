@@ -65,6 +65,24 @@ bench_sleep_ms(int ms)
 }
 
 void
+bench_ready_go(struct bench *b)
+{
+	atomic_fetch_add(&b->ready, 1);
+	while (!atomic_load(&b->go))
+		bench_sleep_ms(1);
+}
+
+void
+bench_w2_plan(const struct bench *b, int idx, uint64_t *total,
+    int64_t *step, int64_t *next)
+{
+	*total = (uint64_t)b->rate * (uint64_t)b->duration /
+	    (uint64_t)b->npub;
+	*step = 1000000000LL * b->npub / b->rate;
+	*next = b->t0 + (int64_t)idx * *step / b->npub;
+}
+
+void
 bench_node_paths(const struct bench *b, const char *node, char *cert,
     char *key, size_t len)
 {

@@ -398,15 +398,10 @@ bench_js_pub_thread(void *arg)
 		js_error(node, "context", s, 0);
 		goto done;
 	}
-	atomic_fetch_add(&b->ready, 1);
-	while (!atomic_load(&b->go))
-		bench_sleep_ms(1);
+	bench_ready_go(b);
 	if (strcmp(b->mode, "w2") == 0) {
 		/* Open loop: alert k is due at t0 + k / rate. */
-		total = (uint64_t)b->rate * (uint64_t)b->duration /
-		    (uint64_t)b->npub;
-		step = 1000000000LL * b->npub / b->rate;
-		next = b->t0 + (int64_t)w->idx * step / b->npub;
+		bench_w2_plan(b, w->idx, &total, &step, &next);
 		while (i < total) {
 			if ((now = bench_now_ns()) < next) {
 				struct timespec ts = { 0,

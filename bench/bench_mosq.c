@@ -220,14 +220,9 @@ bench_mosq_pub_thread(void *arg)
 	mosquitto_publish_callback_set(m, mosq_on_publish);
 	if (mosq_connect(b, m, w, node) == -1)
 		goto fail;
-	atomic_fetch_add(&b->ready, 1);
-	while (!atomic_load(&b->go))
-		bench_sleep_ms(1);
+	bench_ready_go(b);
 	if (strcmp(b->mode, "w2") == 0) {
-		total = (uint64_t)b->rate * (uint64_t)b->duration /
-		    (uint64_t)b->npub;
-		step = 1000000000LL * b->npub / b->rate;
-		next = b->t0 + (int64_t)w->idx * step / b->npub;
+		bench_w2_plan(b, w->idx, &total, &step, &next);
 		while (i < total) {
 			if (bench_now_ns() >= next) {
 				if (mosq_send_one(b, w, m, key, cert,

@@ -427,15 +427,10 @@ cpx_pub_thread(void *arg)
 		goto fail;
 	w->client = c;
 	cpx_client_on_event(c, cpx_pub_event, w);
-	atomic_fetch_add(&b->ready, 1);
-	while (!atomic_load(&b->go))
-		bench_sleep_ms(1);
+	bench_ready_go(b);
 	if (strcmp(b->mode, "w2") == 0) {
 		/* Open loop: alert k is due at t0 + k / rate. */
-		total = (uint64_t)b->rate * (uint64_t)b->duration /
-		    (uint64_t)b->npub;
-		step = 1000000000LL * b->npub / b->rate;
-		next = b->t0 + (int64_t)w->idx * step / b->npub;
+		bench_w2_plan(b, w->idx, &total, &step, &next);
 		while (i < total) {
 			if (bench_now_ns() >= next) {
 				if (cpx_send_one(b, w, c, i++) == -1)
