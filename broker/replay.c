@@ -336,8 +336,8 @@ feed(struct broker *b, struct session *s, struct peer *pr, struct replay *r,
 			return;
 		if (r->cur == NULL && (rc = reopen(b, r, err,
 		    sizeof(err))) != 1) {
-			if (rc == 0 || retry_later(b, s, r, err))
-				return;
+			if (rc == 0)
+				return;		/* not yet */
 		} else
 			rc = replay_next(r, b->policy, pr, filters, nfilters,
 			    &budget, &rec, err, sizeof(err));
