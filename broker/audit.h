@@ -13,11 +13,13 @@
  * clock stepped back, so cursors can seek by time.
  *
  * Durability. audit_commit returns 0 only once every record of the
- * pending batch is durable (it survives a crash or power loss), and so
- * is the store's record of how long the log now is (its high-water
- * mark). The broker acknowledges nothing and delivers nothing before
- * that 0, so whatever a node was told is on record, and a record removed
- * later is seen to be missing.
+ * pending batch is durable (it survives a crash or power loss). The
+ * store's record of how long the log now is (the segment files' high-
+ * water mark) may follow: it is written after the acknowledgement, at
+ * most 8 commits behind, and seal writes it. The broker acknowledges
+ * nothing and delivers nothing before that 0, so whatever a node was
+ * told is on record, and a record removed later from below the mark is
+ * seen to be missing.
  *
  * Rollback. If audit_commit fails, none of the batch is on record and
  * its sequence numbers are unused: the next append gets the number the
@@ -85,11 +87,13 @@
  * "high-water-mark" (audit_mark.c) holds two checksummed slots, written
  * alternately: last committed seq, its chain hash, the trusted
  * checkpoint. Commit is write + fsync of the batch (and of the directory
- * for a new segment), then pwrite + fdatasync of the mark's next slot:
- * group commit, done by a committer thread of the store while the
- * caller appends the next batch (audit_commit.c). Rollback puts the mark
- * back, truncates the tail back to its durable size and removes segments
- * the commit created. After a crash the last segment may end in bytes
+ * for a new segment), which is when it is durable and answered; then
+ * pwrite + fdatasync of the mark's next slot, covering one commit or
+ * several: group commit, done by a committer thread of the store while
+ * the caller appends the next batch (audit_commit.c). A mark that cannot
+ * be written fails the commits after it until it can. Rollback
+ * truncates the tail back to its durable size and removes segments the
+ * commit created. After a crash the last segment may end in bytes
  * that are not one complete valid record (a write cut short, or a last
  * complete record whose hash does not match) and records written after
  * the mark; audit_open() keeps the valid ones, cuts the bad bytes if
@@ -133,9 +137,17 @@
  * - audit_last_seq/hash: the head as this audit last saw it (at open and
  *   at its own commits); other brokers' commits are learnt through
  *   audit_notify_fd and read with a cursor.
- * - Cursors read pages of records on a connection of their own (a
- *   blocking round trip per 512 records), checking the chain from the
- *   first record they read.
+ * - Cursors read pages of 512 records on a connection of their own,
+ *   shared by all the audit's cursors (one query at a time, in the
+ *   order they asked), checking the chain from the first record they
+ *   read. After audit_read_async, a cursor that needs a page asks for
+ *   it and returns AUDIT_CURSOR_WAIT; the loop polls audit_read_fd and
+ *   calls audit_read_step each turn, and the page is there for a later
+ *   call. The connection comes back by itself: a page whose connection
+ *   was lost is asked again at once on a new one; if that fails, every
+ *   cursor waiting gets -1 and, for 500 ms, so does every new ask
+ *   (unless the writer connection is up again). A page with no answer
+ *   in 15 s fails (-1) and the connection is dropped.
  *
  * Threads: an audit and its cursors belong to one thread (the segment
  * files' committer thread is the store's own and touches only the batch
@@ -340,6 +352,24 @@ int	audit_shared(const struct audit *a);
 int	audit_notify_fd(const struct audit *a);
 uint64_t audit_notify_drain(struct audit *a);
 
+/*
+ * Reads without blocking: from now on the cursors of a may answer
+ * AUDIT_CURSOR_WAIT instead of waiting for the store (the broker, once
+ * its start-up reads are done). Before, and in tools, a cursor waits.
+ * The segment files never make a cursor wait (a local read).
+ * audit_read_fd: the fd to poll and *events (POLLIN, POLLOUT) while a
+ * read is under way, or -1 (none, or a store that reads locally); it
+ * may change: ask each loop turn. audit_read_step: take what came,
+ * hand pages to the cursors that asked, send the next ask, give up on
+ * a connection that does not answer; cheap when there is nothing to
+ * do, so the loop may call it every turn (it must, at least every
+ * 100 ms while audit_read_fd is not -1: the deadlines are checked
+ * there).
+ */
+void	audit_read_async(struct audit *a);
+int	audit_read_fd(const struct audit *a, short *events);
+void	audit_read_step(struct audit *a);
+
 /* Number of pending (not yet committed) records. */
 size_t	audit_pending(const struct audit *a);
 
@@ -367,8 +397,11 @@ struct audit_cursor *audit_cursor_new(struct audit *a, uint64_t from_seq,
 /*
  * Next durable record: 1 with *rec (owned by the caller, free with
  * cpx__audit_record__free_unpacked), 0 at the durable end (more may come
- * later: call again), -1 on a read error with err[].
+ * later: call again), -1 on a read error with err[], AUDIT_CURSOR_WAIT
+ * (only after audit_read_async) while the store fetches the next page:
+ * call again once the loop has stepped the reads (audit_read_step).
  */
+#define AUDIT_CURSOR_WAIT	2
 int	audit_cursor_next(struct audit_cursor *c, Cpx__AuditRecord **rec,
 	    char *err, size_t errlen) __attribute__((warn_unused_result));
 /*

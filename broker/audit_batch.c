@@ -1,7 +1,7 @@
 /*
  * audit_batch.c: what the segment-file store answers to the questions
  * audit.h asks of shared stores (one writer: never shared, nothing to
- * be notified of), and the growable arrays of record times its batches
+ * be notified of, no read to wait for), and the growable arrays of record times its batches
  * keep for their outcomes (audit_commit.c).
  */
 #include <stdio.h>
@@ -46,4 +46,25 @@ uint64_t
 audit_notify_drain(struct audit *a)
 {
 	return a->pg != NULL ? audit_pg_notify_drain(a->pg) : 0;
+}
+
+void
+audit_read_async(struct audit *a)
+{
+	if (a->pg != NULL)
+		a->pg->rd.async = 1;
+}
+
+int
+audit_read_fd(const struct audit *a, short *events)
+{
+	*events = 0;
+	return a->pg != NULL ? audit_pg_read_fd(a->pg, events) : -1;
+}
+
+void
+audit_read_step(struct audit *a)
+{
+	if (a->pg != NULL)
+		audit_pg_read_step(a->pg);
 }

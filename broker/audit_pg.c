@@ -251,6 +251,8 @@ audit_pg_drop(struct audit_pg *p, const char *why)
 	p->cstate = PG_DOWN;
 	p->flushing = 0;
 	p->prepared = 0;
+	p->rollback = 0;
+	p->fast_failed = 0;
 	p->retry_at = audit_pg_now() + p->backoff;
 	p->backoff = p->backoff == 0 ? PG_BACKOFF_MIN_MS : p->backoff * 2;
 	if (p->backoff > PG_BACKOFF_MAX_MS)
@@ -344,7 +346,7 @@ audit_open_pg(const char *dsn, EVP_PKEY *key, X509 *cert, unsigned flags,
 		goto fail;
 	if (key == NULL) {
 		/* Cursors only: the open connection serves them. */
-		p->rconn = p->conn;
+		audit_pg_read_adopt(p, p->conn);
 		p->conn = NULL;
 		p->cstate = PG_DOWN;
 	} else {
@@ -388,7 +390,7 @@ audit_pg_free(struct audit_pg **pp)
 	    sizeof(err)) == -1)
 		log_warnx("%s", err);
 	PQfinish(p->conn);
-	PQfinish(p->rconn);
+	audit_pg_read_close(p);
 	PQfinish(p->lconn);
 	if (p->ltimer != -1)
 		close(p->ltimer);

@@ -5,7 +5,8 @@
  * the whole chain at open), audit_pg_batch.c (what appends keep, and
  * their numbering under the head lock), audit_pg_send.c (the statements
  * of a commit), audit_pg_commit.c (the commit state machine),
- * audit_pg_cursor.c (reading in order) and
+ * audit_pg_cursor.c (reading in order), audit_pg_read.c (the cursors'
+ * connection and the pages asked of it) and
  * audit_pg_notify.c (LISTEN/NOTIFY). The public face is audit.h: every
  * function there that applies to this store begins with
  * "if (a->pg != NULL) return audit_pg_xxx(...)". Nothing here is part of
@@ -31,6 +32,7 @@
 #define PG_INSERT_N		32
 #define PG_INSERT_COLS		12
 #define PG_CONNECT_TIMEOUT	"10"	/* seconds, blocking connects */
+#define PG_CONNECT_TIMEOUT_MS	10000	/* the same, asynchronous ones */
 #define PG_BACKOFF_MIN_MS	100
 #define PG_BACKOFF_MAX_MS	2000
 #define PG_COMMIT_WAIT_MS	60000	/* audit_commit gives up */
@@ -52,6 +54,7 @@ enum pg_phase {
 	PG_CONNECT,		/* reconnecting first */
 	PG_HEAD,		/* BEGIN, head FOR UPDATE, duplicates sent */
 	PG_WRITE,		/* INSERT, UPDATE head, NOTIFY, COMMIT sent */
+	PG_FAST,		/* all of it at once, on the head as known */
 	PG_DONE			/* empty batch: step returns 1 */
 };
 
@@ -89,6 +92,37 @@ struct pg_out {
 	int64_t		 time;
 };
 
+/* Where a cursor's next page is (audit_pg_read.c). */
+enum pg_ask {
+	PG_ASK_NONE = 0,	/* not asked */
+	PG_ASK_QUEUED,		/* asked, waiting for the connection */
+	PG_ASK_SENT,		/* its query is on the connection */
+	PG_ASK_READY,		/* answered: the cursor's res */
+	PG_ASK_FAILED		/* the cursor's why says why */
+};
+
+struct audit_pg_cursor;
+
+/*
+ * The cursors' connection: one query at a time, for the cursors that
+ * asked, in the order they asked.
+ */
+struct pg_reader {
+	PGconn		*conn;
+	enum pg_link	 state;
+	int		 cpoll;		/* last PQconnectPoll */
+	int		 async;		/* audit_read_async: never wait */
+	int		 flushing;	/* the query is not all sent */
+	int		 retried;	/* asks requeued after a loss, once */
+	int		 busy;		/* a query is on the connection */
+	struct audit_pg_cursor *fly;	/* its cursor; NULL: freed since */
+	PGresult	*res;		/* its answer so far */
+	struct audit_pg_cursor *first, *last;	/* the queued asks */
+	int64_t		 deadline;	/* of the connect or the query */
+	int64_t		 retry_at;	/* after a failure: asks fail till */
+	char		 why[512];	/* that failure */
+};
+
 struct audit_pg {
 	char		*dsn;		/* never logged: a password? */
 	char		 desc[256];	/* audit_pg_describe(dsn) */
@@ -110,9 +144,7 @@ struct audit_pg {
 	char		 why_down[256];	/* last connection error */
 
 	/* The cursors' connection, opened when first needed. */
-	PGconn		*rconn;
-	int64_t		 rretry_at;	/* after a failed connect */
-	char		 rwhy[512];
+	struct pg_reader rd;
 
 	/* The LISTEN connection (audit_pg_notify.c). */
 	PGconn		*lconn;
@@ -138,6 +170,10 @@ struct audit_pg {
 	uint64_t	 lock_seq;	/* the head under our lock */
 	uint8_t		 lock_hash[AUDIT_HASH_LEN];
 	int64_t		 lock_time;
+	int		 fast_failed;	/* PG_FAST: the head had moved */
+	int		 fast_skip;	/* commits to make the long way */
+	int		 rollback;	/* the head phase ends a failed one */
+	uint64_t	 others_seq;	/* highest seq others announced */
 	uint64_t	 commit_seq;	/* the head after our batch */
 	uint8_t		 commit_hash[AUDIT_HASH_LEN];
 	int64_t		 commit_time;
@@ -153,8 +189,11 @@ struct audit_pg_cursor {
 	uint64_t	 next_seq;	/* next record wanted */
 	uint8_t		 hash[AUDIT_HASH_LEN];	/* chain so far */
 	int		 have_hash;
-	int64_t		 from_time;
+	int64_t		 from_time;	/* > 0: the first page seeks by it */
 	uint64_t	 reads;
+	enum pg_ask	 ask;		/* of the next page */
+	struct audit_pg_cursor *qnext;	/* in the reader's queue */
+	char		 why[512];	/* PG_ASK_FAILED */
 };
 
 /* --- audit_pg.c ------------------------------------------------------- */
@@ -246,6 +285,15 @@ int	audit_pg_send_head(struct audit_pg *p)
 /* Number p->fly, queue the write phase, and sync. 0, or -1. */
 int	audit_pg_send_write(struct audit_pg *p)
 	    __attribute__((warn_unused_result));
+/*
+ * The whole commit in one round trip, p->fly numbered on the head as
+ * this store last knew it (audit_pg_commit.c: when it may): BEGIN, the
+ * head moved only if it is still that one (else an error aborts it),
+ * the rows, NOTIFY, COMMIT, and sync. 0, 1 if the batch has no row to
+ * write (take the long way), or -1.
+ */
+int	audit_pg_send_fast(struct audit_pg *p)
+	    __attribute__((warn_unused_result));
 
 /* --- audit_pg_commit.c ------------------------------------------------ */
 
@@ -267,6 +315,24 @@ int	audit_pg_cursor_next(struct audit_pg_cursor *c,
 	    Cpx__AuditRecord **recp, uint32_t *len, uint8_t *leaf, char *err,
 	    size_t errlen) __attribute__((warn_unused_result));
 void	audit_pg_cursor_free(struct audit_pg_cursor **cp);
+
+/* --- audit_pg_read.c -------------------------------------------------- */
+
+/*
+ * Ask the next page for c (c->ask becomes QUEUED, then SENT, then READY
+ * or FAILED), and drive the asks as far as they go now.
+ */
+void	audit_pg_read_ask(struct audit_pg *p, struct audit_pg_cursor *c);
+/* c goes away: out of the queue; an answer on its way is dropped. */
+void	audit_pg_read_cancel(struct audit_pg *p, struct audit_pg_cursor *c);
+/* Wait (blocking) until c's ask is answered or failed. */
+void	audit_pg_read_wait(struct audit_pg *p, struct audit_pg_cursor *c);
+/* audit.h: audit_read_step, audit_read_fd. */
+void	audit_pg_read_step(struct audit_pg *p);
+int	audit_pg_read_fd(const struct audit_pg *p, short *events);
+/* The cursors use c, up already (a read-only open's connection). */
+void	audit_pg_read_adopt(struct audit_pg *p, PGconn *c);
+void	audit_pg_read_close(struct audit_pg *p);
 
 /* --- audit_pg_notify.c ------------------------------------------------ */
 

@@ -109,6 +109,7 @@ audit_pg_append(struct audit_pg *p, Cpx__AuditRecord *rec,
 	struct pg_entry	*e;
 	uint64_t	 old_seq = rec->seq;
 	int64_t		 old_time = rec->time;
+	char		*old_broker = rec->broker;
 	size_t		 len;
 
 	*seq_out = 0;
@@ -118,13 +119,18 @@ audit_pg_append(struct audit_pg *p, Cpx__AuditRecord *rec,
 	}
 	if ((e = batch_add(&p->pend)) == NULL)
 		goto nomem;
-	/* seq and time are fixed at commit: pack without them. */
+	/*
+	 * seq and time are fixed at commit: pack without them. The record
+	 * names its broker: session ids are each broker's own.
+	 */
 	rec->seq = 0;
 	rec->time = 0;
+	rec->broker = p->broker;
 	len = cpx__audit_record__get_packed_size(rec);
 	if (len + PG_PREFIX_MAX > AUDIT_MAX_RECORD) {
 		rec->seq = old_seq;
 		rec->time = old_time;
+		rec->broker = old_broker;
 		log_warnx("audit: record of %zu bytes over the limit %u", len,
 		    AUDIT_MAX_RECORD);
 		return -1;
@@ -132,11 +138,13 @@ audit_pg_append(struct audit_pg *p, Cpx__AuditRecord *rec,
 	if ((e->body = malloc(len + 1)) == NULL) {
 		rec->seq = old_seq;
 		rec->time = old_time;
+		rec->broker = old_broker;
 		goto nomem;
 	}
 	e->len = cpx__audit_record__pack(rec, e->body);
 	rec->seq = old_seq;
 	rec->time = old_time;
+	rec->broker = old_broker;
 	e->time = old_time;
 	e->kind = rec->kind;
 	if (rec->kind == CPX__RECORD_KIND__RECORD_ALERT_ACCEPTED &&
@@ -254,6 +262,7 @@ build_checkpoint(struct audit_pg *p, struct pg_entry *e,
 
 	memcpy(hash, prev, AUDIT_HASH_LEN);
 	rec.seq = e->seq;
+	rec.broker = p->broker;
 	if (audit_checkpoint_fill(&rec, e->seq - 1, hash, e->rtime, p->key,
 	    p->cert, p->cert_der, p->cert_len, &sig) == -1) {
 		log_warnx("audit: postgresql (%s): signing a checkpoint "

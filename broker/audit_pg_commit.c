@@ -13,6 +13,15 @@
  *      checkpoints asked for are built and signed (only now are their
  *      seq and hash known); INSERT, UPDATE head, NOTIFY cpx_log with
  *      the last seq, COMMIT.
+ * When this store's view of the head is likely current (no other
+ * broker announced a commit past it, and its last try did not miss),
+ * the two round trips are one (PG_FAST, audit_pg_send_fast): the batch
+ * is numbered on the head as known, and a guard moves the head only
+ * from that head; if another broker moved it meanwhile (or an alert of
+ * the batch is on record already: the unique index), the transaction
+ * fails, is rolled back, and the batch takes the two round trips at
+ * once, and the next FAST_SKIP commits too. The lock is then held for
+ * the server's work and the COMMIT only, not across a round trip.
  * COMMIT's answer makes the batch durable (on the standby too with a
  * synchronous one). Any error or a lost connection fails the batch and
  * drops the connection (audit_pg.c reconnects): whether a COMMIT whose
@@ -35,6 +44,13 @@
 #include "errfmt.h"
 #include "log.h"
 
+/* Commits made the long way after a fast one found the head moved. */
+#define FAST_SKIP	8
+
+/* SQLSTATEs that mean "the head moved", not failure, on the fast path. */
+#define SQLSTATE_DIVISION_BY_ZERO	"22012"	/* the guard */
+#define SQLSTATE_UNIQUE_VIOLATION	"23505"	/* an alert on record */
+
 /* The batch in flight failed: it and everything appended since go. */
 static int
 fail_batch(struct audit_pg *p, char *err, size_t errlen, const char *fmt,
@@ -56,6 +72,26 @@ fail_batch(struct audit_pg *p, char *err, size_t errlen, const char *fmt,
 	p->phase = PG_IDLE;
 	p->ndone = 0;
 	return audit_pg_err(p, err, errlen, "%s", msg);
+}
+
+/*
+ * The first round trip of the batch in flight: all of the commit if the
+ * head is likely the one this store knows, else the head phase. 0 or
+ * -1.
+ */
+static int
+send_first(struct audit_pg *p)
+{
+	int	rc;
+
+	if (p->prepared && p->fast_skip == 0 && p->others_seq <=
+	    p->head_seq) {
+		if ((rc = audit_pg_send_fast(p)) != 1)
+			return rc;
+	}
+	if (p->fast_skip > 0)
+		p->fast_skip--;
+	return audit_pg_send_head(p);
 }
 
 int
@@ -99,9 +135,10 @@ audit_pg_begin(struct audit_pg *p, int force, char *err, size_t errlen)
 	if (p->cstate == PG_UP && !audit_pg_alive(p->conn))
 		audit_pg_drop(p, audit_pg_msg(p->conn, m, sizeof(m)));
 	if (p->cstate == PG_UP) {
-		if (audit_pg_send_head(p) == -1)
+		if (send_first(p) == -1)
 			return fail_batch(p, err, errlen, "commit: %s",
-			    audit_pg_msg(p->conn, m, sizeof(m)));
+			    p->conn != NULL ? audit_pg_msg(p->conn, m,
+			    sizeof(m)) : "building the batch failed");
 		return 0;
 	}
 	now = audit_pg_now();
@@ -136,6 +173,7 @@ audit_pg_commit_fd(const struct audit_pg *p, short *events)
 		return PQsocket(p->conn);
 	case PG_HEAD:
 	case PG_WRITE:
+	case PG_FAST:
 		*events = POLLIN | (p->flushing ? POLLOUT : 0);
 		return PQsocket(p->conn);
 	default:
@@ -143,14 +181,31 @@ audit_pg_commit_fd(const struct audit_pg *p, short *events)
 	}
 }
 
+/*
+ * On the fast path, an error that says the head moved (the guard) or
+ * an alert is on record (the unique index) is no failure: the batch
+ * goes the long way. 1 if r is that (or the rest of the pipeline it
+ * aborted), else 0.
+ */
+static int
+fast_miss(struct audit_pg *p, const PGresult *r)
+{
+	const char	*st;
 
-
-
-
-
-
-
-
+	if (p->phase != PG_FAST)
+		return 0;
+	if (PQresultStatus(r) == PGRES_PIPELINE_ABORTED)
+		return p->fast_failed;
+	if (PQresultStatus(r) != PGRES_FATAL_ERROR ||
+	    (st = PQresultErrorField(r, PG_DIAG_SQLSTATE)) == NULL)
+		return 0;
+	if ((p->nresults == 1 &&
+	    strcmp(st, SQLSTATE_DIVISION_BY_ZERO) == 0) ||
+	    (p->nresults >= 2 && p->nresults < p->nexpect - 2 &&
+	    strcmp(st, SQLSTATE_UNIQUE_VIOLATION) == 0))
+		return p->fast_failed = 1;
+	return 0;
+}
 
 /* Is result r what query i of this phase should give? */
 static int
@@ -161,6 +216,8 @@ check_result(struct audit_pg *p, const PGresult *r, char *why,
 	size_t		 i = p->nresults;
 	char		 m[512];
 
+	if (fast_miss(p, r))
+		return 0;
 	if (st == PGRES_FATAL_ERROR || st == PGRES_NONFATAL_ERROR) {
 		snprintf(m, sizeof(m), "%s", PQresultErrorMessage(r));
 		m[strcspn(m, "\n")] = '\0';
@@ -173,8 +230,9 @@ check_result(struct audit_pg *p, const PGresult *r, char *why,
 	if (p->phase == PG_HEAD) {
 		if (i > p->hoff)
 			want = PGRES_TUPLES_OK;
-	} else if (p->nexpect > 1 && i == p->nexpect - 2)
-		want = PGRES_TUPLES_OK;		/* pg_notify */
+	} else if ((p->nexpect > 1 && i == p->nexpect - 2) ||
+	    (p->phase == PG_FAST && i == 1))
+		want = PGRES_TUPLES_OK;		/* pg_notify, the guard */
 	if (st != want)
 		return errf(why, whylen, "%s gave %s", i == 0 ? "first "
 		    "statement" : "a statement", PQresStatus(st));
@@ -184,7 +242,8 @@ check_result(struct audit_pg *p, const PGresult *r, char *why,
 		return audit_pg_take_last(p, r, why, whylen);
 	if (p->phase == PG_HEAD && i == p->hoff + 3)
 		return audit_pg_take_dups(p, r, why, whylen);
-	if (p->phase == PG_WRITE && i == p->nexpect - 1 &&
+	if ((p->phase == PG_WRITE || p->phase == PG_FAST) &&
+	    i == p->nexpect - 1 &&
 	    strcmp(PQcmdStatus((PGresult *)r), "COMMIT") != 0)
 		return errf(why, whylen, "COMMIT answered %s",
 		    PQcmdStatus((PGresult *)r));
@@ -298,6 +357,7 @@ audit_pg_step(struct audit_pg *p, char *err, size_t errlen)
 		return 0;
 	case PG_HEAD:
 	case PG_WRITE:
+	case PG_FAST:
 		break;
 	}
 	/*
@@ -315,7 +375,17 @@ audit_pg_step(struct audit_pg *p, char *err, size_t errlen)
 		return fail_batch(p, err, errlen, "commit: %s", why);
 	if (rc == 0)
 		return 0;
-	if (p->phase == PG_WRITE)
+	if (p->phase == PG_FAST && p->fast_failed) {
+		/* The head had moved: roll back, the long way, now. */
+		p->fast_failed = 0;
+		p->fast_skip = FAST_SKIP;
+		p->rollback = 1;
+		if (audit_pg_send_head(p) == -1)
+			return fail_batch(p, err, errlen, "commit: %s",
+			    audit_pg_msg(p->conn, m, sizeof(m)));
+		return 0;
+	}
+	if (p->phase == PG_WRITE || p->phase == PG_FAST)
 		return finish(p);
 	p->prepared = 1;
 	if (!p->head_ok)

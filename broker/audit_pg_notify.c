@@ -212,5 +212,8 @@ audit_pg_notify_drain(struct audit_pg *p)
 			best = v;
 		PQfreemem(n);
 	}
+	/* The head moved under us: the next commit takes the long way. */
+	if (best > p->others_seq)
+		p->others_seq = best;
 	return best;
 }

@@ -7,7 +7,10 @@
  * is numbered under the lock (audit_pg_batch.c): the rows, in prepared
  * INSERTs of PG_INSERT_N rows and then of one, binary parameters for
  * the bytes, the head row, NOTIFY cpx_log with the last seq, COMMIT.
- * Each phase ends with a sync; nothing here waits.
+ * Each phase ends with a sync; nothing here waits. The one-round-trip
+ * commit (audit_pg_send_fast) sends both phases' work at once, numbered
+ * on the head as last known, behind a statement that moves the head
+ * only from that head and fails the transaction otherwise.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -34,6 +37,16 @@ static const char last_sql[] =
 static const char insert_head[] = "INSERT INTO cpx_records (seq, time, "
     "kind, prev_hash, hash, record, alert_id, origin, alert_sha256, "
     "peer_country, peer_node, broker) VALUES ";
+
+/*
+ * The fast path's guard: the head moves from ($1, $2) to ($3, $4, $5),
+ * or, if it is not ($1, $2) any more (another broker committed since;
+ * the UPDATE waits for its lock and then sees its row), 1/0 fails the
+ * transaction (SQLSTATE 22012) and nothing after it runs.
+ */
+static const char guard_sql[] = "WITH u AS (UPDATE cpx_head SET seq = $3, "
+    "hash = $4, time = $5 WHERE seq = $1 AND hash = $2 RETURNING 1) "
+    "SELECT 1 / count(*)::int FROM u";
 
 static const char dup_sql[] =
     "SELECT origin, alert_id, seq, alert_sha256 FROM cpx_records "
@@ -128,6 +141,14 @@ audit_pg_send_head(struct audit_pg *p)
 			goto done;
 		p->hoff = 2;
 	}
+	/* The transaction a failed fast path left aborted goes first. */
+	if (p->rollback) {
+		if (PQsendQueryParams(p->conn, "ROLLBACK", 0, NULL, NULL, NULL,
+		    NULL, 0) != 1)
+			goto done;
+		p->hoff++;
+		p->rollback = 0;
+	}
 	p->nexpect = (nalerts > 0 ? 4 : 3) + p->hoff;
 	p->nresults = 0;
 	p->head_ok = 0;
@@ -216,6 +237,50 @@ send_insert(struct audit_pg *p, struct pg_entry *const *rows, size_t n)
 	    0 : -1;
 }
 
+/*
+ * The batch's rows (nrows of them), in groups of PG_INSERT_N and then
+ * one by one; p->nexpect counts the statements. 0, or -1.
+ */
+static int
+send_rows(struct audit_pg *p, size_t nrows)
+{
+	struct pg_entry	*group[PG_INSERT_N];
+	size_t		 i, k = 0, left = nrows;
+
+	for (i = 0; i < p->fly.n && left > 0; i++) {
+		if (p->fly.v[i].outcome != AUDIT_OUT_COMMITTED ||
+		    p->fly.v[i].full == NULL)
+			continue;
+		group[k++] = &p->fly.v[i];
+		if (k < PG_INSERT_N && left >= PG_INSERT_N)
+			continue;
+		if (send_insert(p, group, k) == -1)
+			return -1;
+		p->nexpect++;
+		left -= k;
+		k = 0;
+	}
+	return 0;
+}
+
+/* NOTIFY cpx_log with the batch's last seq, COMMIT, sync, flush. */
+static int
+send_end(struct audit_pg *p)
+{
+	const char	*vals[1];
+	char		 s[24];
+
+	snprintf(s, sizeof(s), "%" PRIu64, p->commit_seq);
+	vals[0] = s;
+	if (PQsendQueryParams(p->conn, "SELECT pg_notify('" PG_NOTIFY_CHANNEL
+	    "', $1)", 1, NULL, vals, NULL, NULL, 0) != 1 ||
+	    PQsendQueryParams(p->conn, "COMMIT", 0, NULL, NULL, NULL, NULL,
+	    0) != 1 || PQpipelineSync(p->conn) != 1 || audit_pg_flush(p) == -1)
+		return -1;
+	p->nexpect += 2;
+	return 0;
+}
+
 int
 audit_pg_send_write(struct audit_pg *p)
 {
@@ -223,48 +288,73 @@ audit_pg_send_write(struct audit_pg *p)
 	int		  lens[3] = { 0, AUDIT_HASH_LEN, 0 }, fmts[3] = {
 			    0, 1, 0 };
 	char		  s[24], t[24];
-	struct pg_entry	 *group[PG_INSERT_N];
-	size_t		  nrows, i, k = 0, left;
-	int		  ret = -1;
+	size_t		  nrows;
 
 	if (audit_pg_number(p, &nrows) == -1)
 		return -1;
 	p->nresults = 0;
-	p->nexpect = 1;		/* COMMIT */
-	if (nrows > 0) {
-		left = nrows;
-		for (i = 0; i < p->fly.n; i++) {
-			if (p->fly.v[i].outcome != AUDIT_OUT_COMMITTED ||
-			    p->fly.v[i].full == NULL)
-				continue;
-			group[k++] = &p->fly.v[i];
-			/* Groups of PG_INSERT_N, then the rest one by one. */
-			if (k < PG_INSERT_N && left >= PG_INSERT_N)
-				continue;
-			if (send_insert(p, group, k) == -1)
-				goto done;
-			p->nexpect++;
-			left -= k;
-			k = 0;
-		}
-		snprintf(s, sizeof(s), "%" PRIu64, p->commit_seq);
-		snprintf(t, sizeof(t), "%" PRId64, p->commit_time);
-		vals[0] = s;
-		vals[1] = (const char *)p->commit_hash;
-		vals[2] = t;
-		if (PQsendQueryParams(p->conn, "UPDATE cpx_head SET seq = $1, "
-		    "hash = $2, time = $3", 3, NULL, vals, lens, fmts, 0) !=
-		    1 || PQsendQueryParams(p->conn, "SELECT pg_notify('"
-		    PG_NOTIFY_CHANNEL "', $1)", 1, NULL, vals, NULL, NULL,
-		    0) != 1)
-			goto done;
-		p->nexpect += 2;
+	p->nexpect = 0;
+	if (nrows == 0) {
+		/* Only repeats: nothing to write, the lock goes. */
+		if (PQsendQueryParams(p->conn, "COMMIT", 0, NULL, NULL, NULL,
+		    NULL, 0) != 1 || PQpipelineSync(p->conn) != 1 ||
+		    audit_pg_flush(p) == -1)
+			return -1;
+		p->nexpect = 1;
+		p->phase = PG_WRITE;
+		return 0;
 	}
-	if (PQsendQueryParams(p->conn, "COMMIT", 0, NULL, NULL, NULL, NULL,
-	    0) != 1 || PQpipelineSync(p->conn) != 1 || audit_pg_flush(p) == -1)
-		goto done;
+	if (send_rows(p, nrows) == -1)
+		return -1;
+	snprintf(s, sizeof(s), "%" PRIu64, p->commit_seq);
+	snprintf(t, sizeof(t), "%" PRId64, p->commit_time);
+	vals[0] = s;
+	vals[1] = (const char *)p->commit_hash;
+	vals[2] = t;
+	if (PQsendQueryParams(p->conn, "UPDATE cpx_head SET seq = $1, "
+	    "hash = $2, time = $3", 3, NULL, vals, lens, fmts, 0) != 1)
+		return -1;
+	p->nexpect++;
+	if (send_end(p) == -1)
+		return -1;
 	p->phase = PG_WRITE;
-	ret = 0;
-done:
-	return ret;
+	return 0;
+}
+
+int
+audit_pg_send_fast(struct audit_pg *p)
+{
+	const char	*vals[5];
+	int		 lens[5] = { 0, AUDIT_HASH_LEN, 0, AUDIT_HASH_LEN, 0 };
+	int		 fmts[5] = { 0, 1, 0, 1, 0 };
+	char		 s0[24], s1[24], t[24];
+	size_t		 nrows;
+
+	p->lock_seq = p->head_seq;
+	memcpy(p->lock_hash, p->head_hash, AUDIT_HASH_LEN);
+	p->lock_time = p->head_time;
+	if (audit_pg_number(p, &nrows) == -1)
+		return -1;
+	if (nrows == 0)
+		return 1;
+	p->hoff = 0;
+	p->nresults = 0;
+	p->nexpect = 2;		/* BEGIN, the guard */
+	p->fast_failed = 0;
+	snprintf(s0, sizeof(s0), "%" PRIu64, p->lock_seq);
+	snprintf(s1, sizeof(s1), "%" PRIu64, p->commit_seq);
+	snprintf(t, sizeof(t), "%" PRId64, p->commit_time);
+	vals[0] = s0;
+	vals[1] = (const char *)p->lock_hash;
+	vals[2] = s1;
+	vals[3] = (const char *)p->commit_hash;
+	vals[4] = t;
+	if (PQsendQueryParams(p->conn, "BEGIN ISOLATION LEVEL READ COMMITTED",
+	    0, NULL, NULL, NULL, NULL, 0) != 1 ||
+	    PQsendQueryParams(p->conn, guard_sql, 5, NULL, vals, lens, fmts,
+	    0) != 1 || send_rows(p, nrows) == -1 || send_end(p) == -1)
+		return -1;
+	p->phase = PG_FAST;
+	p->deadline = audit_pg_now() + PG_STEP_TIMEOUT_MS;
+	return 0;
 }

@@ -392,6 +392,9 @@ json_out_record(const Cpx__AuditRecord *r)
 	if (r->session_id != 0 &&
 	    set(o, "session_id", json_out_u64(r->session_id)) == -1)
 		goto done;
+	if (has(r->broker) &&
+	    set(o, "broker", json_out_string(r->broker)) == -1)
+		goto done;
 	if (r->reason != 0 && set(o, "reason",
 	    jenum(alert_reason_name(r->reason), r->reason,
 	    alert_reason_parse)) == -1)

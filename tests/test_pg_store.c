@@ -10,7 +10,10 @@
  * duplicates recognised across them; a newer schema, a tampered row, the
  * broker role's missing rights to change the log, a server that goes
  * away and comes back, and a read-only opener are each met the way
- * audit.h says.
+ * audit.h says; and a cursor of a broker's loop never waits for the
+ * database (a locked table, a connection killed under a query); the
+ * one-round-trip commit on a head that moved is rolled back and made
+ * the long way.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -290,8 +293,9 @@ wait_notify(struct audit *a, uint64_t want)
 /*
  * Two brokers on one database, appending in turn: one chain, seqs
  * consecutive across them, each told of the other's commits by
- * notification, and a read-only opener verifies everything, both
- * brokers' checkpoints included.
+ * notification, each record naming the broker that wrote it, and a
+ * read-only opener verifies everything, both brokers' checkpoints
+ * included.
  */
 static void
 test_two_stores_one_chain(void **state)
@@ -299,6 +303,8 @@ test_two_stores_one_chain(void **state)
 	struct audit_verify_opts vo;
 	struct audit_verify_stats st;
 	struct audit *s[2], *ro;
+	struct audit_cursor *c;
+	Cpx__AuditRecord *rec;
 	char ids[64][32], id[32], err[1024];
 	uint64_t next = 1;
 	size_t r, k, n;
@@ -336,6 +342,18 @@ test_two_stores_one_chain(void **state)
 			snprintf(id, sizeof(id), "id-%zu-%zu", r, k);
 			assert_string_equal(ids[r * 4 + k], id);
 		}
+	/* Each record names the broker that wrote it (its CN). */
+	if ((c = audit_cursor_new(s[0], 1, 0, err, sizeof(err))) == NULL)
+		fail_msg("cursor: %s", err);
+	for (k = 0; k < n; k++) {
+		assert_int_equal(audit_cursor_next(c, &rec, err, sizeof(err)),
+		    1);
+		assert_string_equal(rec->broker, k < 24 ? (k / 4 % 2 == 0 ?
+		    "broker-a" : "broker-b") : (k == 24 ? "broker-a" :
+		    "broker-b"));
+		cpx__audit_record__free_unpacked(rec, NULL);
+	}
+	audit_cursor_free(&c);
 	audit_close(&s[0]);
 	audit_close(&s[1]);
 
@@ -686,6 +704,219 @@ test_read_only(void **state)
 	audit_close(&a);
 }
 
+/*
+ * The one-round-trip commit when the head moved. B commits twice (its
+ * statements prepared, the head its own), then A commits twice without
+ * B hearing of it: B's next commit, numbered on the head it knew, is
+ * rolled back by the guard and made the long way, with the right seq.
+ * Later B sends again an alert it committed itself (a resend after a
+ * lost answer): the guard passes, the unique index stops the INSERT,
+ * and the long way answers it as a repeat with its seq. One chain,
+ * nothing written twice.
+ */
+static void
+test_stale_head(void **state)
+{
+	struct audit_verify_opts vo;
+	struct audit_verify_stats st;
+	struct audit *a, *b;
+	char err[1024], out[64];
+	uint64_t seq, next;
+	int64_t t;
+	int rc;
+
+	(void)state;
+	need_pg();
+	a = open_store(0);
+	b = open_store(1);
+	append_text(b, "b one");
+	commit_expect(b, 1, 1);
+	append_text(b, "b two");
+	commit_expect(b, 2, 1);
+	append_text(a, "a one");
+	commit_expect(a, 3, 1);
+	append_text(a, "a two");
+	commit_expect(a, 4, 1);
+	append_text(b, "b on a stale head");
+	commit_expect(b, 5, 1);
+	/* The long way for a while after a miss; then the short one. */
+	for (next = 6; next < 16; next++) {
+		append_text(b, "b again");
+		commit_expect(b, next, 1);
+	}
+	append_alert(b, "SI", "stale-1", "sent twice");
+	commit_expect(b, next, 1);
+	append_alert(b, "SI", "stale-1", "sent twice");
+	append_text(b, "with it");
+	if ((rc = commit_poll(b, 20000, err, sizeof(err))) != 1)
+		fail_msg("commit: %d %s", rc, err);
+	assert_int_equal(audit_batch_outcome(b, 0, &seq, &t),
+	    AUDIT_OUT_DUP_SAME);
+	assert_int_equal(seq, next);
+	assert_int_equal(audit_batch_outcome(b, 1, &seq, &t),
+	    AUDIT_OUT_COMMITTED);
+	assert_int_equal(seq, next + 1);
+	assert_int_equal(pgserver_sql(&fx.ps, NULL, "SELECT count(*), "
+	    "max(seq) FROM cpx_records", out, sizeof(out)), 0);
+	snprintf(err, sizeof(err), "%" PRIu64 "|%" PRIu64, next + 1,
+	    next + 1);
+	assert_string_equal(out, err);
+	memset(&vo, 0, sizeof(vo));
+	vo.multi_broker = 1;
+	memset(&st, 0, sizeof(st));
+	audit_close(&a);
+	audit_close(&b);
+	a = open_store(-1);
+	if (audit_verify_store(a, NULL, &vo, &st, err, sizeof(err)) == -1)
+		fail_msg("verify: %s", err);
+	assert_true(st.records >= next + 1);	/* closing may checkpoint */
+	audit_close(&a);
+}
+
+/*
+ * One step of a loop that reads c without waiting: the next answer of
+ * the cursor, after polling the store's read fd for up to 50 ms.
+ */
+static int
+next_async(struct audit *a, struct audit_cursor *c, Cpx__AuditRecord **rec,
+    char *err, size_t errlen)
+{
+	struct pollfd pfd;
+	int64_t t0 = testutil_now_ms();
+	int rc;
+
+	rc = audit_cursor_next(c, rec, err, errlen);
+	/* Whatever it answers, it answers at once. */
+	if (testutil_now_ms() - t0 > 200)
+		fail_msg("a cursor read took %" PRId64 " ms",
+		    testutil_now_ms() - t0);
+	if (rc != AUDIT_CURSOR_WAIT)
+		return rc;
+	pfd.fd = audit_read_fd(a, &pfd.events);
+	pfd.revents = 0;
+	(void)poll(&pfd, pfd.fd == -1 ? 0 : 1, 50);
+	audit_read_step(a);
+	return rc;
+}
+
+/* Read c from seq 1 to its end within 10 s; the count (chain checked). */
+static uint64_t
+drain_async(struct audit *a, struct audit_cursor *c)
+{
+	Cpx__AuditRecord *rec;
+	int64_t until = testutil_now_ms() + 10000;
+	uint64_t n = 0;
+	char err[1024];
+	int rc;
+
+	while (testutil_now_ms() < until) {
+		rc = next_async(a, c, &rec, err, sizeof(err));
+		if (rc == -1)
+			fail_msg("cursor at seq %" PRIu64 ": %s", n + 1, err);
+		if (rc == 0)
+			return n;
+		if (rc == 1) {
+			if (rec->seq != n + 1)
+				fail_msg("cursor gave seq %" PRIu64 " after %"
+				    PRIu64, rec->seq, n);
+			n++;
+			cpx__audit_record__free_unpacked(rec, NULL);
+		}
+	}
+	fail_msg("the cursor did not reach the end in 10 s (at %" PRIu64
+	    ")", n);
+	return n;
+}
+
+/* Keep reading c for ms: every answer must be "wait". */
+static void
+still_waiting(struct audit *a, struct audit_cursor *c, int64_t ms)
+{
+	Cpx__AuditRecord *rec = NULL;
+	int64_t until = testutil_now_ms() + ms;
+	char err[1024];
+	int rc;
+
+	while (testutil_now_ms() < until)
+		if ((rc = next_async(a, c, &rec, err, sizeof(err))) !=
+		    AUDIT_CURSOR_WAIT)
+			fail_msg("cursor answered %d (%s) while the table is "
+			    "locked", rc, rc == -1 ? err : "");
+}
+
+/*
+ * The loop's reads (audit_read_async): with the records table locked, a
+ * cursor answers "wait" at once, for as long as the lock lasts, and its
+ * pages (two of them) come when it goes. A cursor connection killed
+ * under its query is opened again and the page asked again: the reader
+ * sees a wait, never an error. Without audit_read_async the same cursor
+ * waits for its page (tools).
+ */
+static void
+test_async_cursor(void **state)
+{
+	struct audit *a;
+	struct audit_cursor *c;
+	struct pg_conn *adm;
+	char err[1024], out[64];
+	size_t i;
+
+	(void)state;
+	need_pg();
+	a = open_store(0);
+	for (i = 0; i < 700; i++)
+		append_text(a, "paged");
+	commit_expect(a, 1, 700);
+	/* Tools: the cursor waits and gives every record. */
+	assert_int_equal(read_log(a, NULL, 0), 700);
+	audit_read_async(a);
+
+	assert_non_null(adm = pgserver_lock(&fx.ps, "cpx_records"));
+	if ((c = audit_cursor_new(a, 1, 0, err, sizeof(err))) == NULL)
+		fail_msg("cursor: %s", err);
+	still_waiting(a, c, 600);
+	assert_int_equal(pgserver_unlock(&adm), 0);
+	assert_int_equal(drain_async(a, c), 700);
+	audit_cursor_free(&c);
+
+	/* Its query waits on the lock; its connection is killed. */
+	assert_non_null(adm = pgserver_lock(&fx.ps, "cpx_records"));
+	if ((c = audit_cursor_new(a, 1, 0, err, sizeof(err))) == NULL)
+		fail_msg("cursor: %s", err);
+	still_waiting(a, c, 300);
+	assert_int_equal(pgserver_sql(&fx.ps, NULL, "SELECT count("
+	    "pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query "
+	    "LIKE 'SELECT seq, time, kind, prev_hash%' AND state = 'active'",
+	    out, sizeof(out)), 0);
+	if (strncmp(out, "1", 1) != 0)
+		fail_msg("the cursor's query was not found waiting: %s", out);
+	still_waiting(a, c, 300);
+	assert_int_equal(pgserver_unlock(&adm), 0);
+	assert_int_equal(drain_async(a, c), 700);
+
+	/* A freed cursor's page in flight is dropped, not handed on. */
+	assert_non_null(adm = pgserver_lock(&fx.ps, "cpx_records"));
+	still_waiting(a, c, 100);
+	audit_cursor_free(&c);
+	if ((c = audit_cursor_new(a, 650, 0, err, sizeof(err))) == NULL)
+		fail_msg("cursor: %s", err);
+	assert_int_equal(pgserver_unlock(&adm), 0);
+	{
+		Cpx__AuditRecord *rec;
+		int rc;
+
+		while ((rc = next_async(a, c, &rec, err, sizeof(err))) ==
+		    AUDIT_CURSOR_WAIT)
+			;
+		if (rc != 1)
+			fail_msg("cursor from 650: %d %s", rc, err);
+		assert_int_equal(rec->seq, 650);
+		cpx__audit_record__free_unpacked(rec, NULL);
+	}
+	audit_cursor_free(&c);
+	audit_close(&a);
+}
+
 int
 main(void)
 {
@@ -703,6 +934,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_server_gone_and_back,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_only,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_async_cursor,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stale_head,
 		    setup, teardown),
 	};
 

@@ -15,6 +15,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "pgserver.h"
 #include "testutil.h"
 
@@ -391,4 +393,47 @@ pgserver_cleanup(struct pgserver *ps)
 	}
 	watchdog_dismiss(ps);
 	ps->dir[0] = '\0';
+}
+
+struct pg_conn *
+pgserver_lock(struct pgserver *ps, const char *table)
+{
+	PGconn *c = PQconnectdb(ps->admin_dsn);
+	PGresult *r;
+	char sql[256];
+
+	if (PQstatus(c) != CONNECTION_OK) {
+		fprintf(stderr, "pgserver: admin: %s", PQerrorMessage(c));
+		PQfinish(c);
+		return NULL;
+	}
+	snprintf(sql, sizeof(sql), "BEGIN; LOCK TABLE %s IN ACCESS EXCLUSIVE "
+	    "MODE", table);
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		fprintf(stderr, "pgserver: lock %s: %s", table,
+		    PQerrorMessage(c));
+		PQclear(r);
+		PQfinish(c);
+		return NULL;
+	}
+	PQclear(r);
+	return c;
+}
+
+int
+pgserver_unlock(struct pg_conn **c)
+{
+	PGresult *r;
+	int ok;
+
+	if (*c == NULL)
+		return -1;
+	r = PQexec(*c, "COMMIT");
+	if (!(ok = PQresultStatus(r) == PGRES_COMMAND_OK))
+		fprintf(stderr, "pgserver: unlock: %s", PQerrorMessage(*c));
+	PQclear(r);
+	PQfinish(*c);
+	*c = NULL;
+	return ok ? 0 : -1;
 }

@@ -11,6 +11,8 @@
 
 #include <stddef.h>
 
+struct pg_conn;		/* libpq's PGconn */
+
 /* pgserver_start flags. */
 #define PGSERVER_STANDBY	0x1u	/* a synchronous standby too */
 #define PGSERVER_DEV		0x2u	/* cpx_broker may create tables */
@@ -53,6 +55,14 @@ int	pgserver_dsn(struct pgserver *ps, const char *role, int passfile,
  */
 int	pgserver_sql(struct pgserver *ps, const char *role, const char *sql,
 	    char *out, size_t len) __attribute__((warn_unused_result));
+/*
+ * An administrator's open transaction holding table (of database cpx)
+ * in ACCESS EXCLUSIVE mode: every query that touches it waits until
+ * pgserver_unlock commits. The connection, or NULL (the error printed).
+ */
+struct pg_conn	*pgserver_lock(struct pgserver *ps, const char *table);
+/* Commit and close what pgserver_lock opened. Returns 0 or -1. */
+int	pgserver_unlock(struct pg_conn **c);
 /* kill -9 the current primary (a crash). Returns 0 or -1. */
 int	pgserver_kill_primary(struct pgserver *ps)
 	    __attribute__((warn_unused_result));
