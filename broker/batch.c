@@ -6,9 +6,11 @@
  * on reading. When the store says the batch in flight is durable, its
  * outcomes give each publish its seq and time (a shared store fixes them
  * only then) or name a duplicate another broker took first; the batch is
- * then delivered in log order (tail.c first reads what other brokers
- * committed before it), acknowledged, and the next one put in flight at
- * once. Nothing is acknowledged or delivered before that.
+ * then delivered in log order (from memory when it follows what was
+ * delivered; otherwise tail.c reads what other brokers committed before
+ * it, and the batch itself, from the log), acknowledged, and the next
+ * one put in flight at once. Nothing is acknowledged or delivered
+ * before that.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -126,6 +128,14 @@ batch_pop(struct broker *b)
 		return;
 	l->n--;
 	l->v[l->n].session->held--;
+}
+
+int64_t
+batch_inflight_us(const struct broker *b)
+{
+	if (b->batch == NULL || !audit_commit_inflight(b->audit))
+		return 0;
+	return metrics_clock_us() - b->batch->t0;
 }
 
 uint64_t
@@ -318,7 +328,7 @@ finish(struct broker *b)
 	uint64_t seq, first = 0, last = 0;
 	int64_t time;
 	size_t i, n = audit_batch_count(b->audit);
-	int ok;
+	int ok, own;
 
 	for (i = 0; i < n; i++)
 		if (audit_batch_outcome(b->audit, i, &seq, &time) ==
@@ -327,8 +337,13 @@ finish(struct broker *b)
 				first = seq;
 			last = seq;
 		}
-	if (first > 0)
-		tail_catch_up(b, first - 1);
+	/*
+	 * Delivered from memory only if what comes before it is delivered:
+	 * otherwise the tail reads it from the log after the rest.
+	 */
+	own = first == 0 || tail_reach(b, first - 1);
+	if (!own)
+		(void)tail_reach(b, last);
 	if (l->ckpt != NO_INDEX && audit_batch_outcome(b->audit, l->ckpt,
 	    &seq, &time) == AUDIT_OUT_COMMITTED)
 		witness_note_checkpoint(b->witness, seq);
@@ -345,7 +360,7 @@ finish(struct broker *b)
 			b->stats.accepted++;
 			metrics_accepted(b->metrics, p->origin);
 			/* Read from the log already (tail.c): not twice. */
-			if (p->seq > b->delivered)
+			if (own && p->seq > b->delivered)
 				b->stats.deliveries += route_publish(b->edge,
 				    b->policy, p->env->publish->alert,
 				    p->alert, p->seq, p->time ? p->time :
@@ -357,7 +372,7 @@ finish(struct broker *b)
 			publish_send_ack(b, p->session, p->request_id, p->seq,
 			    p->alert_id, p->duplicate, &p->trace);
 	}
-	if (last > b->delivered)
+	if (own && last > b->delivered)
 		b->delivered = last;
 	plist_clear(l);
 }

@@ -453,6 +453,7 @@ turn(struct broker *b)
 	int i, rc, busy;
 
 	/* Results first: they make room for what is parked and read now. */
+	audit_read_step(b->audit);
 	publish_take_verified(b);
 	resume_parked(b, now);
 	for (i = 0; i < TURN_MAX_MESSAGES; i++) {
@@ -478,13 +479,14 @@ turn(struct broker *b)
 }
 
 /*
- * Wait for the edge socket, verifier results, the commit in flight or a
- * commit of another broker, at most timeout_ms.
+ * Wait for the edge socket, verifier results, the commit in flight, a
+ * commit of another broker or a page of the log being read, at most
+ * timeout_ms.
  */
 static int
 wait_input(struct broker *b, long timeout_ms)
 {
-	zmq_pollitem_t items[5];
+	zmq_pollitem_t items[6];
 	int n = 1, fd;
 	short ev;
 
@@ -514,6 +516,13 @@ wait_input(struct broker *b, long timeout_ms)
 	if ((fd = tail_fd(b)) != -1) {
 		items[n].fd = fd;
 		items[n].events = ZMQ_POLLIN;
+		n++;
+	}
+	/* A page of the log on its way from the store (cursors). */
+	if ((fd = audit_read_fd(b->audit, &ev)) != -1) {
+		items[n].fd = fd;
+		items[n].events = (ev & POLLIN ? ZMQ_POLLIN : 0) |
+		    (ev & POLLOUT ? ZMQ_POLLOUT : 0);
 		n++;
 	}
 	if (zmq_poll(items, n, timeout_ms) == -1 && errno != EINTR) {
@@ -723,6 +732,8 @@ broker_init(struct broker *b, struct config *cfg, char *err, size_t errlen)
 	}
 	log_info("audit log %s: last seq %" PRIu64 ", %zu alert id(s) known",
 	    b->store_desc, audit_last_seq(b->audit), dedup_count(b->dedup));
+	/* From here on the loop runs: no read may wait for the store. */
+	audit_read_async(b->audit);
 	if ((b->zctx = zmq_ctx_new()) == NULL) {
 		snprintf(err, errlen, "zmq_ctx_new: %s", zmq_strerror(errno));
 		return -1;
@@ -730,7 +741,8 @@ broker_init(struct broker *b, struct config *cfg, char *err, size_t errlen)
 	/*
 	 * Session ids start past the log's last sequence: every session
 	 * leaves at least one record, so ids never repeat across restarts
-	 * and an audit record's session id names one session.
+	 * and an audit record's session id names one session (on a shared
+	 * log, with the record's broker: each broker numbers its own).
 	 */
 	if ((b->edge = edge_new(b->zctx, b->ssl_ctx, cfg,
 	    audit_last_seq(b->audit) + 1, peer_release, err, errlen)) == NULL)

@@ -124,6 +124,8 @@ void	batch_note_checkpoint(struct broker *b);
 void	batch_turn(struct broker *b);
 /* The fd and events to poll for the commit in flight, or -1. */
 int	batch_fd(const struct broker *b, short *events);
+/* How long the commit in flight has been on its way (µs), or 0. */
+int64_t	batch_inflight_us(const struct broker *b);
 /*
  * Shutdown: commit what is pending and wait for it, at most timeout_ms.
  */
@@ -138,15 +140,20 @@ void	tail_free(struct broker *b);
 /*
  * Deliver every record up to and including seq that is not delivered
  * yet, read from the log in order (records other brokers committed
- * before this broker's own batch). On a read error, live subscribers
- * are cut with the seq to resume after, so none gets a gap.
+ * before this broker's own batch). Returns 1 if b->delivered is at seq
+ * now; 0 if the records are on their way from the store: tail_pump
+ * delivers them, in order, when they come. On a read error, live
+ * subscribers are cut with the seq to resume after, so none gets a gap
+ * (and 1 is returned: delivered has moved on).
  */
-void	tail_catch_up(struct broker *b, uint64_t seq);
+int	tail_reach(struct broker *b, uint64_t seq);
 /* The notify fd of a shared store (POLLIN), or -1. */
 int	tail_fd(const struct broker *b);
 /*
- * Read what the store announced and deliver up to it, a bounded number
- * of records a turn. Returns 1 if more is to be read now.
+ * Read what the store announced (and what tail_reach asked for) and
+ * deliver up to it, a bounded number of records a turn. Returns 1 if
+ * more is to be read now (0 when the rest is on its way: the read fd
+ * wakes the loop).
  */
 int	tail_pump(struct broker *b);
 

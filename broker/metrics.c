@@ -363,6 +363,11 @@ render_audit(struct text *t, struct broker *b)
 	text_printf(t, "cpx_commit_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n"
 	    "cpx_commit_seconds_sum %.6f\ncpx_commit_seconds_count %" PRIu64
 	    "\n", cum, (double)m->commit_us_sum / 1e6, m->commits);
+	head(t, "cpx_commit_inflight_seconds", "gauge", "How long the "
+	    "commit in flight has waited so far (0: none); a commit that "
+	    "never ends is counted in cpx_commit_seconds only when it does.");
+	text_printf(t, "cpx_commit_inflight_seconds %.6f\n",
+	    (double)batch_inflight_us(b) / 1e6);
 	head(t, "cpx_commit_failures_total", "counter", "Group commits that "
 	    "failed (their publishes were refused with storage).");
 	text_printf(t, "cpx_commit_failures_total %" PRIu64 "\n",

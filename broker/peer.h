@@ -31,7 +31,10 @@ struct peer {
 	 * in its TLS buffer, so its requests keep their order.
 	 */
 	Cpx__Envelope		*parked;
-	/* A witness answer waiting for the commit (witness.c), or NULL. */
+	/*
+	 * A witness answer under way (witness.c), waiting for a commit or
+	 * reading the log, with its cursor; or NULL.
+	 */
 	struct witness_job	*witness;
 };
 

@@ -8,7 +8,9 @@
  * later policy change does not reach back into history. Only the audit
  * right sees every record kind. Reading is bounded per turn (a budget of
  * records), so a request that matches little cannot hold the loop for
- * the length of the log. Owns each struct replay and its cursor.
+ * the length of the log; and it never waits for the store: a page on
+ * its way (a shared store) is taken on a later turn. Owns each struct
+ * replay and its cursor.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -200,7 +202,9 @@ replay_next(struct replay *r, const struct policy *p,
 		rc = audit_cursor_next(r->cur, &x, err, errlen);
 		used = audit_cursor_reads(r->cur) - before;
 		*budget = used >= *budget ? 0 : *budget - (unsigned int)used;
-		if (rc <= 0)
+		if (rc == AUDIT_CURSOR_WAIT)
+			return REPLAY_WAIT;
+		if (rc != 1)
 			return rc;
 		if (x->seq > r->to_seq ||
 		    (r->to_time != 0 && x->time > r->to_time)) {
@@ -295,9 +299,11 @@ replay_revoked(struct broker *b, struct session *s, struct peer *pr,
 
 /*
  * Feed pr's replay r up to budget records read, while s's queue and the
- * broker's have room. Ends the replay when it is done or fails.
+ * broker's have room. Ends the replay when it is done or fails. Returns
+ * 1 if it has more to do now (its budget ran out, or the queues are
+ * full), 0 if not (over, or waiting for a page or a retry).
  */
-static void
+static int
 feed(struct broker *b, struct session *s, struct peer *pr, struct replay *r,
     unsigned int budget)
 {
@@ -317,7 +323,7 @@ feed(struct broker *b, struct session *s, struct peer *pr, struct replay *r,
 		 */
 		if (b->delivered < r->after &&
 		    r->after <= audit_last_seq(b->audit))
-			return;
+			return 0;	/* the tail's reads wake the loop */
 		r->to_seq = b->delivered;
 		filters = pr->subscription->subscribe->filters;
 		nfilters = pr->subscription->subscribe->n_filters;
@@ -333,11 +339,11 @@ feed(struct broker *b, struct session *s, struct peer *pr, struct replay *r,
 		 */
 		if (session_queued(s) > b->cfg->outbound_queue / 2 ||
 		    edge_queued(b->edge) > b->cfg->queue_budget / 2)
-			return;
+			return 1;
 		if (r->cur == NULL && (rc = reopen(b, r, err,
 		    sizeof(err))) != 1) {
 			if (rc == 0)
-				return;		/* not yet */
+				return 0;	/* not yet */
 		} else
 			rc = replay_next(r, b->policy, pr, filters, nfilters,
 			    &budget, &rec, err, sizeof(err));
@@ -348,18 +354,20 @@ feed(struct broker *b, struct session *s, struct peer *pr, struct replay *r,
 			cpx__audit_record__free_unpacked(rec, NULL);
 			continue;
 		}
+		if (rc == REPLAY_WAIT)
+			return 0;	/* the read fd wakes the loop */
 		if (rc == 0)
 			replay_done(b, s, pr);
 		else if (rc == -1) {
 			if (retry_later(b, s, r, err))
-				return;
+				return 0;
 			log_warnx("%s: replay stopped: %s", s->tag, err);
 			broker_send_error(b, s, r->request_id,
 			    CPX__REASON__REASON_INTERNAL,
 			    "audit log read error; retry later");
 			replay_free(&pr->replay);
 		}
-		return;		/* REPLAY_YIELD: the next turn */
+		return rc == REPLAY_YIELD;	/* the next turn */
 	}
 }
 
@@ -397,9 +405,7 @@ replay_pump(struct broker *b)
 			continue;
 		if (replay_revoked(b, s, pr, pr->replay))
 			continue;
-		feed(b, s, pr, pr->replay, share);
-		if (pr->replay != NULL)
-			busy = 1;
+		busy |= feed(b, s, pr, pr->replay, share);
 	}
 	return busy;
 }

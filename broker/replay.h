@@ -21,6 +21,8 @@ struct broker;
 
 /* replay_next(): the work budget ran out; call again next loop turn. */
 #define REPLAY_YIELD		2
+/* replay_next(): the store is fetching the next page; call again later. */
+#define REPLAY_WAIT		3
 /*
  * Records one replay may read in one loop turn, all replays together,
  * and the least one replay reads when many share the turn. A record costs
@@ -87,8 +89,9 @@ int	replay_allowed(const struct replay *r, const struct peer *pr);
  * Next record pr may see and asked for: 1 with *rec (owned by the caller,
  * cpx__audit_record__free_unpacked), 0 when the replay is over (bound
  * reached, or durable end), REPLAY_YIELD when *budget records have been
- * read without finding one (call again later), -1 with err[] on a read
- * error. Every record read takes one from *budget, so one request costs
+ * read without finding one (call again later), REPLAY_WAIT while the
+ * store fetches the next page (call again on a later turn), -1 with
+ * err[] on a read error. Every record read takes one from *budget, so one request costs
  * the loop turn at most *budget records however few of them match. An
  * alert goes to pr if route_selects() says so with the entitled list in
  * its record (the policy at accept time; for records without one, the
@@ -104,7 +107,9 @@ int	replay_next(struct replay *r, const struct policy *p,
  * Feed every open session's replay or catch-up as far as its queue
  * allows, within the read budget of the turn; end those that are done,
  * stopped by a reload or failed. Called once per loop turn, after the
- * commit. Returns 1 if work remains (the loop should not sleep).
+ * commit. Returns 1 if work remains now (the loop should not sleep);
+ * 0 if what remains waits for the store (its read fd wakes the loop),
+ * for a retry or for nothing.
  */
 int	replay_pump(struct broker *b);
 

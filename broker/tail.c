@@ -5,7 +5,11 @@
  * live subscribers, and every record above it is read from the log, in
  * order, before anything later goes out: when the store announces a
  * commit (audit_notify_fd, tail_pump) and when this broker's own batch
- * lands after records it has not seen (tail_catch_up, from batch.c).
+ * lands after records it has not seen (tail_reach, from batch.c: the
+ * batch's own records are then read from the log too, after the
+ * others). Reading never waits: a page on its way from the store
+ * (AUDIT_CURSOR_WAIT) is taken on a later turn, and until then nothing
+ * after delivered goes out.
  * An accepted alert read here is routed as replay routes history (the
  * entitled list of its record, route_record) and enters the duplicate
  * index, so a repeat sent to this broker is answered with its seq. With
@@ -126,7 +130,8 @@ lost(struct broker *b, uint64_t seq, const char *err)
 
 /*
  * Deliver records up to seq, reading at most max. Returns 1 if it got
- * there, 0 if the budget ran out, -1 on a read error (err[]).
+ * there, 0 if the budget ran out, AUDIT_CURSOR_WAIT while the next page
+ * is on its way, -1 on a read error (err[]).
  */
 static int
 read_to(struct broker *b, uint64_t seq, unsigned int max, char *err,
@@ -147,8 +152,9 @@ read_to(struct broker *b, uint64_t seq, unsigned int max, char *err,
 	while (b->delivered < seq) {
 		if (max-- == 0)
 			return 0;
-		if ((rc = audit_cursor_next(t->cur, &rec, err, errlen)) == -1)
-			return -1;
+		if ((rc = audit_cursor_next(t->cur, &rec, err, errlen)) == -1 ||
+		    rc == AUDIT_CURSOR_WAIT)
+			return rc;
 		if (rc == 0) {
 			/* Committed before it was announced: must be there. */
 			snprintf(err, errlen, "the log ends at seq %" PRIu64
@@ -170,15 +176,20 @@ read_to(struct broker *b, uint64_t seq, unsigned int max, char *err,
 	return 1;
 }
 
-void
-tail_catch_up(struct broker *b, uint64_t seq)
+int
+tail_reach(struct broker *b, uint64_t seq)
 {
+	struct tail *t = b->tail;
 	char err[256];
+	int rc;
 
 	if (seq <= b->delivered)
-		return;
-	if (read_to(b, seq, UINT32_MAX, err, sizeof(err)) == -1)
+		return 1;
+	if (seq > t->target)
+		t->target = seq;
+	if ((rc = read_to(b, seq, UINT32_MAX, err, sizeof(err))) == -1)
 		lost(b, seq, err);
+	return rc != AUDIT_CURSOR_WAIT;
 }
 
 int

@@ -32,79 +32,17 @@
 #include "alert.h"
 #include "cpx_client.h"
 #include "testbroker.h"
+#include "testhttp.h"
 #include "testpki.h"
 #include "testsink.h"
 #include "testutil.h"
 
-#define BODY_MAX	(256 * 1024)
+#define BODY_MAX	TESTHTTP_BODY_MAX
 
 struct fixture {
 	struct testbroker	tb;
 	char			fs[256];	/* a tmpfs, while mounted */
 };
-
-/* --- HTTP with curl ------------------------------------------------------- */
-
-/*
- * curl the broker's endpoint: the status code (0 if curl failed) and the
- * body in body[BODY_MAX]. args: more curl options, or "".
- */
-static int
-http(int port, const char *path, const char *args, char *body)
-{
-	char cmd[512];
-	size_t n = 0, r;
-	char *nl;
-	FILE *p;
-	int code;
-
-	snprintf(cmd, sizeof(cmd), "curl -s -S --max-time 5 %s -w '\\n%%{"
-	    "http_code}' http://127.0.0.1:%d%s", args, port, path);
-	if ((p = popen(cmd, "r")) == NULL)
-		return 0;
-	while (n < BODY_MAX - 1 &&
-	    (r = fread(body + n, 1, BODY_MAX - 1 - n, p)) > 0)
-		n += r;
-	body[n] = '\0';
-	if (pclose(p) != 0 || (nl = strrchr(body, '\n')) == NULL)
-		return 0;
-	code = atoi(nl + 1);
-	*nl = '\0';
-	return code;
-}
-
-/* The value of the sample named exactly `name` (labels included), or -1. */
-static double
-metric(const char *body, const char *name)
-{
-	size_t len = strlen(name);
-	const char *p = body;
-
-	while ((p = strstr(p, name)) != NULL) {
-		if ((p == body || p[-1] == '\n') && p[len] == ' ')
-			return strtod(p + len + 1, NULL);
-		p += len;
-	}
-	return -1;
-}
-
-/* The port the broker's log says the endpoint listens on. */
-static int
-metrics_port(struct testbroker *tb)
-{
-	char *log, *p;
-	int port = 0;
-
-	assert_true(testbroker_wait_log(tb, "metrics: serving", 10000));
-	log = testutil_read_text(tb->log);
-	assert_non_null(log);
-	if ((p = strstr(log, "metrics: serving")) != NULL &&
-	    (p = strstr(p, "(port ")) != NULL)
-		port = atoi(p + 6);
-	free(log);
-	assert_true(port > 0);
-	return port;
-}
 
 static struct cpx_client *
 subscriber(struct testbroker *tb, const char *node, struct testsink *sink,
@@ -159,61 +97,61 @@ test_flow(void **state)
 	assert_non_null(sink = calloc(1, sizeof(*sink)));
 	assert_int_equal(testbroker_start(tb, "metrics_listen = 127.0.0.1:0",
 	    NULL), 0);
-	port = metrics_port(tb);
+	port = testhttp_metrics_port(tb);
 
-	assert_int_equal(http(port, "/healthz", "", body), 200);
+	assert_int_equal(testhttp_get(port, "/healthz", "", body), 200);
 	assert_string_equal(body, "ok\n");
-	assert_int_equal(http(port, "/metrics", "", body), 200);
-	assert_true(metric(body, "cpx_healthy") == 1);
-	assert_true(metric(body, "cpx_alerts_accepted_total{origin=\"SI\"}")
+	assert_int_equal(testhttp_get(port, "/metrics", "", body), 200);
+	assert_true(testhttp_metric(body, "cpx_healthy") == 1);
+	assert_true(testhttp_metric(body, "cpx_alerts_accepted_total{origin=\"SI\"}")
 	    == -1);
-	assert_true((seq0 = metric(body, "cpx_audit_last_seq")) >= 0);
-	assert_true(metric(body, "cpx_crl_expiry_seconds") > 86400);
-	assert_true(metric(body, "cpx_cert_expiry_seconds") > 86400);
+	assert_true((seq0 = testhttp_metric(body, "cpx_audit_last_seq")) >= 0);
+	assert_true(testhttp_metric(body, "cpx_crl_expiry_seconds") > 86400);
+	assert_true(testhttp_metric(body, "cpx_cert_expiry_seconds") > 86400);
 
 	hr = subscriber(tb, "hr-ncp", sink, &tf, f);
 	si = testbroker_connect(tb, "si-ncp", 0, err, sizeof(err));
 	if (si == NULL)
 		fail_msg("si-ncp: %s", err);
-	assert_int_equal(http(port, "/metrics", "", body), 200);
-	assert_true(metric(body, "cpx_sessions{country=\"SI\"}") == 1);
-	assert_true(metric(body, "cpx_sessions{country=\"HR\"}") == 1);
+	assert_int_equal(testhttp_get(port, "/metrics", "", body), 200);
+	assert_true(testhttp_metric(body, "cpx_sessions{country=\"SI\"}") == 1);
+	assert_true(testhttp_metric(body, "cpx_sessions{country=\"HR\"}") == 1);
 
 	for (i = 0; i < 3; i++) {
 		snprintf(id, sizeof(id), "metrics-%d", i);
 		publish(si, id, "metrics flow", 0, &res);
 	}
 	assert_true(testsink_wait_deliveries(sink, hr, 3, 10000));
-	assert_int_equal(http(port, "/metrics", "", body), 200);
-	assert_true(metric(body, "cpx_alerts_accepted_total{origin=\"SI\"}")
+	assert_int_equal(testhttp_get(port, "/metrics", "", body), 200);
+	assert_true(testhttp_metric(body, "cpx_alerts_accepted_total{origin=\"SI\"}")
 	    == 3);
-	assert_true(metric(body, "cpx_deliveries_total") >= 3);
-	assert_true(metric(body, "cpx_audit_last_seq") >= seq0 + 3);
+	assert_true(testhttp_metric(body, "cpx_deliveries_total") >= 3);
+	assert_true(testhttp_metric(body, "cpx_audit_last_seq") >= seq0 + 3);
 	/* The three alerts went out live: delivery stands past them. */
-	assert_true(metric(body, "cpx_delivered_seq") >= seq0 + 3);
-	assert_true(metric(body, "cpx_delivered_seq") <=
-	    metric(body, "cpx_audit_last_seq"));
-	assert_true(metric(body, "cpx_commit_seconds_count") >= 1);
-	assert_true(metric(body, "cpx_commit_seconds_bucket{le=\"+Inf\"}") ==
-	    metric(body, "cpx_commit_seconds_count"));
-	assert_true(metric(body, "cpx_audit_bytes") > 0);
-	assert_true(metric(body, "cpx_verify_backlog") == 0);
+	assert_true(testhttp_metric(body, "cpx_delivered_seq") >= seq0 + 3);
+	assert_true(testhttp_metric(body, "cpx_delivered_seq") <=
+	    testhttp_metric(body, "cpx_audit_last_seq"));
+	assert_true(testhttp_metric(body, "cpx_commit_seconds_count") >= 1);
+	assert_true(testhttp_metric(body, "cpx_commit_seconds_bucket{le=\"+Inf\"}") ==
+	    testhttp_metric(body, "cpx_commit_seconds_count"));
+	assert_true(testhttp_metric(body, "cpx_audit_bytes") > 0);
+	assert_true(testhttp_metric(body, "cpx_verify_backlog") == 0);
 
 	/* The same id with other bytes: refused, counted by reason. */
 	publish(si, "metrics-0", "other bytes",
 	    CPX__REASON__REASON_DUPLICATE_CONFLICT, &res);
-	assert_int_equal(http(port, "/metrics", "", body), 200);
-	assert_true(metric(body, "cpx_alerts_refused_total{origin=\"SI\","
+	assert_int_equal(testhttp_get(port, "/metrics", "", body), 200);
+	assert_true(testhttp_metric(body, "cpx_alerts_refused_total{origin=\"SI\","
 	    "reason=\"duplicate-conflict\"}") == 1);
-	assert_true(metric(body, "cpx_alerts_accepted_total{origin=\"SI\"}")
+	assert_true(testhttp_metric(body, "cpx_alerts_accepted_total{origin=\"SI\"}")
 	    == 3);
 
 	/* GET only, no body, two paths. */
-	assert_int_equal(http(port, "/metrics", "-X POST", body), 405);
-	assert_int_equal(http(port, "/metrics", "-X GET --data-binary x",
+	assert_int_equal(testhttp_get(port, "/metrics", "-X POST", body), 405);
+	assert_int_equal(testhttp_get(port, "/metrics", "-X GET --data-binary x",
 	    body), 413);
-	assert_int_equal(http(port, "/", "", body), 404);
-	assert_int_equal(http(port, "/healthz", "", body), 200);
+	assert_int_equal(testhttp_get(port, "/", "", body), 404);
+	assert_int_equal(testhttp_get(port, "/healthz", "", body), 200);
 
 	cpx_client_free(&si);
 	cpx_client_free(&hr);
@@ -264,7 +202,7 @@ test_http_bounds(void **state)
 	assert_non_null(body = malloc(BODY_MAX));
 	assert_int_equal(testbroker_start(tb, "metrics_listen = 127.0.0.1:0",
 	    NULL), 0);
-	port = metrics_port(tb);
+	port = testhttp_metrics_port(tb);
 	/* Four idle connections, the most one address may hold. */
 	for (i = 0; i < 4; i++)
 		fds[i] = tcp_open(port);
@@ -273,7 +211,7 @@ test_http_bounds(void **state)
 	extra = tcp_open(port);
 	assert_true(closed_within(extra, 2000));
 	close(extra);
-	assert_int_equal(http(port, "/healthz", "", body), 0);
+	assert_int_equal(testhttp_get(port, "/healthz", "", body), 0);
 	/* Alerts flow meanwhile: the endpoint never holds the loop. */
 	si = testbroker_connect(tb, "si-ncp", 0, err, sizeof(err));
 	if (si == NULL)
@@ -286,7 +224,7 @@ test_http_bounds(void **state)
 		close(fds[i]);
 	for (until = testutil_now_ms() + 3000; testutil_now_ms() < until &&
 	    code != 200; usleep(20000))
-		code = http(port, "/healthz", "", body);
+		code = testhttp_get(port, "/healthz", "", body);
 	assert_int_equal(code, 200);
 	cpx_client_free(&si);
 	assert_int_equal(testbroker_cleanup(tb), 0);
@@ -426,7 +364,7 @@ test_expiry(void **state)
 	    pki, pki, end);
 	run(cmd);
 	start_own(tb, pki);
-	port = metrics_port(tb);
+	port = testhttp_metrics_port(tb);
 
 	/* At start: the 7-day warning of the CRL, the 1-day of the cert. */
 	assert_true(testbroker_wait_log(tb, CRL_SOON, 5000));
@@ -438,12 +376,12 @@ test_expiry(void **state)
 	assert_int_equal(testbroker_log_count(tb, "expires in 20 hour(s) 0 "
 	    "minute(s)") + testbroker_log_count(tb, "expires in 19 hour(s) 59 "
 	    "minute(s)"), 1);
-	assert_int_equal(http(port, "/metrics", "", body), 200);
-	v = metric(body, "cpx_crl_expiry_seconds");
+	assert_int_equal(testhttp_get(port, "/metrics", "", body), 200);
+	v = testhttp_metric(body, "cpx_crl_expiry_seconds");
 	assert_true(v > 3 * 86400 - 600 && v <= 3 * 86400);
-	v = metric(body, "cpx_cert_expiry_seconds");
+	v = testhttp_metric(body, "cpx_cert_expiry_seconds");
 	assert_true(v > 20 * 3600 - 600 && v <= 20 * 3600);
-	assert_int_equal(http(port, "/healthz", "", body), 200);
+	assert_int_equal(testhttp_get(port, "/healthz", "", body), 200);
 
 	/* Reloads check again but say each threshold once. */
 	hup(tb, 1);
@@ -461,14 +399,14 @@ test_expiry(void **state)
 	    "nextUpdate)"), 1);
 	for (until = testutil_now_ms() + 10000; testutil_now_ms() < until;
 	    usleep(50000))
-		if ((code = http(port, "/healthz", "", body)) == 503)
+		if ((code = testhttp_get(port, "/healthz", "", body)) == 503)
 			break;
 	assert_int_equal(code, 503);
 	assert_non_null(strstr(body, "CRL"));
 	assert_non_null(strstr(body, "expired"));
-	assert_int_equal(http(port, "/metrics", "", body), 200);
-	assert_true(metric(body, "cpx_healthy") == 0);
-	assert_true(metric(body, "cpx_crl_expiry_seconds") <= 0);
+	assert_int_equal(testhttp_get(port, "/metrics", "", body), 200);
+	assert_true(testhttp_metric(body, "cpx_healthy") == 0);
+	assert_true(testhttp_metric(body, "cpx_crl_expiry_seconds") <= 0);
 	/* The expiry itself is said once, at the next check. */
 	hup(tb, 4);
 	hup(tb, 5);
@@ -538,7 +476,7 @@ test_disk_full_quiet(void **state)
 	snprintf(extra, sizeof(extra), "audit_dir = %s/audit\n"
 	    "metrics_listen = 127.0.0.1:0\n", fs);
 	assert_int_equal(testbroker_start(tb, extra, NULL), 0);
-	port = metrics_port(tb);
+	port = testhttp_metrics_port(tb);
 	si = testbroker_connect(tb, "si-ncp", 0, err, sizeof(err));
 	if (si == NULL)
 		fail_msg("si-ncp: %s", err);
@@ -568,12 +506,12 @@ test_disk_full_quiet(void **state)
 	fprintf(stderr, "%d failed commits, %d log line(s) about them\n", n,
 	    lines);
 	assert_true(lines >= 1 && lines <= 2);
-	assert_int_equal(http(port, "/healthz", "", body), 503);
+	assert_int_equal(testhttp_get(port, "/healthz", "", body), 503);
 	assert_non_null(strstr(body, "audit log cannot be written"));
 	assert_non_null(strstr(body, "No space left on device"));
-	assert_int_equal(http(port, "/metrics", "", body), 200);
-	assert_true(metric(body, "cpx_commit_failures_total") >= n + 1);
-	assert_true(metric(body, "cpx_alerts_refused_total{origin=\"SI\","
+	assert_int_equal(testhttp_get(port, "/metrics", "", body), 200);
+	assert_true(testhttp_metric(body, "cpx_commit_failures_total") >= n + 1);
+	assert_true(testhttp_metric(body, "cpx_alerts_refused_total{origin=\"SI\","
 	    "reason=\"storage\"}") == n + 1);
 
 	/* Space again: accepted, and the log says how many were hidden. */
@@ -582,7 +520,7 @@ test_disk_full_quiet(void **state)
 	assert_true(testbroker_wait_log(tb, "audit log writable again after",
 	    5000));
 	assert_true(testbroker_wait_log(tb, "(repeated ", 0));
-	assert_int_equal(http(port, "/healthz", "", body), 200);
+	assert_int_equal(testhttp_get(port, "/healthz", "", body), 200);
 
 	cpx_client_free(&si);
 	assert_int_equal(testbroker_cleanup(tb), 0);

@@ -20,7 +20,10 @@
  *    kept, service back when the database is; nothing acknowledged lost;
  * 5. a file log imported into a database (migration), brokers continuing
  *    it there, then exported: the export verifies offline; imported into
- *    a second database and exported again, the same head and bytes.
+ *    a second database and exported again, the same head and bytes;
+ * 6. a commit held by the database (the head's table locked): the
+ *    broker's loop goes on serving a replay meanwhile, /metrics shows the
+ *    commit waiting, and the publish is answered once the lock goes.
  *
  * Storms are a few hundred alerts (CPX_TEST_STORM scales them as in the
  * other storm tests). Waits poll with a deadline, never sleep.
@@ -50,6 +53,7 @@
 #include "cpx_client.h"
 #include "pgserver.h"
 #include "testbroker.h"
+#include "testhttp.h"
 #include "testpki.h"
 #include "testutil.h"
 
@@ -177,7 +181,8 @@ start_broker(int i)
 	snprintf(extra, sizeof(extra),
 	    "store = postgresql\n"
 	    "store_dsn = %s\n"
-	    "store_passfile = %s\n", dsn, ps.pgpass);
+	    "store_passfile = %s\n"
+	    "metrics_listen = 127.0.0.1:0\n", dsn, ps.pgpass);
 	if (testbroker_start(&tbs[i], extra, NULL) != 0)
 		fail_msg("broker %d on %s did not start", i, dsn);
 }
@@ -227,6 +232,11 @@ stop_broker(int i)
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		cliproc_show("broker log", tbs[i].log);
 		fail_msg("broker %d exited with status 0x%x", i, (unsigned)st);
+	}
+	/* Whatever died in the scenario, the log never read as damaged. */
+	if (cliproc_file_has(tbs[i].log, "damaged log")) {
+		cliproc_show("broker log", tbs[i].log);
+		fail_msg("broker %d read the log as damaged", i);
 	}
 }
 
@@ -493,6 +503,14 @@ test_two_brokers_feeds(void **state)
 	wait_ok(rsp, "rs", 60000);
 	assert_int_equal(check_feed("hr", acks, hr), nhr);
 	assert_int_equal(check_feed("rs", acks, rs), nrs);
+	/* Nothing died here: neither subscriber was ever cut. */
+	path(si_in, sizeof(si_in), "hr.err");
+	path(hu_in, sizeof(hu_in), "rs.err");
+	if (cliproc_file_has(si_in, "connected again") ||
+	    cliproc_file_has(hu_in, "connected again")) {
+		cliproc_show("broker B", tbs[1].log);
+		fail_msg("a subscriber on B lost its session");
+	}
 	print_message("two brokers: %zu alerts from A and B, HR got %zu, RS "
 	    "%zu on B\n", 2 * n, nhr, nrs);
 	stop_broker(0);
@@ -831,6 +849,7 @@ test_db_unreachable(void **state)
 	wait_ok(hrp, "hr", 10000);
 	if (cliproc_file_has(serr, "connected again")) {
 		cliproc_show("hr", serr);
+		cliproc_show("broker B", tbs[1].log);
 		fail_msg("the subscriber on B lost its session");
 	}
 	assert_int_equal(check_feed("hr", acks, all), json_object_size(all));
@@ -1003,6 +1022,103 @@ test_export_import(void **state)
 	json_decref(acks);
 }
 
+/* --- 6. a commit the database holds ----------------------------- */
+
+/*
+ * The broker's loop never waits for the database. An administrator's
+ * transaction locks the head row's table, so A's next commit waits on
+ * it (as it would behind a primary waiting for a lost standby). While
+ * it waits, A goes on serving: a replay of the history on A, read on
+ * the cursor connection, runs to its end; /metrics answers and shows
+ * the commit waiting (cpx_commit_inflight_seconds). When the lock goes,
+ * the publish is acknowledged, and the gauge is back to 0.
+ */
+static void
+test_commit_held(void **state)
+{
+	struct cpx_client *c;
+	struct cpx_result res;
+	struct testalert ta;
+	struct pg_conn *adm;
+	json_t *acks;
+	char err[600], out[300], rerr[300], *body;
+	uint64_t rid;
+	int64_t t0;
+	double held;
+	size_t i;
+	int port, rc;
+	pid_t rp;
+
+	(void)state;
+	start_pg(0);
+	start_broker(0);
+	port = testhttp_metrics_port(&tbs[0]);
+	acks = json_object();
+	c = testbroker_connect(&tbs[0], "si-ncp", 0, err, sizeof(err));
+	if (c == NULL)
+		fail_msg("connect to A: %s", err);
+	for (i = 0; i < 10; i++) {
+		if (publish_one(c, "h-", i, &res) != 0)
+			fail_msg("h-%zu: %s", i, res.text);
+		add_ack(acks, "h-", i, res.seq);
+	}
+
+	assert_non_null(adm = pgserver_lock(&ps, "cpx_head"));
+	testalert_init(&ta, "h-held", CPX__CATEGORY__CATEGORY_VEHICLE,
+	    CPX__SEVERITY__SEVERITY_CRITICAL, CPX__HANDLING__HANDLING_NETWORK,
+	    "", "held by the database");
+	if (cpx_publish_send(c, &ta.alert, &rid, err, sizeof(err)) == -1)
+		fail_msg("publish: %s", err);
+	(void)cpx_client_run(c, 300);
+
+	/* The loop serves a replay meanwhile: to its end, in seconds. */
+	path(out, sizeof(out), "replay.out");
+	path(rerr, sizeof(rerr), "replay.err");
+	t0 = testutil_now_ms();
+	rp = spawn("client/cpx", out, rerr, NULL, (const char *const []){
+	    "replay", "--broker", tbs[0].endpoint, "--pki", pki(""), "--node",
+	    "hr-ncp", "--json", "--timeout", "20", NULL });
+	wait_ok(rp, "replay", 20000);
+	if (!cliproc_file_has(rerr, "end of replay")) {
+		cliproc_show("replay", rerr);
+		fail_msg("the replay on A did not end while A's commit waited");
+	}
+	print_message("commit held by a lock: a replay on the same broker "
+	    "ended in %" PRId64 " ms meanwhile\n", testutil_now_ms() - t0);
+	body = malloc(TESTHTTP_BODY_MAX);
+	assert_non_null(body);
+	assert_int_equal(testhttp_get(port, "/metrics", "", body), 200);
+	held = testhttp_metric(body, "cpx_commit_inflight_seconds");
+	if (held < 0.3)
+		fail_msg("cpx_commit_inflight_seconds is %g while a commit "
+		    "waits", held);
+	/* Not answered yet: nothing acknowledged before COMMIT. */
+	rc = cpx_client_run(c, 100);
+	assert_true(rc >= 0);
+
+	assert_int_equal(pgserver_unlock(&adm), 0);
+	/* The held one was committed: the same bytes again, a duplicate. */
+	if (cpx_publish(c, &ta.alert, 10000, &res) != 0 || !res.duplicate)
+		fail_msg("h-held after the lock: %s (duplicate %d)", res.text,
+		    res.duplicate);
+	json_object_set_new(acks, "h-held", json_integer((json_int_t)res.seq));
+	if (publish_one(c, "h-after-", 0, &res) != 0)
+		fail_msg("after the lock: %s", res.text);
+	add_ack(acks, "h-after-", 0, res.seq);
+	assert_int_equal(testhttp_get(port, "/metrics", "", body), 200);
+	if (testhttp_metric(body, "cpx_commit_inflight_seconds") > 0.2)
+		fail_msg("cpx_commit_inflight_seconds stays %g after the "
+		    "commit", testhttp_metric(body,
+		    "cpx_commit_inflight_seconds"));
+	print_message("cpx_commit_inflight_seconds was %.2f while held\n",
+	    held);
+	free(body);
+	cpx_client_free(&c);
+	stop_broker(0);
+	check_log(ps.dsn, acks);
+	json_decref(acks);
+}
+
 int
 main(void)
 {
@@ -1017,6 +1133,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export_import,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_held, setup,
+		    teardown),
 	};
 
 	if (getenv("CPX_TEST_FILTER") != NULL)
