@@ -66,17 +66,6 @@ wait_exit(pid_t pid, int ms)
 	return cliproc_wait(pid, ms, kids, sizeof(kids) / sizeof(kids[0]));
 }
 
-static char *
-pki(const char *rel)
-{
-	static char buf[4][512];
-	static int i;
-
-	i = (i + 1) % 4;
-	assert_int_equal(testpki_path(buf[i], sizeof(buf[i]), rel), 0);
-	return buf[i];
-}
-
 /* An endpoint nothing listens on: a port bound, then closed. */
 static void
 dead_endpoint(char *out, size_t len)
@@ -100,10 +89,10 @@ client(const char *eps, const char *node, const char *names, char *err,
 	snprintf(key, sizeof(key), "nodes/%s.key", node);
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.endpoint = eps;
-	cfg.ca = pki("ca.pem");
-	cfg.crl = pki("crl.pem");
-	cfg.cert = pki(cert);
-	cfg.key = pki(key);
+	cfg.ca = testpki_file("ca.pem");
+	cfg.crl = testpki_file("crl.pem");
+	cfg.cert = testpki_file(cert);
+	cfg.key = testpki_file(key);
 	cfg.broker_name = names;
 	cfg.broker_pin = pins;
 	cfg.reconnect = 1;
@@ -127,15 +116,8 @@ teardown(void **state)
 	for (i = 0; i < sizeof(kids) / sizeof(kids[0]); i++)
 		if (kids[i] > 0)
 			(void)wait_exit(kids[i], 0);
-	for (i = 0; i < sizeof(tbs) / sizeof(tbs[0]); i++) {
-		if (tbs[i].pid > 0)
-			(void)testbroker_stop(&tbs[i], SIGKILL);
-		if (tbs[i].dir[0] != '\0' &&
-		    getenv("CPX_KEEP_TEST_DIRS") == NULL &&
-		    testutil_rmrf(tbs[i].dir) == -1)
-			fprintf(stderr, "cannot remove %s\n", tbs[i].dir);
-		memset(&tbs[i], 0, sizeof(tbs[i]));
-	}
+	for (i = 0; i < sizeof(tbs) / sizeof(tbs[0]); i++)
+		testbroker_discard(&tbs[i]);
 	if (getenv("CPX_KEEP_TEST_DIRS") == NULL && testutil_rmrf(dir) == -1)
 		fprintf(stderr, "cannot remove %s\n", dir);
 	return 0;
@@ -159,8 +141,8 @@ check_log(const char *audit_dir, const char *prefix, const uint64_t *seqs,
 	snprintf(out, sizeof(out), "%s/audit.out", dir);
 	snprintf(err, sizeof(err), "%s/audit.err", dir);
 	rc = wait_exit(spawn("broker/cpx-audit", out, err, NULL,
-	    (const char *const []){ "verify", "--ca", pki("ca.pem"), "--crl",
-	    pki("crl.pem"), audit_dir, NULL }), 60000);
+	    (const char *const []){ "verify", "--ca", testpki_file("ca.pem"), "--crl",
+	    testpki_file("crl.pem"), audit_dir, NULL }), 60000);
 	if (rc != 0) {
 		cliproc_show("cpx-audit verify", out);
 		cliproc_show("cpx-audit verify stderr", err);
@@ -277,7 +259,7 @@ test_first_down(void **state)
 	snprintf(errf, sizeof(errf), "%s/whoami.err", dir);
 	assert_int_equal(wait_exit(spawn("client/cpx", out, errf, NULL,
 	    (const char *const []){ "whoami", "--broker", eps, "--pki",
-	    pki(""), "--node", "si-ncp", NULL }), 30000), 0);
+	    testpki_file(""), "--node", "si-ncp", NULL }), 30000), 0);
 	if (!cliproc_file_has(out, tb->endpoint)) {
 		cliproc_show("whoami", out);
 		fail_msg("whoami does not name %s", tb->endpoint);
@@ -286,7 +268,7 @@ test_first_down(void **state)
 	/* A single cpx publish moves on the same way. */
 	assert_int_equal(wait_exit(spawn("client/cpx", out, errf, NULL,
 	    (const char *const []){ "publish", "--broker", eps, "--pki",
-	    pki(""), "--node", "si-ncp", "--category", "vehicle",
+	    testpki_file(""), "--node", "si-ncp", "--category", "vehicle",
 	    "--severity", "low", "--summary", "through the second", NULL }),
 	    30000), 0);
 	if (!cliproc_file_has(out, "accepted: seq ")) {
@@ -299,7 +281,7 @@ test_first_down(void **state)
 	t0 = testutil_now_ms();
 	assert_int_equal(wait_exit(spawn("client/cpx", out, errf, NULL,
 	    (const char *const []){ "whoami", "--broker", eps, "--pki",
-	    pki(""), "--node", "si-ncp", NULL }), 30000), 3);
+	    testpki_file(""), "--node", "si-ncp", NULL }), 30000), 3);
 	took = (int)(testutil_now_ms() - t0);
 	if (!cliproc_file_has(errf, "no session with any of the 2 brokers") ||
 	    !cliproc_file_has(errf, dead) || !cliproc_file_has(errf, dead2) ||
@@ -361,7 +343,7 @@ test_storm_failover(void **state)
 	snprintf(state_f, sizeof(state_f), "%s/hr.seq", dir);
 	snprintf(count_s, sizeof(count_s), "%zu", n);
 	sub = spawn("client/cpx", sout, serr, NULL, (const char *const []){
-	    "subscribe", "-v", "--broker", eps, "--pki", pki(""), "--node",
+	    "subscribe", "-v", "--broker", eps, "--pki", testpki_file(""), "--node",
 	    "hr-ncp", "--from", "SI", "--json", "--state-file", state_f,
 	    "--count", count_s, "--timeout", "120", NULL });
 	assert_true(sub > 0);
@@ -375,7 +357,7 @@ test_storm_failover(void **state)
 	snprintf(pout, sizeof(pout), "%s/pub.out", dir);
 	snprintf(perr, sizeof(perr), "%s/pub.err", dir);
 	pub = spawn("client/cpx", pout, perr, in, (const char *const []){
-	    "publish", "-v", "--broker", eps, "--pki", pki(""), "--node",
+	    "publish", "-v", "--broker", eps, "--pki", testpki_file(""), "--node",
 	    "si-ncp", "--stdin", "--json", "--timeout", "30", NULL });
 	assert_true(pub > 0);
 	if (!cliproc_wait_lines(pout, KILL_AFTER, 60000)) {
@@ -632,8 +614,8 @@ test_wrong_second(void **state)
 	memset(&lc, 0, sizeof(lc));
 	assert_int_equal(testbroker_start(a, NULL, NULL), 0);
 	assert_int_equal(testbroker_start(e, NULL, NULL), 0);
-	snprintf(cert, sizeof(cert), "%s", pki("brokers/evil-broker.pem"));
-	snprintf(key, sizeof(key), "%s", pki("brokers/evil-broker.key"));
+	snprintf(cert, sizeof(cert), "%s", testpki_file("brokers/evil-broker.pem"));
+	snprintf(key, sizeof(key), "%s", testpki_file("brokers/evil-broker.key"));
 	assert_int_equal(harden_set_conf(e, "cert", cert), 0);
 	assert_int_equal(harden_set_conf(e, "key", key), 0);
 	assert_int_equal(testbroker_restart(e), 0);
@@ -675,7 +657,7 @@ test_wrong_second(void **state)
 	snprintf(errf, sizeof(errf), "%s/pub.err", dir);
 	assert_int_equal(wait_exit(spawn("client/cpx", out, errf, NULL,
 	    (const char *const []){ "publish", "--broker", eps, "--pki",
-	    pki(""), "--node", "si-ncp", "--category", "vehicle",
+	    testpki_file(""), "--node", "si-ncp", "--category", "vehicle",
 	    "--severity", "low", "--summary", "never sent", NULL }), 30000),
 	    3);
 	if (!cliproc_file_has(errf, "Connection refused") ||
@@ -746,7 +728,7 @@ test_names_pins(void **state)
 	(void)state;
 	second_refused("localhost,cpx-b.example", "the broker's certificate "
 	    "is for 'localhost', '127.0.0.1', not 'cpx-b.example'");
-	x = tlsctx_load_cert(pki("broker.pem"), err, sizeof(err));
+	x = tlsctx_load_cert(testpki_file("broker.pem"), err, sizeof(err));
 	assert_non_null(x);
 	assert_int_equal(tlsctx_spki_sha256(x, h), 0);
 	X509_free(x);

@@ -82,17 +82,6 @@ storm_size(void)
 	return n < 2 * KILL_AFTER ? 2 * KILL_AFTER : n;
 }
 
-static char *
-pki(const char *rel)
-{
-	static char buf[4][512];
-	static int i;
-
-	i = (i + 1) % 4;
-	assert_int_equal(testpki_path(buf[i], sizeof(buf[i]), rel), 0);
-	return buf[i];
-}
-
 /* Start prog (client/cpx or broker/cpx-audit) with args, output to files. */
 static pid_t
 spawn(const char *prog, const char *out, const char *err, const char *in,
@@ -174,17 +163,13 @@ start_pg(unsigned flags)
 static void
 start_broker(int i)
 {
-	char dsn[512], extra[1200];
+	char extra[1200];
 
-	assert_int_equal(pgserver_dsn(&ps, "cpx_broker", 0, dsn, sizeof(dsn)),
+	assert_int_equal(pgserver_broker_config(&ps, extra, sizeof(extra)),
 	    0);
-	snprintf(extra, sizeof(extra),
-	    "store = postgresql\n"
-	    "store_dsn = %s\n"
-	    "store_passfile = %s\n"
-	    "metrics_listen = 127.0.0.1:0\n", dsn, ps.pgpass);
+	strncat(extra, "metrics_listen = 127.0.0.1:0\n", sizeof(extra) - strlen(extra) - 1);
 	if (testbroker_start(&tbs[i], extra, NULL) != 0)
-		fail_msg("broker %d on %s did not start", i, dsn);
+		fail_msg("broker %d on %s did not start", i, ps.dsn);
 }
 
 static int
@@ -206,15 +191,8 @@ teardown(void **state)
 	for (i = 0; i < MAX_KIDS; i++)
 		if (kids[i] > 0)
 			(void)wait_exit(kids[i], 0);
-	for (i = 0; i < sizeof(tbs) / sizeof(tbs[0]); i++) {
-		if (tbs[i].pid > 0)
-			(void)testbroker_stop(&tbs[i], SIGKILL);
-		if (tbs[i].dir[0] != '\0' &&
-		    getenv("CPX_KEEP_TEST_DIRS") == NULL &&
-		    testutil_rmrf(tbs[i].dir) == -1)
-			fprintf(stderr, "cannot remove %s\n", tbs[i].dir);
-		memset(&tbs[i], 0, sizeof(tbs[i]));
-	}
+	for (i = 0; i < sizeof(tbs) / sizeof(tbs[0]); i++)
+		testbroker_discard(&tbs[i]);
 	if (pg_up)
 		pgserver_cleanup(&ps);
 	pg_up = 0;
@@ -227,12 +205,8 @@ teardown(void **state)
 static void
 stop_broker(int i)
 {
-	int st = testbroker_stop(&tbs[i], SIGTERM);
-
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		cliproc_show("broker log", tbs[i].log);
-		fail_msg("broker %d exited with status 0x%x", i, (unsigned)st);
-	}
+	if (testbroker_stop_clean(&tbs[i]) == -1)
+		fail_msg("broker %d did not exit cleanly", i);
 	/* Whatever died in the scenario, the log never read as damaged. */
 	if (cliproc_file_has(tbs[i].log, "damaged log")) {
 		cliproc_show("broker log", tbs[i].log);
@@ -273,7 +247,7 @@ publisher(const char *node, const char *eps, const char *in,
 	snprintf(out, sizeof(out), "%s/%s.out", dir, name);
 	snprintf(err, sizeof(err), "%s/%s.err", dir, name);
 	return spawn("client/cpx", out, err, in, (const char *const []){
-	    "publish", "-v", "--broker", eps, "--pki", pki(""), "--node", node,
+	    "publish", "-v", "--broker", eps, "--pki", testpki_file(""), "--node", node,
 	    "--stdin", "--json", "--timeout", "30", NULL });
 }
 
@@ -293,7 +267,7 @@ subscriber(const char *node, const char *eps, size_t count,
 	snprintf(st, sizeof(st), "%s/%s.seq", dir, name);
 	snprintf(cnt, sizeof(cnt), "%zu", count);
 	pid = spawn("client/cpx", out, err, NULL, (const char *const []){
-	    "subscribe", "-v", "--broker", eps, "--pki", pki(""), "--node",
+	    "subscribe", "-v", "--broker", eps, "--pki", testpki_file(""), "--node",
 	    node, "--json", "--state-file", st, "--count", cnt, "--timeout",
 	    "120", NULL });
 	assert_true(pid > 0);
@@ -364,7 +338,7 @@ check_log(const char *dsn, json_t *acks)
 	size_t k;
 
 	if (audit_tool("verify", (const char *const []){ "verify", "--ca",
-	    pki("ca.pem"), "--crl", pki("crl.pem"), "--dsn", dsn, NULL }) != 0)
+	    testpki_file("ca.pem"), "--crl", testpki_file("crl.pem"), "--dsn", dsn, NULL }) != 0)
 		fail_msg("cpx-audit verify --dsn failed");
 	assert_int_equal(audit_tool("dump", (const char *const []){ "dump",
 	    "--dsn", dsn, NULL }), 0);
@@ -957,7 +931,7 @@ test_export_import(void **state)
 
 	start_pg(0);
 	if (audit_tool("import", (const char *const []){ "import", "--dsn",
-	    ps.admin_dsn, "--ca", pki("ca.pem"), "--crl", pki("crl.pem"),
+	    ps.admin_dsn, "--ca", testpki_file("ca.pem"), "--crl", testpki_file("crl.pem"),
 	    tbs[2].audit, NULL }) != 0)
 		fail_msg("cpx-audit import of %s failed", tbs[2].audit);
 	head_line("import", "database head: ", headi, sizeof(headi));
@@ -986,7 +960,7 @@ test_export_import(void **state)
 		fail_msg("cpx-audit export failed");
 	head_line("export", "head: ", head1, sizeof(head1));
 	if (audit_tool("verify-export", (const char *const []){ "verify",
-	    "--ca", pki("ca.pem"), "--crl", pki("crl.pem"), "--multi-broker",
+	    "--ca", testpki_file("ca.pem"), "--crl", testpki_file("crl.pem"), "--multi-broker",
 	    out1, NULL }) != 0)
 		fail_msg("cpx-audit verify of the export failed");
 	/* Offline, the same head: "last seq: N", "last hash: H". */
@@ -1007,7 +981,7 @@ test_export_import(void **state)
 	memcpy(p, "dbname=cpx2", strlen("dbname=cpx2"));
 	init_db(admin2);
 	if (audit_tool("import2", (const char *const []){ "import", "--dsn",
-	    admin2, "--ca", pki("ca.pem"), "--crl", pki("crl.pem"),
+	    admin2, "--ca", testpki_file("ca.pem"), "--crl", testpki_file("crl.pem"),
 	    "--multi-broker", out1, NULL }) != 0)
 		fail_msg("cpx-audit import of the export failed");
 	path(out2, sizeof(out2), "export2");
@@ -1076,7 +1050,7 @@ test_commit_held(void **state)
 	path(rerr, sizeof(rerr), "replay.err");
 	t0 = testutil_now_ms();
 	rp = spawn("client/cpx", out, rerr, NULL, (const char *const []){
-	    "replay", "--broker", tbs[0].endpoint, "--pki", pki(""), "--node",
+	    "replay", "--broker", tbs[0].endpoint, "--pki", testpki_file(""), "--node",
 	    "hr-ncp", "--json", "--timeout", "20", NULL });
 	wait_ok(rp, "replay", 20000);
 	if (!cliproc_file_has(rerr, "end of replay")) {

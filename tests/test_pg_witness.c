@@ -74,17 +74,6 @@ static struct testbroker tbs[2];
 static pid_t kids[MAX_KIDS];
 static int frozen;		/* the primary is stopped (SIGSTOP) */
 
-static char *
-pki(const char *rel)
-{
-	static char buf[4][512];
-	static int i;
-
-	i = (i + 1) % 4;
-	assert_int_equal(testpki_path(buf[i], sizeof(buf[i]), rel), 0);
-	return buf[i];
-}
-
 /* Run cpx-audit with args; its exit status, stdout in name.out. */
 static int
 audit_tool(const char *name, const char *const *args)
@@ -108,28 +97,20 @@ audit_tool(const char *name, const char *const *args)
 static void
 start_broker(int i)
 {
-	char dsn[512], extra[1200];
+	char extra[1200];
 
-	assert_int_equal(pgserver_dsn(&ps, "cpx_broker", 0, dsn, sizeof(dsn)),
+	assert_int_equal(pgserver_broker_config(&ps, extra, sizeof(extra)),
 	    0);
-	snprintf(extra, sizeof(extra),
-	    "store = postgresql\n"
-	    "store_dsn = %s\n"
-	    "store_passfile = %s\n", dsn, ps.pgpass);
 	if (testbroker_start(&tbs[i], extra, policy) != 0)
-		fail_msg("broker %d on %s did not start", i, dsn);
+		fail_msg("broker %d on %s did not start", i, ps.dsn);
 }
 
 /* Stop a broker cleanly: status 0 (drained; no leak under LSan). */
 static void
 stop_broker(int i)
 {
-	int st = testbroker_stop(&tbs[i], SIGTERM);
-
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		cliproc_show("broker log", tbs[i].log);
-		fail_msg("broker %d exited with status 0x%x", i, (unsigned)st);
-	}
+	if (testbroker_stop_clean(&tbs[i]) == -1)
+		fail_msg("broker %d did not exit cleanly", i);
 }
 
 static void
@@ -168,9 +149,9 @@ bulk_append(unsigned int n)
 	char err[256];
 	unsigned int i;
 
-	assert_non_null(key = tlsctx_load_key(pki("broker.key"), err,
+	assert_non_null(key = tlsctx_load_key(testpki_file("broker.key"), err,
 	    sizeof(err)));
-	assert_non_null(cert = tlsctx_load_cert(pki("broker.pem"), err,
+	assert_non_null(cert = tlsctx_load_cert(testpki_file("broker.pem"), err,
 	    sizeof(err)));
 	if ((a = audit_open_pg(ps.dsn, key, cert, 0, err, sizeof(err))) ==
 	    NULL)
@@ -405,15 +386,8 @@ teardown(void **state)
 	for (i = 0; i < MAX_KIDS; i++)
 		if (kids[i] > 0)
 			(void)cliproc_wait(kids[i], 0, kids, MAX_KIDS);
-	for (i = 0; i < sizeof(tbs) / sizeof(tbs[0]); i++) {
-		if (tbs[i].pid > 0)
-			(void)testbroker_stop(&tbs[i], SIGKILL);
-		if (tbs[i].dir[0] != '\0' &&
-		    getenv("CPX_KEEP_TEST_DIRS") == NULL &&
-		    testutil_rmrf(tbs[i].dir) == -1)
-			fprintf(stderr, "cannot remove %s\n", tbs[i].dir);
-		memset(&tbs[i], 0, sizeof(tbs[i]));
-	}
+	for (i = 0; i < sizeof(tbs) / sizeof(tbs[0]); i++)
+		testbroker_discard(&tbs[i]);
 	if (pg_up)
 		pgserver_cleanup(&ps);
 	pg_up = 0;
@@ -476,7 +450,7 @@ test_pg_witness_two_brokers(void **state)
 	stop_broker(1);
 	/* The log holds them, verified, from all three countries. */
 	if (audit_tool("verify", (const char *const []){ "verify", "--ca",
-	    pki("ca.pem"), "--crl", pki("crl.pem"), "--require-witnesses",
+	    testpki_file("ca.pem"), "--crl", testpki_file("crl.pem"), "--require-witnesses",
 	    "1", "--dsn", ps.dsn, NULL }) != 0)
 		fail_msg("cpx-audit verify --dsn --require-witnesses 1 failed");
 	snprintf(out, sizeof(out), "%s/verify.out", dir);

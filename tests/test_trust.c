@@ -109,19 +109,6 @@ teardown(void **state)
 	return rc;
 }
 
-/* Path in the shared PKI. */
-static const char *
-shared(const char *rel)
-{
-	static char buf[4][512];
-	static int i;
-
-	i = (i + 1) % 4;
-	if (testpki_path(buf[i], sizeof(buf[i]), rel) == -1)
-		fail_msg("test PKI unavailable");
-	return buf[i];
-}
-
 /* Restart the broker with this certificate (base path without .pem). */
 static void
 broker_as(const char *base, const char *crl)
@@ -133,7 +120,7 @@ broker_as(const char *base, const char *crl)
 	assert_int_equal(harden_set_conf(&tb, "cert", cert), 0);
 	assert_int_equal(harden_set_conf(&tb, "key", key), 0);
 	assert_int_equal(harden_set_conf(&tb, "crl", crl != NULL ? crl :
-	    shared("crl.pem")), 0);
+	    testpki_file("crl.pem")), 0);
 	assert_int_equal(testbroker_restart(&tb), 0);
 }
 
@@ -149,10 +136,10 @@ node(const char *name, const char *endpoint, const char *broker_name,
 	snprintf(key, sizeof(key), "nodes/%s.key", name);
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.endpoint = endpoint != NULL ? endpoint : tb.endpoint;
-	cfg.ca = shared("ca.pem");
-	cfg.crl = shared("crl.pem");
-	cfg.cert = shared(cert);
-	cfg.key = shared(key);
+	cfg.ca = testpki_file("ca.pem");
+	cfg.crl = testpki_file("crl.pem");
+	cfg.cert = testpki_file(cert);
+	cfg.key = testpki_file(key);
 	cfg.broker_name = broker_name;
 	cfg.broker_pin = pin;
 	cfg.reconnect = reconnect;
@@ -194,7 +181,7 @@ static void
 test_broker_revoked(void **state)
 {
 	(void)state;
-	expect_refused_broker(shared("brokers/revoked-broker"),
+	expect_refused_broker(testpki_file("brokers/revoked-broker"),
 	    "the broker's certificate has been revoked");
 }
 
@@ -202,7 +189,7 @@ static void
 test_broker_misnamed(void **state)
 {
 	(void)state;
-	expect_refused_broker(shared("brokers/evil-broker"),
+	expect_refused_broker(testpki_file("brokers/evil-broker"),
 	    "the broker's certificate is for 'evil.example', not "
 	    "'127.0.0.1'");
 }
@@ -211,7 +198,7 @@ static void
 test_broker_node_cert(void **state)
 {
 	(void)state;
-	expect_refused_broker(shared("nodes/si-ncp"),
+	expect_refused_broker(testpki_file("nodes/si-ncp"),
 	    "not a broker certificate");
 }
 
@@ -219,7 +206,7 @@ static void
 test_broker_no_eku(void **state)
 {
 	(void)state;
-	expect_refused_broker(shared("brokers/noeku-broker"),
+	expect_refused_broker(testpki_file("brokers/noeku-broker"),
 	    "not a broker certificate");
 }
 
@@ -231,7 +218,7 @@ test_broker_good(void **state)
 	char err[400], pin[65], ep[80];
 
 	(void)state;
-	broker_as(shared("broker"), NULL);
+	broker_as(testpki_file("broker"), NULL);
 	/* By IP, the endpoint's host: what the whole suite does. */
 	if (try_connect(NULL, NULL, NULL, err, sizeof(err)) == -1)
 		fail_msg("default name: %s", err);
@@ -246,7 +233,7 @@ test_broker_good(void **state)
 	    "'cpx-broker'") == NULL)
 		fail_msg("name: %s", err);
 	/* Pinned: the right key, then another. */
-	x = tlsctx_load_cert(shared("broker.pem"), err, sizeof(err));
+	x = tlsctx_load_cert(testpki_file("broker.pem"), err, sizeof(err));
 	assert_non_null(x);
 	assert_int_equal(tlsctx_spki_sha256(x, h), 0);
 	X509_free(x);
@@ -384,7 +371,7 @@ test_crl_startup_expired(void **state)
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0);
 	assert_true(testbroker_log_count(&tb, "stale.pem: CRL expired at "
 	    "2025-02-01 00:00:00 UTC") > 0);
-	assert_int_equal(harden_set_conf(&tb, "crl", shared("crl.pem")), 0);
+	assert_int_equal(harden_set_conf(&tb, "crl", testpki_file("crl.pem")), 0);
 }
 
 static void
@@ -407,7 +394,7 @@ test_crl_reload(void **state)
 	    "20250201000000Z");
 	make_crl(future, "--this-update", "20300101000000Z", "--next-update",
 	    "20300201000000Z");
-	broker_as(shared("broker"), live);
+	broker_as(testpki_file("broker"), live);
 	closed = testbroker_log_count(&tb, "session closed");
 	a = testbroker_connect(&tb, "si-ncp", 0, err, sizeof(err));
 	if (a == NULL)
@@ -515,7 +502,7 @@ test_crl_expires_running(void **state)
 	own_path(live, sizeof(live), "short-crl.pem");
 	make_crl(live, "--seconds", "3", NULL, NULL);
 	assert_true((next = crl_next_update(live)) > 0);
-	broker_as(shared("broker"), live);
+	broker_as(testpki_file("broker"), live);
 	revoked = testbroker_log_count(&tb, "cert-revoked");
 	/* A subscriber that reconnects, as `cpx subscribe` does. */
 	if ((sub = node("si-ncp", NULL, NULL, NULL, 1, err,
@@ -579,26 +566,26 @@ test_key_symlink(void **state)
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/link.key", scratch);
-	assert_int_equal(symlink(shared("nodes/si-ncp.key"), path), 0);
+	assert_int_equal(symlink(testpki_file("nodes/si-ncp.key"), path), 0);
 	k = tlsctx_load_key(path, err, sizeof(err));
 	assert_null(k);
 	if (strstr(err, "is a symbolic link") == NULL)
 		fail_msg("%s", err);
 	assert_int_equal(tlsctx_check_key_file(path, err, sizeof(err)), -1);
 	/* The target itself is fine. */
-	k = tlsctx_load_key(shared("nodes/si-ncp.key"), err, sizeof(err));
+	k = tlsctx_load_key(testpki_file("nodes/si-ncp.key"), err, sizeof(err));
 	if (k == NULL)
 		fail_msg("%s", err);
 	EVP_PKEY_free(k);
 	/* A broker whose key is a link does not start. */
 	assert_int_equal(harden_set_conf(&tb, "key", path), 0);
 	assert_int_equal(harden_set_conf(&tb, "cert",
-	    shared("nodes/si-ncp.pem")), 0);
+	    testpki_file("nodes/si-ncp.pem")), 0);
 	assert_true(harden_run_broker(&tb, "-n") != 0);
 	assert_true(testbroker_log_count(&tb, "link.key is a symbolic link")
 	    > 0);
-	assert_int_equal(harden_set_conf(&tb, "key", shared("broker.key")), 0);
-	assert_int_equal(harden_set_conf(&tb, "cert", shared("broker.pem")),
+	assert_int_equal(harden_set_conf(&tb, "key", testpki_file("broker.key")), 0);
+	assert_int_equal(harden_set_conf(&tb, "cert", testpki_file("broker.pem")),
 	    0);
 }
 
@@ -612,7 +599,7 @@ test_key_owner(void **state)
 	if (geteuid() != 0)
 		skip();		/* only root can give a file away */
 	snprintf(path, sizeof(path), "%s/other.key", scratch);
-	assert_int_equal(copy(shared("nodes/si-ncp.key"), path), 0);
+	assert_int_equal(copy(testpki_file("nodes/si-ncp.key"), path), 0);
 	assert_int_equal(chmod(path, 0600), 0);
 	assert_int_equal(chown(path, 65534, 65534), 0);	/* nobody */
 	k = tlsctx_load_key(path, err, sizeof(err));
@@ -646,9 +633,9 @@ handshake_with(const char *groups, char *group, size_t glen)
 	    1);
 	assert_int_equal(SSL_CTX_set1_groups_list(ctx, groups), 1);
 	assert_int_equal(SSL_CTX_use_certificate_file(ctx,
-	    shared("nodes/si-ncp.pem"), SSL_FILETYPE_PEM), 1);
+	    testpki_file("nodes/si-ncp.pem"), SSL_FILETYPE_PEM), 1);
 	assert_int_equal(SSL_CTX_use_PrivateKey_file(ctx,
-	    shared("nodes/si-ncp.key"), SSL_FILETYPE_PEM), 1);
+	    testpki_file("nodes/si-ncp.key"), SSL_FILETYPE_PEM), 1);
 	assert_true((fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
@@ -676,7 +663,7 @@ test_no_ffdhe(void **state)
 	char group[64];
 
 	(void)state;
-	broker_as(shared("broker"), NULL);
+	broker_as(testpki_file("broker"), NULL);
 	assert_int_equal(handshake_with("ffdhe2048", group, sizeof(group)),
 	    0);
 	assert_int_equal(handshake_with("ffdhe2048:ffdhe3072:ffdhe4096:"
@@ -734,11 +721,11 @@ test_audit_checkpoint_signer(void **state)
 	char dir[512], nodelog[512], err[512];
 
 	(void)state;
-	t = trust_new(shared("ca.pem"), shared("crl.pem"), err, sizeof(err));
+	t = trust_new(testpki_file("ca.pem"), testpki_file("crl.pem"), err, sizeof(err));
 	if (t == NULL)
 		fail_msg("%s", err);
-	pins[0] = tlsctx_load_cert(shared("broker.pem"), err, sizeof(err));
-	pins[1] = tlsctx_load_cert(shared("brokers/evil-broker.pem"), err,
+	pins[0] = tlsctx_load_cert(testpki_file("broker.pem"), err, sizeof(err));
+	pins[1] = tlsctx_load_cert(testpki_file("brokers/evil-broker.pem"), err,
 	    sizeof(err));
 	assert_non_null(pins[0]);
 	assert_non_null(pins[1]);
@@ -764,7 +751,7 @@ test_audit_checkpoint_signer(void **state)
 		argv[3] = exe;
 		argv[4] = (char *)"verify";
 		argv[5] = (char *)"--ca";
-		argv[6] = (char *)shared("ca.pem");
+		argv[6] = (char *)testpki_file("ca.pem");
 		argv[7] = nodelog;
 		argv[8] = NULL;
 		assert_int_equal(run(argv), 1);

@@ -437,3 +437,16 @@ pgserver_unlock(struct pg_conn **c)
 	*c = NULL;
 	return ok ? 0 : -1;
 }
+
+int
+pgserver_broker_config(struct pgserver *ps, char *out, size_t len)
+{
+	char	dsn[512];
+	int	n;
+
+	if (pgserver_dsn(ps, "cpx_broker", 0, dsn, sizeof(dsn)) == -1)
+		return -1;
+	n = snprintf(out, len, "store = postgresql\nstore_dsn = %s\n"
+	    "store_passfile = %s\n", dsn, ps->pgpass);
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}

@@ -49,6 +49,12 @@ int	pgserver_start(struct pgserver *ps, unsigned flags)
 int	pgserver_dsn(struct pgserver *ps, const char *role, int passfile,
 	    char *out, size_t len) __attribute__((warn_unused_result));
 /*
+ * The broker.ini lines of a broker on this cluster, as cpx_broker with
+ * the password from store_passfile, into out[len]. Returns 0, or -1.
+ */
+int	pgserver_broker_config(struct pgserver *ps, char *out, size_t len)
+	    __attribute__((warn_unused_result));
+/*
  * Run sql on database cpx of the current primary as role (NULL: the
  * superuser), rows unaligned ('|' between columns) into out[len] (may be
  * NULL). Returns 0, or -1 (psql's error printed).

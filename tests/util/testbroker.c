@@ -216,8 +216,8 @@ testbroker_start(struct testbroker *tb, const char *extra, const char *policy)
  * worked and, in the sanitizer build, LeakSanitizer found no leak (it
  * makes the process exit non-zero otherwise). Returns 0 or -1 (log shown).
  */
-static int
-stop_clean(struct testbroker *tb)
+int
+testbroker_stop_clean(struct testbroker *tb)
 {
 	int status;
 
@@ -235,7 +235,7 @@ stop_clean(struct testbroker *tb)
 int
 testbroker_restart(struct testbroker *tb)
 {
-	if (stop_clean(tb) == -1)
+	if (testbroker_stop_clean(tb) == -1)
 		return -1;
 	return spawn(tb);
 }
@@ -265,12 +265,23 @@ testbroker_stop(struct testbroker *tb, int sig)
 int
 testbroker_cleanup(struct testbroker *tb)
 {
-	int rc = stop_clean(tb);
+	int rc = testbroker_stop_clean(tb);
 
 	if (getenv("CPX_KEEP_TEST_DIRS") == NULL && tb->dir[0] != '\0' &&
 	    testutil_rmrf(tb->dir) == -1)
 		fprintf(stderr, "cannot remove %s\n", tb->dir);
 	return rc;
+}
+
+void
+testbroker_discard(struct testbroker *tb)
+{
+	if (tb->pid > 0)
+		(void)testbroker_stop(tb, SIGKILL);
+	if (tb->dir[0] != '\0' && getenv("CPX_KEEP_TEST_DIRS") == NULL &&
+	    testutil_rmrf(tb->dir) == -1)
+		fprintf(stderr, "cannot remove %s\n", tb->dir);
+	memset(tb, 0, sizeof(*tb));
 }
 
 int

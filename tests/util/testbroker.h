@@ -42,12 +42,24 @@ int	testbroker_restart(struct testbroker *tb)
  * as from waitpid, or -1. */
 int	testbroker_stop(struct testbroker *tb, int sig);
 /*
+ * Stop (SIGTERM) and keep the directory: 0 if the broker exited with
+ * status 0, else -1 with its log printed (drain failed, crash, leak).
+ */
+int	testbroker_stop_clean(struct testbroker *tb)
+	    __attribute__((warn_unused_result));
+/*
  * Stop (SIGTERM) and remove the directory. Returns -1 (after printing the
  * broker log) if the broker did not exit with status 0: a failed drain,
  * a crash, or a leak reported by LeakSanitizer in the sanitizer build.
  */
 int	testbroker_cleanup(struct testbroker *tb)
 	    __attribute__((warn_unused_result));
+/*
+ * After a test, whatever became of it: kill -9 the broker if it runs,
+ * remove its directory (unless CPX_KEEP_TEST_DIRS is set) and clear tb.
+ * Safe on a tb never started.
+ */
+void	testbroker_discard(struct testbroker *tb);
 /* Wait until the broker log contains needle; 1 if it did, else 0. */
 int	testbroker_wait_log(struct testbroker *tb, const char *needle,
 	    int timeout_ms);

@@ -19,6 +19,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -231,6 +237,18 @@ testpki_path(char *out, size_t len, const char *rel)
 	if (rel == NULL || testpki_get(&dir) == -1)
 		return -1;
 	return join(out, len, dir, rel);
+}
+
+const char *
+testpki_file(const char *rel)
+{
+	static char buf[4][512];
+	static int i;
+
+	i = (i + 1) % 4;
+	if (testpki_path(buf[i], sizeof(buf[i]), rel) == -1)
+		fail_msg("test PKI unavailable (%s)", rel);
+	return buf[i];
 }
 
 int

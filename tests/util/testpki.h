@@ -45,6 +45,12 @@ int	testpki_get(const char **dir) __attribute__((warn_unused_result));
  */
 int	testpki_path(char *out, size_t len, const char *rel)
 	    __attribute__((warn_unused_result));
+/*
+ * testpki_path into one of four rotating buffers, for a call's arguments
+ * (each stays valid for the next three calls); fails the test if the
+ * PKI is unavailable.
+ */
+const char *testpki_file(const char *rel);
 
 /*
  * A fresh P-256 key and a self-signed X.509 v3 certificate for it, valid
