@@ -848,11 +848,12 @@ broker_free(struct broker *b)
 	edge_free(&b->edge);
 	if (b->zctx != NULL)
 		zmq_ctx_term(b->zctx);
+	/* Its cursor (cosignatures to read back) goes before the audit. */
+	witness_free(&b->witness);
 	audit_close(&b->audit);
 	dedup_free(&b->dedup);
 	metrics_free(&b->metrics);
 	logrl_free(&b->logrl);
-	witness_free(&b->witness);
 	ratelimit_free(&b->ratelimit);
 	refusals_free(&b->refusals);
 	policy_free(&b->policy);
