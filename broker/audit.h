@@ -420,6 +420,7 @@ int	audit_cursor_next_leaf(struct audit_cursor *c, Cpx__AuditRecord **rec,
  * one returned are fewer than 128, however long the log.
  */
 uint64_t audit_cursor_reads(const struct audit_cursor *c);
+/* Every cursor of an audit is freed before audit_close (it asks its store). */
 void	audit_cursor_free(struct audit_cursor **c);
 
 /* --- segment-file store only: offline tools (cpx-audit, fuzzer) ---- */
