@@ -1,8 +1,9 @@
 /*
  * audit_batch.c: what the segment-file store answers to the questions
  * audit.h asks of shared stores (one writer: never shared, nothing to
- * be notified of, no read to wait for), and the growable arrays of record times its batches
- * keep for their outcomes (audit_commit.c).
+ * be notified of, no read to wait for; the PostgreSQL store's answers
+ * are dispatched from here), and the growable arrays of record times
+ * its batches keep for their outcomes (audit_commit.c).
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -167,7 +167,8 @@ start_broker(int i)
 
 	assert_int_equal(pgserver_broker_config(&ps, extra, sizeof(extra)),
 	    0);
-	strncat(extra, "metrics_listen = 127.0.0.1:0\n", sizeof(extra) - strlen(extra) - 1);
+	strncat(extra, "metrics_listen = 127.0.0.1:0\n",
+	    sizeof(extra) - strlen(extra) - 1);
 	if (testbroker_start(&tbs[i], extra, NULL) != 0)
 		fail_msg("broker %d on %s did not start", i, ps.dsn);
 }
@@ -247,8 +248,8 @@ publisher(const char *node, const char *eps, const char *in,
 	snprintf(out, sizeof(out), "%s/%s.out", dir, name);
 	snprintf(err, sizeof(err), "%s/%s.err", dir, name);
 	return spawn("client/cpx", out, err, in, (const char *const []){
-	    "publish", "-v", "--broker", eps, "--pki", testpki_file(""), "--node", node,
-	    "--stdin", "--json", "--timeout", "30", NULL });
+	    "publish", "-v", "--broker", eps, "--pki", testpki_file(""),
+	    "--node", node, "--stdin", "--json", "--timeout", "30", NULL });
 }
 
 /*
@@ -338,7 +339,8 @@ check_log(const char *dsn, json_t *acks)
 	size_t k;
 
 	if (audit_tool("verify", (const char *const []){ "verify", "--ca",
-	    testpki_file("ca.pem"), "--crl", testpki_file("crl.pem"), "--dsn", dsn, NULL }) != 0)
+	    testpki_file("ca.pem"), "--crl", testpki_file("crl.pem"), "--dsn",
+	    dsn, NULL }) != 0)
 		fail_msg("cpx-audit verify --dsn failed");
 	assert_int_equal(audit_tool("dump", (const char *const []){ "dump",
 	    "--dsn", dsn, NULL }), 0);
@@ -931,8 +933,8 @@ test_export_import(void **state)
 
 	start_pg(0);
 	if (audit_tool("import", (const char *const []){ "import", "--dsn",
-	    ps.admin_dsn, "--ca", testpki_file("ca.pem"), "--crl", testpki_file("crl.pem"),
-	    tbs[2].audit, NULL }) != 0)
+	    ps.admin_dsn, "--ca", testpki_file("ca.pem"), "--crl",
+	    testpki_file("crl.pem"), tbs[2].audit, NULL }) != 0)
 		fail_msg("cpx-audit import of %s failed", tbs[2].audit);
 	head_line("import", "database head: ", headi, sizeof(headi));
 
@@ -960,8 +962,8 @@ test_export_import(void **state)
 		fail_msg("cpx-audit export failed");
 	head_line("export", "head: ", head1, sizeof(head1));
 	if (audit_tool("verify-export", (const char *const []){ "verify",
-	    "--ca", testpki_file("ca.pem"), "--crl", testpki_file("crl.pem"), "--multi-broker",
-	    out1, NULL }) != 0)
+	    "--ca", testpki_file("ca.pem"), "--crl", testpki_file("crl.pem"),
+	    "--multi-broker", out1, NULL }) != 0)
 		fail_msg("cpx-audit verify of the export failed");
 	/* Offline, the same head: "last seq: N", "last hash: H". */
 	head_line("verify-export", "last seq: ", lseq, sizeof(lseq));
@@ -1050,8 +1052,8 @@ test_commit_held(void **state)
 	path(rerr, sizeof(rerr), "replay.err");
 	t0 = testutil_now_ms();
 	rp = spawn("client/cpx", out, rerr, NULL, (const char *const []){
-	    "replay", "--broker", tbs[0].endpoint, "--pki", testpki_file(""), "--node",
-	    "hr-ncp", "--json", "--timeout", "20", NULL });
+	    "replay", "--broker", tbs[0].endpoint, "--pki", testpki_file(""),
+	    "--node", "hr-ncp", "--json", "--timeout", "20", NULL });
 	wait_ok(rp, "replay", 20000);
 	if (!cliproc_file_has(rerr, "end of replay")) {
 		cliproc_show("replay", rerr);

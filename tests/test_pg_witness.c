@@ -450,8 +450,8 @@ test_pg_witness_two_brokers(void **state)
 	stop_broker(1);
 	/* The log holds them, verified, from all three countries. */
 	if (audit_tool("verify", (const char *const []){ "verify", "--ca",
-	    testpki_file("ca.pem"), "--crl", testpki_file("crl.pem"), "--require-witnesses",
-	    "1", "--dsn", ps.dsn, NULL }) != 0)
+	    testpki_file("ca.pem"), "--crl", testpki_file("crl.pem"),
+	    "--require-witnesses", "1", "--dsn", ps.dsn, NULL }) != 0)
 		fail_msg("cpx-audit verify --dsn --require-witnesses 1 failed");
 	snprintf(out, sizeof(out), "%s/verify.out", dir);
 	assert_non_null(text = testutil_read_text(out));

@@ -721,7 +721,8 @@ test_audit_checkpoint_signer(void **state)
 	char dir[512], nodelog[512], err[512];
 
 	(void)state;
-	t = trust_new(testpki_file("ca.pem"), testpki_file("crl.pem"), err, sizeof(err));
+	t = trust_new(testpki_file("ca.pem"), testpki_file("crl.pem"), err,
+	    sizeof(err));
 	if (t == NULL)
 		fail_msg("%s", err);
 	pins[0] = tlsctx_load_cert(testpki_file("broker.pem"), err, sizeof(err));
