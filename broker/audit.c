@@ -207,20 +207,13 @@ audit_last_hash(const struct audit *a, uint8_t out[AUDIT_HASH_LEN])
 int
 audit_seal(struct audit *a, char *err, size_t errlen)
 {
-	int	rc;
-
 	if (a->pg != NULL)
 		return audit_pg_seal(a->pg, err, errlen);
 	audit_clearerr(err, errlen);
 	if (a->since_checkpoint > 0 && a->key != NULL &&
 	    audit_checkpoint(a) == -1)
 		log_warnx("audit: %s: no checkpoint at close", a->dir);
-	rc = audit_commit(a, err, errlen);
-	/* The mark lags the records while running; at close it is last. */
-	if (audit_commit_mark(a, rc == 0 ? err : NULL, rc == 0 ? errlen :
-	    0) == -1)
-		rc = -1;
-	return rc;
+	return audit_commit(a, err, errlen);
 }
 
 void

@@ -13,13 +13,11 @@
  * clock stepped back, so cursors can seek by time.
  *
  * Durability. audit_commit returns 0 only once every record of the
- * pending batch is durable (it survives a crash or power loss). The
- * store's record of how long the log now is (the segment files' high-
- * water mark) may follow: it is written after the acknowledgement, at
- * most 8 commits behind, and seal writes it. The broker acknowledges
- * nothing and delivers nothing before that 0, so whatever a node was
- * told is on record, and a record removed later from below the mark is
- * seen to be missing.
+ * pending batch is durable (it survives a crash or power loss), and so
+ * is the store's record of how long the log now is (its high-water
+ * mark). The broker acknowledges nothing and delivers nothing before
+ * that 0, so whatever a node was told is on record, and a record removed
+ * later is seen to be missing.
  *
  * Rollback. If audit_commit fails, none of the batch is on record and
  * its sequence numbers are unused: the next append gets the number the
@@ -87,13 +85,11 @@
  * "high-water-mark" (audit_mark.c) holds two checksummed slots, written
  * alternately: last committed seq, its chain hash, the trusted
  * checkpoint. Commit is write + fsync of the batch (and of the directory
- * for a new segment), which is when it is durable and answered; then
- * pwrite + fdatasync of the mark's next slot, covering one commit or
- * several: group commit, done by a committer thread of the store while
- * the caller appends the next batch (audit_commit.c). A mark that cannot
- * be written fails the commits after it until it can. Rollback
- * truncates the tail back to its durable size and removes segments the
- * commit created. After a crash the last segment may end in bytes
+ * for a new segment), then pwrite + fdatasync of the mark's next slot:
+ * group commit, done by a committer thread of the store while the
+ * caller appends the next batch (audit_commit.c). Rollback puts the mark
+ * back, truncates the tail back to its durable size and removes segments
+ * the commit created. After a crash the last segment may end in bytes
  * that are not one complete valid record (a write cut short, or a last
  * complete record whose hash does not match) and records written after
  * the mark; audit_open() keeps the valid ones, cuts the bad bytes if

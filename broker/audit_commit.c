@@ -4,44 +4,23 @@
  *
  * A commit is three steps. commit_prepare (the loop's thread) takes the
  * pending batch out of the store into a struct audit_job: its bytes, its
- * parts (one per segment file), the chain state after it, the tail as
- * it is durable now. Appends go on at once into a fresh batch numbered
- * after it. commit_write does the I/O with nothing but the job and the
- * store's directory fd: write and fsync every part (and the directory
- * for a new segment); on any failure it removes the segments it created
- * and cuts the tail back, so what is on disk is exactly the
- * acknowledged chain. commit_finish (the loop's thread again) makes the
- * store's durable state the job's, or, if the write failed, drops the
- * batch appended meanwhile too (audit.h: Failure) and, if the rollback
- * itself failed, stops the store writing.
+ * parts (one per segment file), the chain state after it, the tail and
+ * the mark as they are durable now. Appends go on at once into a fresh
+ * batch numbered after it. commit_write does the I/O with nothing but
+ * the job and the store's directory and mark fds: write and fsync every
+ * part (and the directory for a new segment), then the high-water mark's
+ * next slot (pwrite + fdatasync); on any failure it puts the mark back,
+ * removes the segments it created and cuts the tail back, so what is on
+ * disk is exactly the acknowledged chain. commit_finish (the loop's
+ * thread again) makes the store's durable state the job's, or, if the
+ * write failed, drops the batch appended meanwhile too (audit.h:
+ * Failure) and, if the rollback itself failed, stops the store writing.
  *
- * One flush per commit. The batch is acknowledged once its records are
- * durable (one fsync: a journal commit on ext4); the high-water mark
- * (audit_mark.c, pwrite + fdatasync) that says how long the log is
- * comes after, from the committer thread, while the loop already
- * answers the batch. So the mark lags the records, never leads them: it
- * is written only from mk_want, which a commit sets after its records
- * are durable, and only forwards. If the next batch is already waiting,
- * the thread takes it first and one mark covers both; at most
- * MARK_SKIPS commits in a row, then the mark is written before the next
- * batch. At idle the mark follows each commit within one fdatasync.
- * After a crash the records above the mark are kept at open (they are
- * whole: fsynced before their ack), so no acknowledged record is lost;
- * what the lag gives up is that the last few acknowledged batches, if
- * later cut from the end, are not seen as missing (records cut at or
- * below the mark still are). A mark that cannot be written does not
- * undo records already acknowledged: it is logged, and the next commit
- * tries it again before writing anything and fails, naming the file and
- * the error, until it is written; so the store never goes on writing
- * records while its mark cannot be written. Seal and close write the
- * last mark before returning (audit_commit_mark).
- *
- * audit_commit_begin hands the job to the committer thread (started at
- * the first begin, one per store) and audit_commit_step finishes it once
- * the thread has said so on an eventfd the loop polls: nothing is
- * acknowledged before commit_finish, which runs after the fsyncs
- * returned. audit_commit, for callers that may block, is the same begin
- * and step until done, so the mark has one writer.
+ * audit_commit does the three in a row. audit_commit_begin hands the
+ * job to the committer thread (started at the first begin, one per
+ * store) and audit_commit_step finishes it once the thread has said so
+ * on an eventfd the loop polls: nothing is acknowledged before
+ * commit_finish, which runs after the fsyncs returned.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -52,7 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "audit.h"
@@ -102,86 +80,47 @@ job_rollback(const struct audit *a, struct audit_job *j)
 }
 
 /*
- * Commits acknowledged in a row while their mark waits, and how long the
- * thread waits for a batch the loop said follows (see the top).
+ * The records of a failed commit were durable and the mark may be too:
+ * put the old mark back (into the slot that failed: the other still
+ * holds it) before the records go, so that a crash in between never
+ * leaves a mark longer than the log. If that fails, keep the records
+ * (the log is whole either way) and stop writing.
  */
-#define MARK_SKIPS	8u
-#define MARK_WAIT_MS	5L
-
-/* 1 if the mark on disk is behind what the durable records call for. */
-static int
-mark_owed(const struct audit *a)
-{
-	return a->mk_want.last_seq != a->mk_disk.last_seq ||
-	    a->mk_want.trusted_seq != a->mk_disk.trusted_seq;
-}
-
-/* Why the mark is behind, for the commits it stops and for close. */
 static void
-mark_error(const struct audit *a, char *err, size_t errlen)
+job_unmark(const struct audit *a, struct audit_job *j)
 {
-	audit_seterr(err, errlen, "audit: %s/%s: write: %s (records up to %"
-	    PRIu64 " are durable and were acknowledged, but the high-water "
-	    "mark still says %" PRIu64 "; no more records are taken until "
-	    "it is written: check the disk)", a->dir, AUDIT_MARK_FILE,
-	    strerror(a->mk_errno), a->mk_want.last_seq, a->mk_disk.last_seq);
-}
+	struct audit_mark	m = j->mark;
 
-/*
- * Write the mark the durable records call for (mk_want) as the next
- * generation. Whoever owns the mark runs it: the committer thread, or
- * the store's thread when none runs. Returns 0, or -1 with mk_failed.
- */
-static int
-mark_catch_up(struct audit *a)
-{
-	struct audit_mark	m = a->mk_want;
-	char			err[512];
-
-	m.gen = a->mk_disk.gen;
+	m.gen = j->mark_out.gen - 1;
 	if (audit_mark_write(a->mark_fd, &m) == -1) {
-		a->mk_errno = errno;
-		if (!a->mk_failed) {
-			a->mk_failed = 1;
-			mark_error(a, err, sizeof(err));
-			log_warnx("%s", err);
-		}
-		return -1;
+		log_warn("audit: %s/%s: the high-water mark of a failed "
+		    "commit could not be taken back; no more records will "
+		    "be written", a->dir, AUDIT_MARK_FILE);
+		j->broken = 1;
+		return;
 	}
-	if (a->mk_failed)
-		log_info("audit: %s/%s: the high-water mark is written again "
-		    "(record %" PRIu64 ")", a->dir, AUDIT_MARK_FILE,
-		    m.last_seq);
-	a->mk_disk = m;
-	a->mk_failed = 0;
-	a->mk_skips = 0;
-	return 0;
+	j->mark_out = m;
+	j->mark_back = 1;
+	job_rollback(a, j);
 }
 
 /*
- * The disk work of a commit: touches only j, the mark's catch-up state
- * (mk_*) and a's directory and mark fds and names, which do not change
- * while a store is open. The committer thread only.
+ * The disk work of a commit: touches only j, and a's directory and mark
+ * fds and names, which do not change while a store is open. Any thread.
  */
 static void
-commit_write(struct audit *a, struct audit_job *j)
+commit_write(const struct audit *a, struct audit_job *j)
 {
 	char		 name[SEG_NAME_LEN];
 	const char	*op = "write";
 	uint64_t	 off = j->off, first = j->first;
 	size_t		 i, end;
-	int		 fd = j->fd, created = 0, saved;
+	int		 fd = j->fd, created = 0, marked = 0, saved;
 
 	j->rc = 0;
 	j->broken = 0;
+	j->mark_back = 0;
 	j->err[0] = '\0';
-	j->fd_out = j->fd;
-	/* A mark that failed after its records' ack: it first (see top). */
-	if (a->mk_failed && mark_catch_up(a) == -1) {
-		mark_error(a, j->err, sizeof(j->err));
-		j->rc = -1;
-		return;
-	}
 	audit_seg_name(name, j->first);
 	for (i = 0; i < j->nparts; i++) {
 		if (j->parts[i].isnew) {
@@ -215,15 +154,21 @@ commit_write(struct audit *a, struct audit_job *j)
 		goto fail;
 	}
 	/*
-	 * The records are durable: the batch may be acknowledged, and the
-	 * mark may say so (the thread writes it after the ack).
+	 * The records are durable; the mark says so. Only now is the batch
+	 * committed: removing records from the end can no longer pass for
+	 * a shorter log, nor a damaged record for a torn write.
 	 */
 	j->mark_out = j->mark;
 	j->mark_out.last_seq = j->last_seq;
 	memcpy(j->mark_out.last_hash, j->last_hash, AUDIT_HASH_LEN);
 	j->mark_out.trusted_seq = j->trusted_seq;
 	memcpy(j->mark_out.trusted_hash, j->trusted_hash, AUDIT_HASH_LEN);
-	a->mk_want = j->mark_out;
+	marked = 1;
+	if (audit_mark_write(a->mark_fd, &j->mark_out) == -1) {
+		op = "write";
+		snprintf(name, sizeof(name), "%s", AUDIT_MARK_FILE);
+		goto fail;
+	}
 	j->fd_out = fd;
 	j->first_out = first;
 	j->off_out = off;
@@ -234,7 +179,10 @@ fail:
 	if (fd != -1 && fd != j->fd)
 		close(fd);
 	j->fd_out = j->fd;
-	job_rollback(a, j);
+	if (marked)
+		job_unmark(a, j);
+	else
+		job_rollback(a, j);
 }
 
 /* Swap the batch's buffers into j; the store keeps j's old ones. */
@@ -318,6 +266,8 @@ commit_finish(struct audit *a, struct audit_job *j, char *err,
 		audit_seterr(err, errlen, "%s", j->err);
 		if (j->broken)
 			a->broken = 1;
+		if (j->mark_back)
+			a->mark = j->mark_out;
 		audit_reset_pending(a);
 		return -1;
 	}
@@ -361,113 +311,55 @@ audit_commit(struct audit *a, char *err, size_t errlen)
 	}
 	if (a->npending == 0)
 		return 0;
-	/* On the committer thread too: the mark has one writer. */
-	if (audit_commit_begin(a, err, errlen) == -1 ||
-	    audit_commit_wait(a, err, errlen) == -1)
+	if (commit_prepare(a, &a->job, err, errlen) == -1)
 		return -1;
-	return 0;
+	commit_write(a, &a->job);
+	return commit_finish(a, &a->job, err, errlen);
 }
 
 /* --- the committer thread ---------------------------------------------- */
 
-/* deadline = now + ms, on the clock of cm_cv. */
-static void
-deadline_in(struct timespec *t, long ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, t);
-	t->tv_nsec += ms * 1000000L;
-	t->tv_sec += t->tv_nsec / 1000000000L;
-	t->tv_nsec %= 1000000000L;
-}
-
-/*
- * The committer thread: a batch's records when one is handed over, then
- * the mark they call for. Before the mark it waits (at most MARK_WAIT_MS)
- * while the loop has not taken the result yet or has said a batch
- * follows at once: that batch goes first and the mark covers both,
- * unless MARK_SKIPS were acknowledged since the last mark. At idle the
- * loop says none follows and the mark is written at once.
- */
 static void *
 committer_main(void *arg)
 {
 	struct audit	*a = arg;
-	struct timespec	 until = { 0, 0 };
 	uint64_t	 one = 1;
-	int		 owed, waited = 0;
+	int		 stop;
 
-	pthread_mutex_lock(&a->cm_mu);
 	for (;;) {
-		owed = !a->cm_hold && !a->mk_failed && mark_owed(a);
-		if (a->cm_work && (!owed || a->mk_skips < MARK_SKIPS)) {
-			if (owed)
-				a->mk_skips++;
-			a->cm_next = 0;
-			pthread_mutex_unlock(&a->cm_mu);
-			commit_write(a, &a->job);
-			pthread_mutex_lock(&a->cm_mu);
-			a->cm_work = 0;
-			a->cm_done = 1;
-			pthread_mutex_unlock(&a->cm_mu);
-			while (write(a->cm_efd, &one, sizeof(one)) == -1 &&
-			    errno == EINTR)
-				;
-			deadline_in(&until, MARK_WAIT_MS);
-			waited = 0;
-			pthread_mutex_lock(&a->cm_mu);
-			continue;
-		}
-		if (owed && !waited && !a->cm_stop &&
-		    a->mk_skips < MARK_SKIPS && (a->cm_done || a->cm_next)) {
-			if (pthread_cond_timedwait(&a->cm_cv, &a->cm_mu,
-			    &until) == ETIMEDOUT)
-				waited = 1;
-			continue;
-		}
-		if (owed) {
-			pthread_mutex_unlock(&a->cm_mu);
-			(void)mark_catch_up(a);	/* logged; next commit retries */
-			pthread_mutex_lock(&a->cm_mu);
-			continue;
-		}
-		if (a->cm_sync) {
-			a->cm_sync = 0;
-			pthread_cond_broadcast(&a->cm_cv);
-		}
-		if (a->cm_stop)
+		pthread_mutex_lock(&a->cm_mu);
+		while (!a->cm_work && !a->cm_stop)
+			pthread_cond_wait(&a->cm_cv, &a->cm_mu);
+		stop = a->cm_stop && !a->cm_work;
+		pthread_mutex_unlock(&a->cm_mu);
+		if (stop)
 			break;
-		pthread_cond_wait(&a->cm_cv, &a->cm_mu);
+		commit_write(a, &a->job);
+		pthread_mutex_lock(&a->cm_mu);
+		a->cm_work = 0;
+		a->cm_done = 1;
+		pthread_mutex_unlock(&a->cm_mu);
+		while (write(a->cm_efd, &one, sizeof(one)) == -1 &&
+		    errno == EINTR)
+			;
 	}
-	pthread_mutex_unlock(&a->cm_mu);
 	return NULL;
 }
 
 static int
 committer_start(struct audit *a, char *err, size_t errlen)
 {
-	pthread_condattr_t	ca;
-	int			rc;
+	int	rc;
 
 	if (a->cm_started)
 		return 0;
-	if (!a->mk_init) {
-		/* Nothing committed since open: a->mark is on disk. */
-		a->mk_disk = a->mark;
-		a->mk_want = a->mark;
-		a->mk_init = 1;
-	}
 	if ((a->cm_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
 		audit_seterr(err, errlen, "audit: %s: eventfd: %s", a->dir,
 		    strerror(errno));
 		return -1;
 	}
-	a->cm_stop = 0;
-	a->cm_sync = 0;
-	a->cm_next = 0;
-	if (pthread_condattr_init(&ca) != 0 ||
-	    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
-	    pthread_mutex_init(&a->cm_mu, NULL) != 0 ||
-	    pthread_cond_init(&a->cm_cv, &ca) != 0 ||
+	if (pthread_mutex_init(&a->cm_mu, NULL) != 0 ||
+	    pthread_cond_init(&a->cm_cv, NULL) != 0 ||
 	    (rc = pthread_create(&a->cm_thread, NULL, committer_main, a)) !=
 	    0) {
 		audit_seterr(err, errlen, "audit: %s: committer thread: "
@@ -476,12 +368,10 @@ committer_start(struct audit *a, char *err, size_t errlen)
 		a->cm_efd = -1;
 		return -1;
 	}
-	pthread_condattr_destroy(&ca);
 	a->cm_started = 1;
 	return 0;
 }
 
-/* The thread writes the mark it owes (unless held or failed) and ends. */
 void
 audit_committer_stop(struct audit *a)
 {
@@ -489,7 +379,7 @@ audit_committer_stop(struct audit *a)
 		return;
 	pthread_mutex_lock(&a->cm_mu);
 	a->cm_stop = 1;
-	pthread_cond_broadcast(&a->cm_cv);
+	pthread_cond_signal(&a->cm_cv);
 	pthread_mutex_unlock(&a->cm_mu);
 	pthread_join(a->cm_thread, NULL);
 	pthread_cond_destroy(&a->cm_cv);
@@ -497,43 +387,6 @@ audit_committer_stop(struct audit *a)
 	close(a->cm_efd);
 	a->cm_efd = -1;
 	a->cm_started = 0;
-}
-
-int
-audit_commit_mark(struct audit *a, char *err, size_t errlen)
-{
-	if (a->pg != NULL)
-		return 0;
-	audit_clearerr(err, errlen);
-	if (a->inflight && audit_commit_wait(a, err, errlen) == -1)
-		return -1;
-	audit_committer_stop(a);
-	/* The thread is gone: the mark is this thread's now. */
-	if (!a->mk_init || (!a->mk_failed && !mark_owed(a)))
-		return 0;
-	if (mark_catch_up(a) == -1) {
-		mark_error(a, err, errlen);
-		return -1;
-	}
-	return 0;
-}
-
-void
-audit_commit_hold_mark(struct audit *a, int hold)
-{
-	if (!a->cm_started) {
-		a->cm_hold = hold;
-		return;
-	}
-	pthread_mutex_lock(&a->cm_mu);
-	a->cm_hold = hold;
-	if (!hold) {
-		a->cm_sync = 1;
-		pthread_cond_broadcast(&a->cm_cv);
-		while (a->cm_sync)
-			pthread_cond_wait(&a->cm_cv, &a->cm_mu);
-	}
-	pthread_mutex_unlock(&a->cm_mu);
 }
 
 int
@@ -564,7 +417,7 @@ audit_commit_begin(struct audit *a, char *err, size_t errlen)
 	pthread_mutex_lock(&a->cm_mu);
 	a->cm_done = 0;
 	a->cm_work = 1;
-	pthread_cond_broadcast(&a->cm_cv);
+	pthread_cond_signal(&a->cm_cv);
 	pthread_mutex_unlock(&a->cm_mu);
 	return 0;
 }
@@ -593,23 +446,11 @@ static int
 step_done(struct audit *a, char *err, size_t errlen)
 {
 	uint64_t	n;
-	int		rc;
 
 	while (read(a->cm_efd, &n, sizeof(n)) == -1 && errno == EINTR)
 		;
 	a->inflight = 0;
-	rc = commit_finish(a, &a->job, err, errlen);
-	/*
-	 * Tell the thread whether a batch follows at once (see the top).
-	 * If one does, its begin wakes the thread: no wake-up here.
-	 */
-	pthread_mutex_lock(&a->cm_mu);
-	a->cm_done = 0;
-	a->cm_next = a->npending > 0;
-	if (!a->cm_next)
-		pthread_cond_broadcast(&a->cm_cv);
-	pthread_mutex_unlock(&a->cm_mu);
-	if (rc == -1)
+	if (commit_finish(a, &a->job, err, errlen) == -1)
 		return -1;
 	a->done_n = a->job.nrec;
 	return 1;

@@ -178,10 +178,11 @@ struct audit_job {
 	/* What the write did. */
 	int		 rc;		/* 0, or -1 with err */
 	int		 broken;	/* rollback failed */
+	int		 mark_back;	/* mark_out holds the mark put back */
 	char		 err[512];
 	int		 fd_out;	/* tail after */
 	uint64_t	 first_out, off_out;
-	struct audit_mark mark_out;	/* the mark the records call for */
+	struct audit_mark mark_out;	/* the mark written */
 };
 
 struct audit_pg;
@@ -204,8 +205,7 @@ struct audit {
 	int		 broken;	/* rollback failed: no more writes */
 	unsigned	 flags;		/* AUDIT_OPEN_* */
 	int		 mark_fd;	/* high-water mark, -1: none */
-	struct audit_mark mark;		/* what the durable records call
-					 * for (on disk once mk_disk is) */
+	struct audit_mark mark;		/* as on disk */
 	int		 mark_found;	/* there was one at open */
 	uint64_t	 last_ckpt;	/* last checkpoint checked at open */
 	uint8_t		 last_ckpt_hash[AUDIT_HASH_LEN]; /* it signs */
@@ -255,17 +255,6 @@ struct audit {
 	pthread_cond_t	 cm_cv;
 	int		 cm_work, cm_done, cm_stop;
 	int		 cm_efd;	/* eventfd: the thread is done */
-	int		 cm_hold;	/* tests: the thread writes no mark */
-	int		 cm_sync;	/* asked: say when idle (cm_hold) */
-	int		 cm_next;	/* the loop begins a batch at once */
-	/* The mark after the records (audit_commit.c): the committer
-	 * thread's while it runs, else the store thread's. */
-	int		 mk_init;
-	struct audit_mark mk_disk;	/* as last written */
-	struct audit_mark mk_want;	/* what the durable records call for */
-	int		 mk_failed;	/* the last write failed, mk_errno */
-	int		 mk_errno;
-	unsigned	 mk_skips;	/* commits acknowledged while owed */
 };
 
 /* audit_commit.c: block until the commit in flight ends (1 or -1). */
@@ -273,21 +262,6 @@ int	audit_commit_wait(struct audit *a, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
 /* Stop and join the committer thread (none in flight). */
 void	audit_committer_stop(struct audit *a);
-/*
- * Write the high-water mark for every durable record now, before
- * returning (seal, close): waits for a commit in flight, stops the
- * committer thread (the next begin starts it again) and writes what it
- * still owed. Returns 0, or -1 with err[] naming the mark file.
- */
-int	audit_commit_mark(struct audit *a, char *err, size_t errlen)
-	    __attribute__((warn_unused_result));
-/*
- * Tests only: while hold is 1 the committer thread writes no mark (the
- * state a crash leaves between a commit's acknowledgement and its
- * mark). Releasing it waits until the thread has written the mark it
- * owed, or failed to.
- */
-void	audit_commit_hold_mark(struct audit *a, int hold);
 void	audit_job_free(struct audit_job *j);
 /* Room for n times in *v (audit_batch.c). Returns 0 or -1 (memory). */
 int	audit_times_reserve(int64_t **v, size_t *cap, size_t n)
@@ -415,8 +389,7 @@ int	audit_mark_open(int dirfd, const char *dir, int *fdp, char *err,
 	    size_t errlen) __attribute__((warn_unused_result));
 /*
  * Write *m as the next generation (m->gen moves on) into the slot the
- * current one is not in, and fdatasync. 0, or -1 with errno and *m as
- * it was (a retry writes the same slot).
+ * current one is not in, and fdatasync. 0, or -1 with errno.
  */
 int	audit_mark_write(int fd, struct audit_mark *m)
 	    __attribute__((warn_unused_result));

@@ -11,15 +11,11 @@
  *     32 bytes its chain hash | u64be trusted checkpoint seq |
  *     32 bytes the chain hash that checkpoint signs |
  *     32 bytes SHA-256 of the 96 bytes before
- * The committer writes the next generation into the slot the current
- * one is not in (pwrite, fdatasync), only after the records it covers
- * are durable, and never backwards (audit_commit.c). A crash in the
- * middle of that write leaves the other slot whole: a valid mark always
- * exists. It may lag the records: the committer acknowledges a batch
- * after the records' own fsync and writes the mark after that (under
- * load, once for up to a few commits in a row), so after a crash the
- * records above the mark, which were written whole, are kept; whether
- * they had been acknowledged or not, nothing acknowledged is lost.
+ * A commit writes the next generation into the slot the current one is
+ * not in (pwrite, fdatasync), after the records are durable. A crash
+ * in the middle of that write leaves the other slot whole: a valid mark
+ * always exists, at worst one commit behind the records (records above
+ * the mark are kept: they were written, only not yet acknowledged).
  * The file itself is created once, by write-temp, fsync, rename, fsync
  * of the directory, so it is either absent or whole.
  *
@@ -167,23 +163,17 @@ done:
 int
 audit_mark_write(int fd, struct audit_mark *m)
 {
-	struct audit_mark	next = *m;
-	uint8_t			buf[MARK_SLOT];
+	uint8_t	buf[MARK_SLOT];
 
-	next.gen++;
-	if (encode(buf, &next) == -1) {
+	m->gen++;
+	if (encode(buf, m) == -1) {
 		errno = ENOMEM;
 		return -1;
 	}
-	/*
-	 * The slot the current generation is not in: it stays whole. On
-	 * failure *m keeps its generation, so a retry writes this slot
-	 * again and never the one that holds the last good mark.
-	 */
+	/* The slot the current generation is not in: it stays whole. */
 	if (audit_pwrite_all(fd, buf, sizeof(buf),
-	    (next.gen & 1) * MARK_STRIDE) == -1 || fdatasync(fd) == -1)
+	    (m->gen & 1) * MARK_STRIDE) == -1 || fdatasync(fd) == -1)
 		return -1;
-	*m = next;
 	return 0;
 }
 

@@ -446,9 +446,8 @@ audit_recover(struct audit *a, char *err, size_t errlen)
 	if (a->durable_seq > a->mark.last_seq && a->mark_found)
 		log_warnx("audit: %s: records %" PRIu64 "..%" PRIu64 " were "
 		    "written after the last high-water mark (a crash before "
-		    "the mark caught up; they may have been acknowledged): "
-		    "kept, checked, and now marked", a->dir,
-		    a->mark.last_seq + 1,
+		    "their commit finished; never acknowledged): kept, "
+		    "checked, and now marked", a->dir, a->mark.last_seq + 1,
 		    a->durable_seq);
 	/*
 	 * The highest time so far, not the last record's: after a restart

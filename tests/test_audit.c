@@ -5,9 +5,7 @@
  * (tmpfs when mount works, RLIMIT_FSIZE in a child otherwise and too),
  * checkpoint signatures and the offline verifier with the test PKI; the
  * time index a cursor seeks by; the checkpoint as the store contract in
- * audit.h states it, checked from outside the store; one flush per
- * commit: the high-water mark written after the acknowledgement, a mark
- * that cannot be written, and a kill -9 between a commit and its mark.
+ * audit.h states it, checked from outside the store.
  */
 #include <sys/mount.h>
 #include <sys/resource.h>
@@ -27,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -40,7 +37,6 @@
 #include <openssl/x509.h>
 
 #include "audit.h"
-#include "audit_impl.h"	/* the mark's test seam and its file */
 #include "audit_tools_util.h"
 #include "log.h"
 #include "sign.h"
@@ -2224,243 +2220,6 @@ test_commit_pipelined_disk_full(void **state)
 	assert_int_equal(umount(f->log), 0);
 }
 
-/* --- one flush per commit: the mark after the acknowledgement ----------- */
-
-/* The last seq the high-water mark on disk holds now. */
-static uint64_t
-disk_mark(const struct fx *f)
-{
-	struct audit_mark	m;
-	char			err[512];
-	int			dfd, found = 0;
-
-	dfd = open(f->log, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	assert_true(dfd >= 0);
-	if (audit_mark_read(dfd, f->log, &m, &found, err, sizeof(err)) != 0)
-		fail_msg("mark: %s", err);
-	close(dfd);
-	assert_true(found);
-	return m.last_seq;
-}
-
-/* Poll (5 s at most) until the mark on disk says seq. */
-static void
-wait_mark(const struct fx *f, uint64_t seq)
-{
-	struct timespec	ms = { 0, 1000000 };
-	int		i;
-
-	for (i = 0; i < 5000 && disk_mark(f) != seq; i++)
-		nanosleep(&ms, NULL);
-	assert_int_equal(disk_mark(f), seq);
-}
-
-/*
- * A commit returns once its records are durable, before the mark: with
- * the mark held back, the acknowledged records are on disk whole (the
- * offline verifier reads them) and a cursor reads them, while the mark
- * still says what it said at open. Released, the committer writes the
- * mark it owed; at idle it follows each commit without being asked.
- */
-static void
-test_commit_ack_before_mark(void **state)
-{
-	struct fx	*f = *state;
-	struct audit	*a;
-	struct audit_verify_stats st;
-	char		 err[512];
-	uint64_t	 first;
-	int		 i;
-
-	a = open_ok(f);
-	assert_int_equal(disk_mark(f), 0);
-	audit_commit_hold_mark(a, 1);
-	for (i = 1; i <= 5; i++) {
-		assert_int_equal(add(a, 5, "acknowledged", 0), (uint64_t)i);
-		commit(a);
-		assert_int_equal(audit_last_seq(a), (uint64_t)i);
-		assert_int_equal(read_all(a, 1, 0, &first), (uint64_t)i);
-		assert_int_equal(disk_mark(f), 0);
-	}
-	if (audit_verify_dir_stats(f->log, NULL, &st, err, sizeof(err)) != 0)
-		fail_msg("verify: %s", err);
-	assert_int_equal(st.last_seq, 5);
-	assert_int_equal(st.mark_seq, 0);
-	assert_int_equal(st.torn_bytes, 0);
-	/* Released: the mark the five commits owed, in one write. */
-	audit_commit_hold_mark(a, 0);
-	assert_int_equal(disk_mark(f), 5);
-	add(a, 5, "at idle", 0);
-	commit(a);
-	wait_mark(f, 6);
-	/* Close writes the last mark before it returns. */
-	audit_close(&a);
-	assert_int_equal(disk_mark(f), 7);	/* the closing checkpoint */
-}
-
-/*
- * The mark cannot be written after its records were acknowledged (its
- * fd replaced by a read-only one: EBADF). The records stay durable and
- * readable; the next commits are refused, naming the mark file and the
- * error, and write nothing; once the mark can be written the next
- * commit writes it first and goes on.
- */
-static void
-test_mark_write_fails(void **state)
-{
-	struct fx	*f = *state;
-	struct audit	*a;
-	struct audit_verify_stats st;
-	char		 err[512], path[PATH_MAX];
-	uint64_t	 first;
-	int		 saved, ro;
-
-	a = open_ok(f);
-	audit_commit_hold_mark(a, 1);
-	add(a, 5, "one", 0);
-	add(a, 5, "two", 0);
-	add(a, 5, "three", 0);
-	commit(a);
-	/* The thread is held: nothing of it touches the fd while we swap. */
-	mark_path(path, sizeof(path), f);
-	saved = dup(a->mark_fd);
-	ro = open(path, O_RDONLY | O_CLOEXEC);
-	assert_true(saved >= 0 && ro >= 0);
-	assert_int_equal(dup2(ro, a->mark_fd), a->mark_fd);
-	assert_int_equal(close(ro), 0);
-	audit_commit_hold_mark(a, 0);	/* tries, fails */
-	assert_int_equal(audit_last_seq(a), 3);
-	assert_int_equal(read_all(a, 1, 0, &first), 3);
-	assert_int_equal(disk_mark(f), 0);
-	/* Refused until the mark is written, with nothing written. */
-	assert_int_equal(add(a, 5, "four", 0), 4);
-	assert_int_equal(audit_commit(a, err, sizeof(err)), -1);
-	if (strstr(err, "/high-water-mark: write: Bad file descriptor") ==
-	    NULL || strstr(err, "records up to 3 are durable") == NULL ||
-	    strstr(err, "mark still says 0") == NULL)
-		fail_msg("error \"%s\"", err);
-	assert_int_equal(audit_last_seq(a), 3);
-	assert_int_equal(audit_pending(a), 0);
-	assert_int_equal(add(a, 5, "four again", 0), 4);
-	assert_int_equal(audit_commit(a, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "high-water-mark"));
-	/* What close would do fails the same way. */
-	assert_int_equal(audit_commit_mark(a, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "Bad file descriptor"));
-	if (audit_verify_dir_stats(f->log, NULL, &st, err, sizeof(err)) != 0)
-		fail_msg("verify: %s", err);
-	assert_int_equal(st.last_seq, 3);
-	assert_int_equal(st.mark_seq, 0);
-	/* The disk is back: the mark first, then the records. */
-	assert_int_equal(dup2(saved, a->mark_fd), a->mark_fd);
-	assert_int_equal(close(saved), 0);
-	assert_int_equal(add(a, 5, "four at last", 0), 4);
-	commit(a);
-	assert_int_equal(audit_last_seq(a), 4);
-	assert_true(disk_mark(f) >= 3);
-	wait_mark(f, 4);
-	audit_close(&a);
-	a = open_ok(f);
-	assert_int_equal(audit_last_seq(a), 5);
-	assert_int_equal(read_all(a, 1, 0, &first), 5);
-	audit_close(&a);
-}
-
-/*
- * In a child: ten records marked, ten more acknowledged with the mark
- * held back, then kill -9. Exits with the step that failed.
- */
-static void
-lagging_child(struct fx *f)
-{
-	struct audit	*a;
-	char		 err[512];
-	Cpx__AuditRecord rec = CPX__AUDIT_RECORD__INIT;
-	uint64_t	 seq;
-	int		 i;
-
-	if ((a = audit_open(f->log, f->key, f->cert, err, sizeof(err))) ==
-	    NULL)
-		_exit(10);
-	audit_commit_hold_mark(a, 1);
-	for (i = 1; i <= 20; i++) {
-		rec.kind = 5;
-		rec.seq = 0;
-		rec.time = 0;
-		rec.text = (char *)"acknowledged";
-		if (audit_append(a, &rec, &seq) != 0 || seq != (uint64_t)i)
-			_exit(11);
-		if (i % 10 != 0)
-			continue;
-		if (audit_commit(a, err, sizeof(err)) != 0)
-			_exit(12);
-		if (i == 10) {
-			audit_commit_hold_mark(a, 0);	/* mark 10 */
-			audit_commit_hold_mark(a, 1);
-		}
-	}
-	kill(getpid(), SIGKILL);
-	_exit(13);
-}
-
-/*
- * kill -9 after records were acknowledged and before their mark: at
- * open the records above the mark are kept (none acknowledged is
- * lost), and records cut from the end below the mark are still
- * refused as missing.
- */
-static void
-test_crash_mark_lags(void **state)
-{
-	struct fx	*f = *state;
-	struct audit	*a;
-	struct audit_verify_stats st;
-	struct savedmark m;
-	char		 path[PATH_MAX], err[512];
-	uint8_t		*img;
-	size_t		 len, off[64], n;
-	uint64_t	 first;
-	pid_t		 pid;
-	int		 status;
-
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0)
-		lagging_child(f);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
-		fail_msg("child: status %d", status);
-	if (audit_verify_dir_stats(f->log, NULL, &st, err, sizeof(err)) != 0)
-		fail_msg("verify: %s", err);
-	assert_int_equal(st.mark_seq, 10);
-	assert_int_equal(st.last_seq, 20);
-	assert_int_equal(st.torn_bytes, 0);
-	mark_save(f, &m);
-	seg_path(path, sizeof(path), f, 1);
-	img = slurp(path, &len);
-	n = frames(img, len, off, 64);
-	assert_int_equal(n, 20);
-	/* Cut below the mark: records 9 and 10 were marked, so missing. */
-	spill(path, img, off[8]);
-	expect_both_refuse(f, "records 9..10 are missing: the high-water "
-	    "mark (high-water-mark) says 10 were committed, but the log ends "
-	    "at record 8");
-	/* As the crash left it: all twenty kept, then marked. */
-	spill(path, img, len);
-	mark_restore(f, &m);
-	a = open_ok(f);
-	assert_int_equal(audit_last_seq(a), 20);
-	assert_int_equal(read_all(a, 1, 0, &first), 20);
-	assert_int_equal(disk_mark(f), 20);
-	/* The chain goes on from record 20. */
-	assert_int_equal(add(a, 3, "after the crash", 0), 21);
-	commit(a);
-	audit_close(&a);
-	assert_int_equal(disk_mark(f), 22);	/* the closing checkpoint */
-	free(m.img);
-	free(img);
-}
-
 int
 main(void)
 {
@@ -2511,12 +2270,6 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_commit_pipelined_disk_full, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_commit_ack_before_mark,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_mark_write_fails, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_crash_mark_lags, setup,
-		    teardown),
 	};
 
 	log_init("test_audit", LOG_LEVEL_ERROR);
