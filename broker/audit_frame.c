@@ -59,6 +59,17 @@ audit_put_be64(uint8_t *p, uint64_t v)
 	audit_put_be32(p + 4, (uint32_t)v);
 }
 
+uint64_t
+audit_get_be64(const uint8_t *p)
+{
+	uint64_t	v = 0;
+	int		i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
 static uint32_t
 get_be32(const uint8_t *p)
 {

@@ -308,6 +308,7 @@ int	audit_chain_hash(EVP_MD_CTX *md, const uint8_t prev[AUDIT_HASH_LEN],
 	    uint8_t out[AUDIT_HASH_LEN]) __attribute__((warn_unused_result));
 void	audit_put_be32(uint8_t *p, uint32_t v);
 void	audit_put_be64(uint8_t *p, uint64_t v);
+uint64_t audit_get_be64(const uint8_t *p);
 /* A SHA-256 context for the chain; *mdp is the fetched digest (free both). */
 EVP_MD_CTX *audit_sha256_ctx(EVP_MD **mdp);
 /* A file reader with a cap-byte buffer (owned by r: free(r->buf)). */

@@ -47,17 +47,6 @@
 #define MARK_STRIDE	4096u
 #define MARK_TMP	AUDIT_MARK_FILE ".tmp"
 
-static uint64_t
-get_be64(const uint8_t *p)
-{
-	uint64_t	v = 0;
-	int		i;
-
-	for (i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 static int
 slot_sum(const uint8_t *body, uint8_t out[AUDIT_HASH_LEN])
 {
@@ -89,10 +78,10 @@ decode(const uint8_t p[MARK_SLOT], struct audit_mark *m)
 	if (memcmp(p, MARK_MAGIC, 8) != 0 || slot_sum(p, sum) == -1 ||
 	    CRYPTO_memcmp(sum, p + MARK_BODY, AUDIT_HASH_LEN) != 0)
 		return 0;
-	m->gen = get_be64(p + 8);
-	m->last_seq = get_be64(p + 16);
+	m->gen = audit_get_be64(p + 8);
+	m->last_seq = audit_get_be64(p + 16);
 	memcpy(m->last_hash, p + 24, AUDIT_HASH_LEN);
-	m->trusted_seq = get_be64(p + 56);
+	m->trusted_seq = audit_get_be64(p + 56);
 	memcpy(m->trusted_hash, p + 64, AUDIT_HASH_LEN);
 	return m->trusted_seq <= m->last_seq;
 }

@@ -43,28 +43,6 @@ audit_pg_now(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-uint64_t
-audit_pg_be64(const uint8_t *b)
-{
-	uint64_t	v = 0;
-	int		i;
-
-	for (i = 0; i < 8; i++)
-		v = v << 8 | b[i];
-	return v;
-}
-
-void
-audit_pg_put_be64(uint8_t *b, uint64_t v)
-{
-	int	i;
-
-	for (i = 7; i >= 0; i--) {
-		b[i] = (uint8_t)v;
-		v >>= 8;
-	}
-}
-
 int
 audit_pg_err(const struct audit_pg *p, char *err, size_t errlen,
     const char *fmt, ...)

@@ -214,8 +214,6 @@ int	audit_pg_alive(PGconn *c);
 void	audit_pg_drop(struct audit_pg *p, const char *why);
 /* Now, monotonic ms. */
 int64_t	audit_pg_now(void);
-uint64_t audit_pg_be64(const uint8_t *b);
-void	audit_pg_put_be64(uint8_t *b, uint64_t v);
 
 /* --- audit_pg_schema.c ------------------------------------------------ */
 

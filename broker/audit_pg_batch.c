@@ -337,9 +337,9 @@ audit_pg_take_head(struct audit_pg *p, const PGresult *r, char *why,
 	    (int)AUDIT_HASH_LEN || PQgetlength(r, 0, 2) != 8)
 		return errf(why, whylen, "table cpx_head is damaged (one row "
 		    "of seq, 32-byte hash, time wanted)");
-	p->lock_seq = audit_pg_be64((const uint8_t *)PQgetvalue(r, 0, 0));
+	p->lock_seq = audit_get_be64((const uint8_t *)PQgetvalue(r, 0, 0));
 	memcpy(p->lock_hash, PQgetvalue(r, 0, 1), AUDIT_HASH_LEN);
-	p->lock_time = (int64_t)audit_pg_be64(
+	p->lock_time = (int64_t)audit_get_be64(
 	    (const uint8_t *)PQgetvalue(r, 0, 2));
 	if (p->lock_seq > INT64_MAX / 2)
 		return errf(why, whylen, "head seq %" PRIu64 " out of range",
@@ -395,7 +395,7 @@ audit_pg_take_dups(struct audit_pg *p, const PGresult *r, char *why,
 			    "cpx_records is damaged");
 		o = PQgetvalue(r, i, 0);
 		id = PQgetvalue(r, i, 1);
-		seq = audit_pg_be64((const uint8_t *)PQgetvalue(r, i, 2));
+		seq = audit_get_be64((const uint8_t *)PQgetvalue(r, i, 2));
 		for (j = 0; j < p->fly.n; j++) {
 			e = &p->fly.v[j];
 			if (e->origin == NULL || strcmp(e->origin, o) != 0 ||

@@ -57,7 +57,7 @@ arrived(struct audit_pg_cursor *c)
 	/* A seek by time starts where the database found that time. */
 	if (c->from_time > 0 && !c->have_hash &&
 	    PQgetlength(c->res, 0, 0) == 8 && (v = PQgetvalue(c->res, 0,
-	    0)) != NULL && (first = audit_pg_be64((const uint8_t *)v)) >
+	    0)) != NULL && (first = audit_get_be64((const uint8_t *)v)) >
 	    c->next_seq && first <= INT64_MAX)
 		c->next_seq = first;
 	return 1;

@@ -177,7 +177,7 @@ col_int(const PGresult *r, int i, int col, int n, uint64_t *v)
 		return -1;
 	b = (const uint8_t *)PQgetvalue(r, i, col);
 	if (n == 8)
-		*v = audit_pg_be64(b);
+		*v = audit_get_be64(b);
 	else
 		*v = (uint64_t)b[0] << 24 | (uint64_t)b[1] << 16 |
 		    (uint64_t)b[2] << 8 | b[3];
@@ -334,7 +334,7 @@ audit_pg_check_chain(struct audit_pg *p, PGconn *c, char *err,
 	if (read_head(p, c, &hseq, hh, &ht, err, errlen) == -1)
 		goto done;
 	for (;;) {
-		audit_pg_put_be64(nb, seq);
+		audit_put_be64(nb, seq);
 		vals[0] = (const char *)nb;
 		lens[0] = 8;
 		PQclear(r);
