@@ -283,8 +283,8 @@ send_first(struct audit_pg *p)
 	r->deadline = audit_pg_now() + PG_STEP_TIMEOUT_MS;
 }
 
-static void
-step(struct audit_pg *p)
+void
+audit_pg_read_step(struct audit_pg *p)
 {
 	struct pg_reader *r = &p->rd;
 	char m[64];
@@ -325,7 +325,7 @@ void
 audit_pg_read_ask(struct audit_pg *p, struct audit_pg_cursor *c)
 {
 	enqueue(&p->rd, c, 0);
-	step(p);
+	audit_pg_read_step(p);
 }
 
 void
@@ -353,19 +353,13 @@ audit_pg_read_wait(struct audit_pg *p, struct audit_pg_cursor *c)
 	struct pollfd pfd;
 
 	for (;;) {
-		step(p);
+		audit_pg_read_step(p);
 		if (c->ask != PG_ASK_QUEUED && c->ask != PG_ASK_SENT)
 			return;
 		pfd.fd = audit_pg_read_fd(p, &pfd.events);
-		/* Deadlines are checked in step: wake for them. */
+		/* Deadlines are checked when stepped: wake for them. */
 		(void)poll(&pfd, pfd.fd == -1 ? 0 : 1, 100);
 	}
-}
-
-void
-audit_pg_read_step(struct audit_pg *p)
-{
-	step(p);
 }
 
 int
