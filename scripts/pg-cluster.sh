@@ -394,21 +394,29 @@ save_template() {
 	return 0
 }
 
-# start_primary DIR PORT AUTO: start DIR/primary on PORT (AUTO 1: on a
-# bind failure, on another free port); prints the port it runs on.
-start_primary() {
-	local d="$1" port="$2" auto="$3" tries=0
+# start_server DIR NODE PORT AUTO: start DIR/NODE (primary, or standby:
+# a copy of the primary streaming from it) on PORT (AUTO 1: on a bind
+# failure, on another free port, not the primary's, recorded in
+# DIR/ports); prints the port it runs on.
+start_server() {
+	local d="$1" node="$2" port="$3" auto="$4" tries=0 avoid=0
+	[ "$node" = standby ] && avoid=$(port_of "$d" primary)
 	while :; do
-		write_conf "$d" primary "$port" ""
-		if start_node "$d" primary 2>"$d/start.err"; then
+		write_conf "$d" "$node" "$port" ""
+		if start_node "$d" "$node" 2>"$d/start.err"; then
 			break
 		fi
 		tries=$((tries + 1))
 		if [ "$auto" = 1 ] && [ $tries -lt 5 ] &&
-		    bind_failed "$d/primary.log"; then
-			port=$(pick_port 0)
-			echo "primary=$port" >"$d/ports"
-			: >"$d/primary.log"
+		    bind_failed "$d/$node.log"; then
+			port=$(pick_port "$avoid")
+			if [ "$node" = primary ]; then
+				echo "primary=$port" >"$d/ports"
+			else
+				printf 'primary=%s\nstandby=%s\n' "$avoid" \
+				    "$port" >"$d/ports"
+			fi
+			: >"$d/$node.log"
 			continue
 		fi
 		cat "$d/start.err" >&2
@@ -421,7 +429,7 @@ start_primary() {
 # init_primary DIR PORT AUTO: a new, stopped cluster in DIR/primary with
 # database cpx and roles cpx_admin and cpx_broker (passwords not set
 # yet). From the template if there is one, else by initdb, a start on
-# PORT (AUTO as for start_primary) and a stop (and the template is made
+# PORT (AUTO as for start_server) and a stop (and the template is made
 # from it).
 init_primary() {
 	local d="$1" port="$2" auto="$3"
@@ -442,7 +450,7 @@ init_primary() {
 		return 1
 	fi
 	write_hba "$d/primary"
-	port=$(start_primary "$d" "$port" "$auto") || return 1
+	port=$(start_server "$d" primary "$port" "$auto") || return 1
 	# Least privilege: cpx_admin owns database cpx (and through
 	# pg_database_owner its schema public); cpx_broker may connect and
 	# use schema public, and gets its rights on the tables from
@@ -464,31 +472,6 @@ EOF
 	as_pg "$PGBIN/pg_ctl" -D "$d/primary" -m fast -w -t "$WAIT" -s stop \
 	    >/dev/null 2>&1 || return 1
 	save_template "$d"
-}
-
-# start_standby DIR PORT AUTO: start DIR/standby (a copy of the primary
-# streaming from it) on PORT; prints the port it runs on.
-start_standby() {
-	local d="$1" sport="$2" sauto="$3" tries=0
-	while :; do
-		write_conf "$d" standby "$sport" ""
-		if start_node "$d" standby 2>"$d/start.err"; then
-			break
-		fi
-		tries=$((tries + 1))
-		if [ "$sauto" = 1 ] && [ $tries -lt 5 ] &&
-		    bind_failed "$d/standby.log"; then
-			sport=$(pick_port "$(port_of "$d" primary)")
-			printf 'primary=%s\nstandby=%s\n' \
-			    "$(port_of "$d" primary)" "$sport" >"$d/ports"
-			: >"$d/standby.log"
-			continue
-		fi
-		cat "$d/start.err" >&2
-		return 1
-	done
-	rm -f "$d/start.err"
-	echo "$sport"
 }
 
 create() {
@@ -515,7 +498,7 @@ create() {
 		fi
 		as_pg touch "$d/standby/standby.signal"
 	fi
-	port=$(start_primary "$d" "$port" "$auto") || return 1
+	port=$(start_server "$d" primary "$port" "$auto") || return 1
 	admin_pw=$(random_password)
 	broker_pw=$(random_password)
 	# The password file libpq reads (PGPASSFILE or passfile= in the DSN):
@@ -540,7 +523,7 @@ $grant
 COMMIT;
 EOF
 	[ -n "$sport" ] || return 0
-	start_standby "$d" "$sport" "$sauto" >/dev/null || return 1
+	start_server "$d" standby "$sport" "$sauto" >/dev/null || return 1
 	# Only now does the primary wait for the standby on each commit.
 	write_conf "$d" primary "$port" standby
 	as_pg "$PGBIN/pg_ctl" -D "$d/primary" -s reload >/dev/null
