@@ -238,6 +238,20 @@ commit_expect(struct audit *a, uint64_t first, size_t n)
 	}
 }
 
+/* Append i of a's last batch became outcome (audit.h), with seq. */
+static void
+expect_outcome(struct audit *a, size_t i, int outcome, uint64_t seq)
+{
+	uint64_t got;
+	int64_t t;
+	int rc;
+
+	if ((rc = audit_batch_outcome(a, i, &got, &t)) != outcome ||
+	    got != seq)
+		fail_msg("append %zu: outcome %d seq %" PRIu64 ", want %d seq %"
+		    PRIu64, i, rc, got, outcome, seq);
+}
+
 /*
  * Read the whole log through a cursor (it checks the chain as it reads):
  * the count; ids[i] gets record i+1's alert id ("" if none).
@@ -459,8 +473,6 @@ test_duplicate_across_stores(void **state)
 {
 	struct audit *a, *b;
 	char err[1024], out[256];
-	uint64_t seq;
-	int64_t t;
 	int rc;
 
 	(void)state;
@@ -479,21 +491,11 @@ test_duplicate_across_stores(void **state)
 	if ((rc = commit_poll(b, 20000, err, sizeof(err))) != 1)
 		fail_msg("commit: %d %s", rc, err);
 	assert_int_equal(audit_batch_count(b), 5);
-	assert_int_equal(audit_batch_outcome(b, 0, &seq, &t),
-	    AUDIT_OUT_DUP_SAME);
-	assert_int_equal(seq, 1);
-	assert_int_equal(audit_batch_outcome(b, 1, &seq, &t),
-	    AUDIT_OUT_DUP_DIFFERENT);
-	assert_int_equal(seq, 2);
-	assert_int_equal(audit_batch_outcome(b, 2, &seq, &t),
-	    AUDIT_OUT_COMMITTED);
-	assert_int_equal(seq, 3);
-	assert_int_equal(audit_batch_outcome(b, 3, &seq, &t),
-	    AUDIT_OUT_COMMITTED);
-	assert_int_equal(seq, 4);
-	assert_int_equal(audit_batch_outcome(b, 4, &seq, &t),
-	    AUDIT_OUT_DUP_SAME);
-	assert_int_equal(seq, 4);
+	expect_outcome(b, 0, AUDIT_OUT_DUP_SAME, 1);
+	expect_outcome(b, 1, AUDIT_OUT_DUP_DIFFERENT, 2);
+	expect_outcome(b, 2, AUDIT_OUT_COMMITTED, 3);
+	expect_outcome(b, 3, AUDIT_OUT_COMMITTED, 4);
+	expect_outcome(b, 4, AUDIT_OUT_DUP_SAME, 4);
 	/* Nothing more was written: four accepted alerts, once each. */
 	assert_int_equal(pgserver_sql(&fx.ps, NULL, "SELECT count(*), "
 	    "count(DISTINCT (origin, alert_id)), max(seq) FROM cpx_records "
@@ -504,12 +506,8 @@ test_duplicate_across_stores(void **state)
 	append_alert(a, "SI", "dup-4", "fresh");
 	if ((rc = commit_poll(a, 20000, err, sizeof(err))) != 1)
 		fail_msg("commit: %d %s", rc, err);
-	assert_int_equal(audit_batch_outcome(a, 0, &seq, &t),
-	    AUDIT_OUT_DUP_SAME);
-	assert_int_equal(seq, 4);
-	assert_int_equal(audit_batch_outcome(a, 1, &seq, &t),
-	    AUDIT_OUT_COMMITTED);
-	assert_int_equal(seq, 5);
+	expect_outcome(a, 0, AUDIT_OUT_DUP_SAME, 4);
+	expect_outcome(a, 1, AUDIT_OUT_COMMITTED, 5);
 	audit_close(&a);
 	audit_close(&b);
 }
@@ -610,8 +608,7 @@ test_server_gone_and_back(void **state)
 {
 	struct audit *a;
 	char err[1024], ids[8][32];
-	uint64_t seq;
-	int64_t t0, t;
+	int64_t t0;
 	int rc, fails = 0;
 
 	(void)state;
@@ -660,9 +657,7 @@ test_server_gone_and_back(void **state)
 			    "%s", err);
 		(void)poll(NULL, 0, 200);	/* the store's backoff */
 	}
-	assert_int_equal(audit_batch_outcome(a, 0, &seq, &t),
-	    AUDIT_OUT_COMMITTED);
-	assert_int_equal(seq, 2);
+	expect_outcome(a, 0, AUDIT_OUT_COMMITTED, 2);
 	print_message("server back: committed after %d failed attempt(s), "
 	    "%" PRId64 " ms\n", fails, testutil_now_ms() - t0);
 	assert_int_equal(read_log(a, ids, 8), 2);
@@ -721,8 +716,7 @@ test_stale_head(void **state)
 	struct audit_verify_stats st;
 	struct audit *a, *b;
 	char err[1024], out[64];
-	uint64_t seq, next;
-	int64_t t;
+	uint64_t next;
 	int rc;
 
 	(void)state;
@@ -750,12 +744,8 @@ test_stale_head(void **state)
 	append_text(b, "with it");
 	if ((rc = commit_poll(b, 20000, err, sizeof(err))) != 1)
 		fail_msg("commit: %d %s", rc, err);
-	assert_int_equal(audit_batch_outcome(b, 0, &seq, &t),
-	    AUDIT_OUT_DUP_SAME);
-	assert_int_equal(seq, next);
-	assert_int_equal(audit_batch_outcome(b, 1, &seq, &t),
-	    AUDIT_OUT_COMMITTED);
-	assert_int_equal(seq, next + 1);
+	expect_outcome(b, 0, AUDIT_OUT_DUP_SAME, next);
+	expect_outcome(b, 1, AUDIT_OUT_COMMITTED, next + 1);
 	assert_int_equal(pgserver_sql(&fx.ps, NULL, "SELECT count(*), "
 	    "max(seq) FROM cpx_records", out, sizeof(out)), 0);
 	snprintf(err, sizeof(err), "%" PRIu64 "|%" PRIu64, next + 1,
