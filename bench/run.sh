@@ -24,6 +24,9 @@
 #                    breakdown of its latency [1]
 #   BASELINE         a git revision: its broker is built too, and W1
 #                    ingest and W2 run against it in the same run [none]
+#   FLOOR            1: W2 again with the broker's audit log on tmpfs
+#                    (/dev/shm: fsync returns at once), the path without
+#                    the disk, to measure the disk's share [1]
 #   ONLY             latency: W1 ingest, W2 (and TRACE, BASELINE) and
 #                    Mosquitto's W2 only;
 #                    jetstream: the single cpx broker's W1 and W2 rows and
@@ -47,6 +50,7 @@ W5_ALERTS=${W5_ALERTS:-5000}
 PROFILE=${PROFILE:-1}
 TRACE_SET=${TRACE:-}
 TRACE=${TRACE:-1}
+FLOOR=${FLOOR:-1}
 BASELINE=${BASELINE:-}
 ONLY=${ONLY:-}
 KEEP=${KEEP:-0}
@@ -83,6 +87,7 @@ JPIDS=
 PGA=
 PGB=
 PGDIRS=
+SHMDIR=
 T_START=$(date +%s)
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -98,6 +103,7 @@ cleanup() {
 	for d in $PGDIRS; do
 		"$ROOT/scripts/pg-cluster.sh" stop "$d" --rm >/dev/null 2>&1
 	done
+	[ -n "$SHMDIR" ] && rm -rf "$SHMDIR"
 	if [ "$KEEP" = 1 ]; then
 		say "work directory kept: $WORK"
 	else
@@ -361,6 +367,21 @@ if [ -n "$BASELINE" ]; then
 	bench bw2 w2 -t cpx -e "$EP" -b "$BPID" -P 1 -S 10 \
 	    -d "$W2_SECONDS" -r "$W2_RATE"
 	stop_broker
+	start_broker "$WORK/audit"
+fi
+# The same broker with its audit log in memory: every fsync returns at
+# once, so W2 there is cpx's path without the disk (a measurement of the
+# disk's share only: nothing acknowledged on tmpfs survives a reboot).
+if [ "$FLOOR" = 1 ] && { [ -z "$ONLY" ] || [ "$ONLY" = latency ]; } &&
+    [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ]; then
+	SHMDIR=$(mktemp -d /dev/shm/cpx-bench-floor.XXXXXX)
+	stop_broker
+	start_broker "$SHMDIR/audit"
+	bench fw2 w2 -t cpx -e "$EP" -b "$BPID" -P 1 -S 10 \
+	    -d "$W2_SECONDS" -r "$W2_RATE"
+	stop_broker
+	rm -rf "$SHMDIR"
+	SHMDIR=
 	start_broker "$WORK/audit"
 fi
 
@@ -731,6 +752,18 @@ if [ -n "$BASELINE" ]; then
 	row "W1 ingest only, broker of $BASELINE: accepted alerts/s (min-max of $REPS)" \
 	    "$(get bingest.accepted_per_s) ($(get bingest.range))" "" ""
 fi
+if [ "$(get fw2.delivery_ms.p50)" != - ]; then
+	for q in p50 p99 p999; do
+		row "W2 publish-to-delivery $q (ms), audit log on tmpfs (no disk: for the floor only)" \
+		    "$(get fw2.delivery_ms.$q)" "$(get mw2.delivery_ms.$q)" \
+		    "$(ratio "$(get fw2.delivery_ms.$q)" "$(get mw2.delivery_ms.$q)")"
+	done
+	row "W2 the disk's share of publish-to-delivery p50 / p99 / p99.9 (ms): on disk minus on tmpfs" \
+	    "$(awk -v a="$(get w2.delivery_ms.p50)" -v b="$(get fw2.delivery_ms.p50)" \
+	        -v c="$(get w2.delivery_ms.p99)" -v d="$(get fw2.delivery_ms.p99)" \
+	        -v e="$(get w2.delivery_ms.p999)" -v f="$(get fw2.delivery_ms.p999)" \
+	        'BEGIN { printf "%.2f / %.2f / %.2f", a - b, c - d, e - f }')" "" ""
+fi
 row "W2 latency samples: deliveries / acks" \
     "$(get w2.delivery_ms.n) / $(get w2.ack_ms.n)" \
     "$(get mw2.delivery_ms.n) / $(get mw2.ack_ms.n)" "" \
@@ -769,6 +802,23 @@ row "Limit: x cores the broker uses ($CORES: threads busy >10% under ingest, ZMQ
     "$LIMIT" "" ""
 row "W1 ingest only: accepted alerts/s as a fraction of the limit" \
     "$(div "$(get ingest.accepted_per_s)" "$LIMIT" "%.3f")" "" ""
+# What one accepted alert costs in CPU, and so the fraction of the limit
+# these costs allow: the verification's share of all the CPU an alert
+# takes (1 / verify/s over the CPU per alert), on cores shared with the
+# signing publisher as here, and for a broker alone on its cores.
+row "W1 ingest only: CPU per alert (µs): broker; publisher (signs, sends)" \
+    "$(awk -v b="$(get ingest.broker_cpu_s_per_1000)" \
+        -v c="$(get ingest.bench_cpu_s)" -v n="$(get ingest.accepted)" \
+        'BEGIN { if (b == "-" || n + 0 == 0) print "-"; else
+        printf "%.0f; %.0f", b * 1000, c / n * 1e6 }')" "" ""
+row "W1 ingest only: fraction of the limit these costs allow: cores shared with the publisher; broker alone" \
+    "$(awk -v v="$VERIFY" -v b="$(get ingest.broker_cpu_s_per_1000)" \
+        -v c="$(get ingest.bench_cpu_s)" -v n="$(get ingest.accepted)" \
+        -v k="$CORES" -v p="$(nproc)" \
+        'BEGIN { if (b == "-" || n + 0 == 0 || v + 0 == 0) print "-"; else {
+        b /= 1000; c /= n;
+        f1 = p / ((b + c) * v * k); if (f1 > 1) f1 = 1;
+        printf "%.3f; %.3f", f1, 1 / (v * b) } }')" "" ""
 row "W1 1 publisher: accepted alerts/s as a fraction of the limit" \
     "$(div "$(get w1p1.accepted_per_s)" "$LIMIT" "%.3f")" \
     "$(div "$(get mw1p1.accepted_per_s)" "$LIMIT" "%.3f")" ""
