@@ -165,12 +165,12 @@ void	bench_acked(struct bench *, struct worker *, uint64_t);
 int	bench_topics(const struct subspec *, char [][TOPICLEN], int);
 
 /*
- * bench_sign: alert i of publisher w, sent at t, signed with key and cert
- * as cpx_publish_send signs it, packed as a SignedAlert into *buf (the
+ * bench_sign: alert i of publisher w, sent at t, signed with sk (the
+ * publisher's sign_key, made once) as cpx_publish_send signs it, packed as a SignedAlert into *buf (the
  * caller frees it) of *len bytes, with the MQTT topic
  * alerts/<CC>/<category>/<severity> in topic. 0, or -1.
  */
-int	bench_sign(struct bench *, struct worker *, EVP_PKEY *, X509 *,
+int	bench_sign(struct bench *, struct worker *, struct sign_key *,
 	    uint64_t, int64_t, uint8_t **, size_t *, char *, size_t)
 	    __attribute__((warn_unused_result));
 /*

@@ -285,7 +285,7 @@ bench_topics(const struct subspec *s, char topics[][TOPICLEN], int max)
 
 
 int
-bench_sign(struct bench *b, struct worker *w, EVP_PKEY *key, X509 *cert,
+bench_sign(struct bench *b, struct worker *w, struct sign_key *sk,
     uint64_t i, int64_t t, uint8_t **bufp, size_t *lenp, char *topic,
     size_t topiclen)
 {
@@ -299,7 +299,7 @@ bench_sign(struct bench *b, struct worker *w, EVP_PKEY *key, X509 *cert,
 	*lenp = 0;
 	bench_alert_fill(b, &ab, w->idx, i, t, b->pad);
 	cpx__alert__pack(&ab.a, abytes);
-	if (sign_alert(key, cert, abytes, ALERT_BYTES, &sa) == -1)
+	if (sign_key_alert(sk, abytes, ALERT_BYTES, &sa) == -1)
 		return -1;
 	len = cpx__signed_alert__get_packed_size(&sa);
 	if ((buf = malloc(len)) == NULL)

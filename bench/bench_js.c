@@ -315,8 +315,8 @@ js_room(struct worker *w)
  * library failed.
  */
 static int
-js_send_one(struct bench *b, struct worker *w, jsCtx *js, EVP_PKEY *key,
-    X509 *cert, uint64_t i, int sync)
+js_send_one(struct bench *b, struct worker *w, jsCtx *js,
+    struct sign_key *sk, uint64_t i, int sync)
 {
 	jsPubOptions po;
 	jsPubAck *pa = NULL;
@@ -328,7 +328,7 @@ js_send_one(struct bench *b, struct worker *w, jsCtx *js, EVP_PKEY *key,
 	int64_t t = bench_now_ns();
 	int rc = -1;
 
-	if (bench_sign(b, w, key, cert, i, t, &buf, &len, topic,
+	if (bench_sign(b, w, sk, i, t, &buf, &len, topic,
 	    sizeof(topic)) == -1)
 		return -1;
 	js_subject(topic);
@@ -376,6 +376,7 @@ bench_js_pub_thread(void *arg)
 	jsCtx *js = NULL;
 	EVP_PKEY *key = NULL;
 	X509 *cert = NULL;
+	struct sign_key *sk = NULL;
 	natsStatus s;
 	char cpath[512], kpath[512], err[256];
 	uint64_t i = 0, total;
@@ -384,7 +385,8 @@ bench_js_pub_thread(void *arg)
 
 	bench_node_paths(b, node, cpath, kpath, sizeof(cpath));
 	if ((key = tlsctx_load_key(kpath, err, sizeof(err))) == NULL ||
-	    (cert = tlsctx_load_cert(cpath, err, sizeof(err))) == NULL) {
+	    (cert = tlsctx_load_cert(cpath, err, sizeof(err))) == NULL ||
+	    (sk = sign_key_new(key, cert, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "%s\n", err);
 		goto done;
 	}
@@ -410,14 +412,14 @@ bench_js_pub_thread(void *arg)
 				nanosleep(&ts, NULL);
 				continue;
 			}
-			if (js_send_one(b, w, js, key, cert, i++,
+			if (js_send_one(b, w, js, sk, i++,
 			    b->js_sync) == -1)
 				goto done;
 			next += step;
 		}
 	} else {
 		while (!atomic_load(&b->stop_pub))
-			if (js_room(w) && js_send_one(b, w, js, key, cert,
+			if (js_room(w) && js_send_one(b, w, js, sk,
 			    i++, 0) == -1)
 				goto done;
 	}
@@ -433,6 +435,7 @@ done:
 	}
 	jsCtx_Destroy(js);
 	js_close(&nc);
+	sign_key_free(&sk);
 	EVP_PKEY_free(key);
 	X509_free(cert);
 	return NULL;

@@ -171,7 +171,7 @@ mosq_on_publish(struct mosquitto *m, void *arg, int mid)
 /* Sign as cpx_publish_send does, publish the SignedAlert at QoS 1. */
 static int
 mosq_send_one(struct bench *b, struct worker *w, struct mosquitto *m,
-    EVP_PKEY *key, X509 *cert, uint64_t i)
+    struct sign_key *sk, uint64_t i)
 {
 	uint8_t *buf = NULL;
 	char topic[TOPICLEN];
@@ -179,7 +179,7 @@ mosq_send_one(struct bench *b, struct worker *w, struct mosquitto *m,
 	int64_t t = bench_now_ns();
 	int mid, rc = -1;
 
-	if (bench_sign(b, w, key, cert, i, t, &buf, &len, topic,
+	if (bench_sign(b, w, sk, i, t, &buf, &len, topic,
 	    sizeof(topic)) == -1)
 		return -1;
 	if (mosquitto_publish(m, &mid, topic, (int)len, buf, 1, false) != 0)
@@ -204,13 +204,15 @@ bench_mosq_pub_thread(void *arg)
 	struct mosquitto *m = NULL;
 	EVP_PKEY *key = NULL;
 	X509 *cert = NULL;
+	struct sign_key *sk = NULL;
 	char cpath[512], kpath[512], err[256];
 	uint64_t i = 0, total;
 	int64_t next, step, until;
 
 	bench_node_paths(b, node, cpath, kpath, sizeof(cpath));
 	if ((key = tlsctx_load_key(kpath, err, sizeof(err))) == NULL ||
-	    (cert = tlsctx_load_cert(cpath, err, sizeof(err))) == NULL) {
+	    (cert = tlsctx_load_cert(cpath, err, sizeof(err))) == NULL ||
+	    (sk = sign_key_new(key, cert, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "%s\n", err);
 		goto fail;
 	}
@@ -225,7 +227,7 @@ bench_mosq_pub_thread(void *arg)
 		bench_w2_plan(b, w->idx, &total, &step, &next);
 		while (i < total) {
 			if (bench_now_ns() >= next) {
-				if (mosq_send_one(b, w, m, key, cert,
+				if (mosq_send_one(b, w, m, sk,
 				    i++) == -1)
 					goto fail;
 				next += step;
@@ -238,7 +240,7 @@ bench_mosq_pub_thread(void *arg)
 		while (!atomic_load(&b->stop_pub)) {
 			while (w->inflight < WINDOW && bench_backlog_ok(b) &&
 			    !atomic_load(&b->stop_pub))
-				if (mosq_send_one(b, w, m, key, cert,
+				if (mosq_send_one(b, w, m, sk,
 				    i++) == -1)
 					goto fail;
 			if (mosquitto_loop(m, 1, 1) != 0)
@@ -251,6 +253,7 @@ bench_mosq_pub_thread(void *arg)
 			goto fail;
 	mosquitto_disconnect(m);
 	mosquitto_destroy(m);
+	sign_key_free(&sk);
 	EVP_PKEY_free(key);
 	X509_free(cert);
 	return NULL;
@@ -259,6 +262,7 @@ fail:
 	atomic_store(&b->failed, 1);
 	if (m != NULL)
 		mosquitto_destroy(m);
+	sign_key_free(&sk);
 	EVP_PKEY_free(key);
 	X509_free(cert);
 	return NULL;

@@ -780,6 +780,7 @@ run_w3gen(struct bench *b)
 	struct alertbuf ab;
 	EVP_PKEY *bkey = NULL, *nkey = NULL;
 	X509 *bcert = NULL, *ncert = NULL;
+	struct sign_key *sk = NULL;
 	uint8_t abytes[ALERT_BYTES];
 	char p1[512], p2[512], err[512];
 	uint64_t i, seq;
@@ -793,7 +794,8 @@ run_w3gen(struct bench *b)
 		goto fail;
 	bench_node_paths(b, "si-ncp", p2, p1, sizeof(p1));
 	if ((nkey = tlsctx_load_key(p1, err, sizeof(err))) == NULL ||
-	    (ncert = tlsctx_load_cert(p2, err, sizeof(err))) == NULL)
+	    (ncert = tlsctx_load_cert(p2, err, sizeof(err))) == NULL ||
+	    (sk = sign_key_new(nkey, ncert, err, sizeof(err))) == NULL)
 		goto fail;
 	if ((a = audit_open(b->audit_dir, bkey, bcert, err,
 	    sizeof(err))) == NULL)
@@ -803,8 +805,8 @@ run_w3gen(struct bench *b)
 		bench_alert_fill(b, &ab, 0, i, 0, b->pad);
 		cpx__alert__pack(&ab.a, abytes);
 		cpx__signed_alert__init(&sa);
-		if (sign_alert(nkey, ncert, abytes, ALERT_BYTES, &sa) == -1) {
-			snprintf(err, sizeof(err), "sign_alert failed");
+		if (sign_key_alert(sk, abytes, ALERT_BYTES, &sa) == -1) {
+			snprintf(err, sizeof(err), "sign_key_alert failed");
 			goto fail;
 		}
 		cpx__audit_record__init(&rec);
@@ -838,6 +840,7 @@ fail:
 	if (rc == -1)
 		fprintf(stderr, "w3gen: %s\n", err);
 	audit_close(&a);
+	sign_key_free(&sk);
 	EVP_PKEY_free(bkey);
 	EVP_PKEY_free(nkey);
 	X509_free(bcert);

@@ -208,6 +208,7 @@ cpx_client_free(struct cpx_client **cp)
 	trust_free(&c->trust);
 	for (i = 0; i < c->ep.n; i++)
 		SSL_CTX_free(c->ctxs[i]);
+	sign_key_free(&c->signer);
 	EVP_PKEY_free(c->key);
 	X509_free(c->cert);
 	endpoints_clear(&c->ep);

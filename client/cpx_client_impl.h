@@ -67,6 +67,7 @@ struct cpx_client {
 	struct trust		*trust;
 	EVP_PKEY		*key;
 	X509			*cert;
+	struct sign_key		*signer;	/* key + cert, at first publish */
 	struct identity		 self;
 	void			*zctx;
 	void			*sock;

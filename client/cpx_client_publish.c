@@ -106,6 +106,7 @@ cpx_publish_send(struct cpx_client *c, Cpx__Alert *a, uint64_t *request_id,
 	Cpx__SignedAlert sa = CPX__SIGNED_ALERT__INIT;
 	uint8_t *bytes = NULL;
 	size_t len;
+	char why[128];
 	int rc = -1;
 
 	*request_id = 0;
@@ -130,7 +131,14 @@ cpx_publish_send(struct cpx_client *c, Cpx__Alert *a, uint64_t *request_id,
 		return -1;
 	}
 	cpx__alert__pack(a, bytes);
-	if (sign_alert(c->key, c->cert, bytes, len, &sa) == -1) {
+	if (c->signer == NULL &&
+	    (c->signer = sign_key_new(c->key, c->cert, why,
+	    sizeof(why))) == NULL) {
+		snprintf(err, errlen, "cannot sign the alert with this node's "
+		    "key: %s", why);
+		goto done;
+	}
+	if (sign_key_alert(c->signer, bytes, len, &sa) == -1) {
 		snprintf(err, errlen, "cannot sign the alert with this node's "
 		    "key");
 		goto done;

@@ -2,9 +2,9 @@
  * sign.c: end-to-end signatures on alerts. The origin signs the serialized
  * Alert with its node key (ECDSA P-256 over SHA-256); anyone holding the
  * network CA (and CRL) checks it without trusting the broker or any other
- * carrier. sign_bytes / sign_verify_bytes do the same for bytes that are
- * not an alert (the broker's audit checkpoints), so there is one place
- * that signs and one rule for which keys may.
+ * carrier. sign_verify_bytes does the same for bytes that are not an
+ * alert (the broker's audit checkpoints). Signing is in sign_key.c, so
+ * there is one place that signs and one rule for which keys may.
  *
  * Owns struct trust: the CA certificate and an X509_STORE built from it
  * and, optionally, the CRL. The store is rebuilt whole on a CRL reload, so
@@ -16,7 +16,9 @@
  * certificate. An entry is used for at most SIGNER_CACHE_TTL seconds (so an
  * expiry is noticed), the whole cache is dropped when the CRL changes
  * (so a revocation is noticed at once), and it is not used at all once
- * the CRL in force has expired. A trust belongs to one thread.
+ * the CRL in force has expired. A cached signer keeps an EVP_PKEY_CTX
+ * set up to verify with its key, so a verification is a SHA-256 and one
+ * EVP_PKEY_verify. A trust belongs to one thread.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +47,7 @@
 struct signer_slot {
 	uint8_t		 hash[32];	/* SHA-256 of the certificate DER */
 	EVP_PKEY	*pub;		/* NULL: slot empty */
+	EVP_PKEY_CTX	*vctx;		/* verifies with pub; NULL: not yet */
 	struct identity	 id;
 	time_t		 checked;	/* when the chain was verified */
 };
@@ -65,6 +68,7 @@ cache_clear(struct trust *t)
 
 	for (i = 0; i < SIGNER_CACHE_SLOTS; i++) {
 		EVP_PKEY_free(t->cache[i].pub);
+		EVP_PKEY_CTX_free(t->cache[i].vctx);
 		memset(&t->cache[i], 0, sizeof(t->cache[i]));
 	}
 }
@@ -85,19 +89,54 @@ cache_find(struct trust *t, const uint8_t hash[32], time_t now)
 	return s;
 }
 
-static void
+/* The slot now holding pub, or NULL if it could not be kept. */
+static struct signer_slot *
 cache_put(struct trust *t, const uint8_t hash[32], EVP_PKEY *pub,
     const struct identity *id, time_t now)
 {
 	struct signer_slot *s = &t->cache[hash[0]];
 
 	if (EVP_PKEY_up_ref(pub) != 1)
-		return;
+		return NULL;
 	EVP_PKEY_free(s->pub);
+	EVP_PKEY_CTX_free(s->vctx);
+	s->vctx = NULL;
 	memcpy(s->hash, hash, sizeof(s->hash));
 	s->pub = pub;
 	s->id = *id;
 	s->checked = now;
+	return s;
+}
+
+/*
+ * 1 if sig (DER) is pub's ECDSA signature over SHA-256 of msg[0..len),
+ * as EVP_DigestVerify with SHA-256 decides. With ctxp, *ctxp keeps the
+ * context set up for pub for the next call (a cached signer): no
+ * algorithm fetch per verification.
+ */
+static int
+verify_sha256(EVP_PKEY *pub, EVP_PKEY_CTX **ctxp, const uint8_t *sig,
+    size_t siglen, const uint8_t *msg, size_t len)
+{
+	EVP_PKEY_CTX	*ctx = ctxp != NULL ? *ctxp : NULL;
+	uint8_t		 digest[SHA256_DIGEST_LENGTH];
+	int		 ok;
+
+	if (ctx == NULL) {
+		if ((ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pub, NULL)) ==
+		    NULL || EVP_PKEY_verify_init(ctx) != 1 ||
+		    EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) != 1) {
+			EVP_PKEY_CTX_free(ctx);
+			return 0;
+		}
+		if (ctxp != NULL)
+			*ctxp = ctx;
+	}
+	SHA256(msg, len, digest);
+	ok = EVP_PKEY_verify(ctx, sig, siglen, digest, sizeof(digest)) == 1;
+	if (ctxp == NULL)
+		EVP_PKEY_CTX_free(ctx);
+	return ok;
 }
 
 /* The last OpenSSL error as text, for err[]; clears the queue. */
@@ -587,9 +626,8 @@ verify_chain_at_issue(struct trust *t, X509 *cert,
 	return verify_chain(t, cert, at, &x509err, reason, why, whylen);
 }
 
-/* 1 if key is an EC key on P-256, the only signature key of the network. */
-static int
-key_is_p256(const EVP_PKEY *key)
+int
+sign_key_is_p256(const EVP_PKEY *key)
 {
 	char	group[64];
 	size_t	len = 0;
@@ -619,120 +657,28 @@ sign_signed_alert_clear(Cpx__SignedAlert *sa)
 }
 
 int
-sign_alert(EVP_PKEY *key, X509 *cert, const uint8_t *alert_bytes, size_t len,
-    Cpx__SignedAlert *out)
-{
-	EVP_MD_CTX	*md = NULL;
-	uint8_t		*p;
-	size_t		 siglen = 0;
-	int		 derlen, rc = -1;
-
-	out->alert.data = NULL;
-	out->alert.len = 0;
-	out->signature.data = NULL;
-	out->signature.len = 0;
-	out->signer_cert.data = NULL;
-	out->signer_cert.len = 0;
-	if (key == NULL || cert == NULL || alert_bytes == NULL || len == 0 ||
-	    len > CPX_MAX_ALERT)
-		goto done;
-	/* Sign only with a P-256 key that belongs to the certificate sent. */
-	if (!key_is_p256(key) || X509_check_private_key(cert, key) != 1)
-		goto done;
-
-	if ((out->alert.data = malloc(len)) == NULL)
-		goto done;
-	memcpy(out->alert.data, alert_bytes, len);
-	out->alert.len = len;
-
-	if ((derlen = i2d_X509(cert, NULL)) <= 0 ||
-	    (size_t)derlen > CPX_MAX_CERT ||
-	    (out->signer_cert.data = malloc(derlen)) == NULL)
-		goto done;
-	p = out->signer_cert.data;
-	if (i2d_X509(cert, &p) != derlen)
-		goto done;
-	out->signer_cert.len = derlen;
-
-	if ((md = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
-	    EVP_DigestSign(md, NULL, &siglen, alert_bytes, len) != 1 ||
-	    siglen == 0 || siglen > CPX_MAX_SIGNATURE ||
-	    (out->signature.data = malloc(siglen)) == NULL ||
-	    EVP_DigestSign(md, out->signature.data, &siglen, alert_bytes,
-	    len) != 1)
-		goto done;
-	out->signature.len = siglen;
-	rc = 0;
-done:
-	EVP_MD_CTX_free(md);
-	ERR_clear_error();
-	if (rc == -1)
-		sign_signed_alert_clear(out);
-	return rc;
-}
-
-int
-sign_bytes(EVP_PKEY *key, X509 *cert, const uint8_t *msg, size_t len,
-    uint8_t **sig, size_t *siglen)
-{
-	EVP_MD_CTX	*md = NULL;
-	uint8_t		*out = NULL;
-	size_t		 outlen = 0;
-	int		 rc = -1;
-
-	*sig = NULL;
-	*siglen = 0;
-	if (key == NULL || cert == NULL || msg == NULL || len == 0)
-		goto done;
-	/* The same rule as sign_alert: the key the certificate names. */
-	if (!key_is_p256(key) || X509_check_private_key(cert, key) != 1)
-		goto done;
-	if ((md = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
-	    EVP_DigestSign(md, NULL, &outlen, msg, len) != 1 ||
-	    outlen == 0 || outlen > CPX_MAX_SIGNATURE ||
-	    (out = malloc(outlen)) == NULL ||
-	    EVP_DigestSign(md, out, &outlen, msg, len) != 1)
-		goto done;
-	*sig = out;
-	*siglen = outlen;
-	out = NULL;
-	rc = 0;
-done:
-	free(out);
-	EVP_MD_CTX_free(md);
-	ERR_clear_error();
-	return rc;
-}
-
-int
 sign_verify_bytes(X509 *cert, const uint8_t *msg, size_t len,
     const uint8_t *sig, size_t siglen, char *why, size_t whylen)
 {
-	EVP_MD_CTX	*md = NULL;
 	EVP_PKEY	*pub;
 	int		 rc = -1;
 
 	if (whylen > 0)
 		why[0] = '\0';
 	pub = cert != NULL ? X509_get0_pubkey(cert) : NULL;
-	if (!key_is_p256(pub)) {
+	if (!sign_key_is_p256(pub)) {
 		snprintf(why, whylen, "key is not ECDSA P-256");
 		goto done;
 	}
 	/* Bounded before OpenSSL parses it. */
 	if (msg == NULL || sig == NULL || siglen == 0 ||
 	    siglen > CPX_MAX_SIGNATURE ||
-	    (md = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pub) != 1 ||
-	    EVP_DigestVerify(md, sig, siglen, msg, len) != 1) {
+	    !verify_sha256(pub, NULL, sig, siglen, msg, len)) {
 		snprintf(why, whylen, "signature does not verify");
 		goto done;
 	}
 	rc = 0;
 done:
-	EVP_MD_CTX_free(md);
 	ERR_clear_error();
 	return rc;
 }
@@ -768,7 +714,6 @@ verify_alert(struct trust *t, const Cpx__SignedAlert *sa, int history,
     size_t whylen)
 {
 	X509			*cert = NULL;
-	EVP_MD_CTX		*md = NULL;
 	EVP_PKEY		*pub;
 	Cpx__Alert		*a = NULL;
 	struct signer_slot	*slot;
@@ -827,21 +772,20 @@ verify_alert(struct trust *t, const Cpx__SignedAlert *sa, int history,
 		cacheable = x509err == X509_V_OK;
 		*reason = CPX__REASON__REASON_BAD_SIGNER;
 		if ((pub = X509_get0_pubkey(cert)) == NULL ||
-		    !key_is_p256(pub)) {
+		    !sign_key_is_p256(pub)) {
 			snprintf(why, whylen, "signer key is not ECDSA P-256");
 			goto done;
 		}
 		if (identity_from_cert(cert, signer, why, whylen) == -1)
 			goto done;
-		if (cacheable)
-			cache_put(t, cert_hash, pub, signer, now);
+		slot = cacheable ? cache_put(t, cert_hash, pub, signer, now) :
+		    NULL;
 	}
 
 	*reason = CPX__REASON__REASON_BAD_SIGNATURE;
-	if ((md = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pub) != 1 ||
-	    EVP_DigestVerify(md, sa->signature.data, sa->signature.len,
-	    sa->alert.data, sa->alert.len) != 1) {
+	if (!verify_sha256(pub, slot != NULL ? &slot->vctx : NULL,
+	    sa->signature.data, sa->signature.len, sa->alert.data,
+	    sa->alert.len)) {
 		snprintf(why, whylen, "signature does not verify");
 		goto done;
 	}
@@ -869,7 +813,6 @@ done:
 	}
 	if (a != NULL)
 		cpx__alert__free_unpacked(a, NULL);
-	EVP_MD_CTX_free(md);
 	X509_free(cert);
 	ERR_clear_error();
 	return rc;

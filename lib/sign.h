@@ -77,6 +77,26 @@ int	sign_alert(EVP_PKEY *key, X509 *cert, const uint8_t *alert_bytes,
 	    __attribute__((warn_unused_result));
 void	sign_signed_alert_clear(Cpx__SignedAlert *sa);
 
+/* 1 if key is an EC key on P-256, the only signature key of the network. */
+int	sign_key_is_p256(const EVP_PKEY *key);
+
+/*
+ * A node's signing key for many signatures (sign_key.c): the checks of
+ * sign_alert made once, the certificate's DER encoded once, a context
+ * ready to sign. sign_key_new takes references to key and cert; NULL with
+ * err[] if the key is not P-256 or not the certificate's. One thread at a
+ * time. sign_key_alert is sign_alert with it, sign_key_bytes sign_bytes.
+ */
+struct sign_key;
+struct sign_key *sign_key_new(EVP_PKEY *key, X509 *cert, char *err,
+	    size_t errlen);
+void	sign_key_free(struct sign_key **skp);
+int	sign_key_alert(struct sign_key *sk, const uint8_t *alert_bytes,
+	    size_t len, Cpx__SignedAlert *out)
+	    __attribute__((warn_unused_result));
+int	sign_key_bytes(struct sign_key *sk, const uint8_t *msg, size_t len,
+	    uint8_t **sig, size_t *siglen) __attribute__((warn_unused_result));
+
 /*
  * Sign msg[0..len) (len > 0) with key: ECDSA P-256 over SHA-256, DER
  * signature, as sign_alert signs an alert, and only with a P-256 key
