@@ -440,7 +440,65 @@ test_cached_signer(void **state)
 	sa.signature.data[sa.signature.len - 1] ^= 0x01;
 	sa.alert.data[len / 2] ^= 0x10;
 	expect_verify(t, &sa, CPX__REASON__REASON_BAD_SIGNATURE, NULL);
+	/* The signer's kept verification context still says yes after no. */
+	sa.alert.data[len / 2] ^= 0x10;
+	expect_verify(t, &sa, CPX__REASON__REASON_NONE, NULL);
 	sign_signed_alert_clear(&sa);
+	free(b);
+	trust_free(&t);
+}
+
+/*
+ * A sign_key checks once what sign_alert checks every time, and then
+ * signs any number of alerts: each verifies, each has its own signature
+ * (ECDSA draws a fresh nonce), each carries the certificate's DER.
+ */
+static void
+test_sign_key(void **state)
+{
+	Cpx__SignedAlert	 sa[3];
+	struct sign_key		*sk;
+	struct trust		*t;
+	uint8_t			*b, *der = NULL;
+	char			 err[128];
+	size_t			 len, i;
+	int			 derlen;
+
+	(void)state;
+	assert_null(sign_key_new(pk.si_key, pk.hr, err, sizeof(err)));
+	assert_non_null(strstr(err, "does not belong"));
+	assert_null(sign_key_new(pk.p384_key, pk.p384, err, sizeof(err)));
+	assert_non_null(strstr(err, "not ECDSA P-256"));
+	assert_null(sign_key_new(pk.rsa_key, pk.rsa, err, sizeof(err)));
+	assert_null(sign_key_new(NULL, pk.si, err, sizeof(err)));
+	sk = sign_key_new(pk.si_key, pk.si, err, sizeof(err));
+	if (sk == NULL)
+		fail_msg("sign_key_new: %s", err);
+	derlen = i2d_X509(pk.si, &der);
+	assert_true(derlen > 0);
+	t = trust_with_crl();
+	b = alert_bytes("SI", &len);
+	for (i = 0; i < 3; i++) {
+		memset(&sa[i], 0, sizeof(sa[i]));
+		assert_int_equal(sign_key_alert(sk, b, len, &sa[i]), 0);
+		assert_int_equal(sa[i].signer_cert.len, (size_t)derlen);
+		assert_memory_equal(sa[i].signer_cert.data, der, derlen);
+		expect_verify(t, &sa[i], CPX__REASON__REASON_NONE, NULL);
+	}
+	assert_false(sa[0].signature.len == sa[1].signature.len &&
+	    memcmp(sa[0].signature.data, sa[1].signature.data,
+	    sa[0].signature.len) == 0);
+	/* Its bounds are sign_alert's. */
+	sign_signed_alert_clear(&sa[0]);
+	assert_int_equal(sign_key_alert(sk, b, 0, &sa[0]), -1);
+	assert_null(sa[0].alert.data);
+	assert_int_equal(sign_key_alert(sk, b, CPX_MAX_ALERT + 1, &sa[0]), -1);
+	for (i = 0; i < 3; i++)
+		sign_signed_alert_clear(&sa[i]);
+	sign_key_free(&sk);
+	assert_null(sk);
+	sign_key_free(&sk);
+	OPENSSL_free(der);
 	free(b);
 	trust_free(&t);
 }
@@ -1106,6 +1164,7 @@ main(void)
 		cmocka_unit_test(test_sign_verify_ok),
 		cmocka_unit_test(test_flipped_bytes),
 		cmocka_unit_test(test_cached_signer),
+		cmocka_unit_test(test_sign_key),
 		cmocka_unit_test(test_history_expired_signer),
 		cmocka_unit_test(test_cert_trailing_bytes),
 		cmocka_unit_test(test_bad_signers),
