@@ -59,6 +59,7 @@ struct trust {
 	ASN1_INTEGER		*crl_number;
 	ASN1_TIME		*crl_next;	/* its nextUpdate */
 	struct signer_slot	 cache[SIGNER_CACHE_SLOTS];
+	EVP_MD			*sha256;	/* fetched once; NULL: SHA256() */
 };
 
 static void
@@ -115,8 +116,8 @@ cache_put(struct trust *t, const uint8_t hash[32], EVP_PKEY *pub,
  * algorithm fetch per verification.
  */
 static int
-verify_sha256(EVP_PKEY *pub, EVP_PKEY_CTX **ctxp, const uint8_t *sig,
-    size_t siglen, const uint8_t *msg, size_t len)
+verify_sha256(EVP_PKEY *pub, EVP_PKEY_CTX **ctxp, const EVP_MD *md,
+    const uint8_t *sig, size_t siglen, const uint8_t *msg, size_t len)
 {
 	EVP_PKEY_CTX	*ctx = ctxp != NULL ? *ctxp : NULL;
 	uint8_t		 digest[SHA256_DIGEST_LENGTH];
@@ -132,7 +133,7 @@ verify_sha256(EVP_PKEY *pub, EVP_PKEY_CTX **ctxp, const uint8_t *sig,
 		if (ctxp != NULL)
 			*ctxp = ctx;
 	}
-	SHA256(msg, len, digest);
+	sign_sha256(md, msg, len, digest);
 	ok = EVP_PKEY_verify(ctx, sig, siglen, digest, sizeof(digest)) == 1;
 	if (ctxp == NULL)
 		EVP_PKEY_CTX_free(ctx);
@@ -381,6 +382,8 @@ trust_new(const char *ca_file, const char *crl_file, char *err,
 	}
 	if ((t->ca = load_ca(ca_file, err, errlen)) == NULL)
 		goto fail;
+	/* SHA256() fetches its algorithm on every call. */
+	t->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 	if (crl_file != NULL &&
 	    (crl = load_crl(t->ca, crl_file, err, errlen)) == NULL)
 		goto fail;
@@ -473,6 +476,7 @@ trust_free(struct trust **t)
 	if (t == NULL || *t == NULL)
 		return;
 	cache_clear(*t);
+	EVP_MD_free((*t)->sha256);
 	ASN1_INTEGER_free((*t)->crl_number);
 	ASN1_TIME_free((*t)->crl_next);
 	X509_STORE_free((*t)->store);
@@ -673,7 +677,7 @@ sign_verify_bytes(X509 *cert, const uint8_t *msg, size_t len,
 	/* Bounded before OpenSSL parses it. */
 	if (msg == NULL || sig == NULL || siglen == 0 ||
 	    siglen > CPX_MAX_SIGNATURE ||
-	    !verify_sha256(pub, NULL, sig, siglen, msg, len)) {
+	    !verify_sha256(pub, NULL, NULL, sig, siglen, msg, len)) {
 		snprintf(why, whylen, "signature does not verify");
 		goto done;
 	}
@@ -749,7 +753,8 @@ verify_alert(struct trust *t, const Cpx__SignedAlert *sa, int history,
 	 * would let two different signed alerts carry "the same" signer.
 	 */
 	*reason = CPX__REASON__REASON_BAD_SIGNER;
-	SHA256(sa->signer_cert.data, sa->signer_cert.len, cert_hash);
+	sign_sha256(t->sha256, sa->signer_cert.data, sa->signer_cert.len,
+	    cert_hash);
 	now = time(NULL);
 	if ((slot = cache_find(t, cert_hash, now)) != NULL) {
 		pub = slot->pub;
@@ -783,7 +788,7 @@ verify_alert(struct trust *t, const Cpx__SignedAlert *sa, int history,
 	}
 
 	*reason = CPX__REASON__REASON_BAD_SIGNATURE;
-	if (!verify_sha256(pub, slot != NULL ? &slot->vctx : NULL,
+	if (!verify_sha256(pub, slot != NULL ? &slot->vctx : NULL, t->sha256,
 	    sa->signature.data, sa->signature.len, sa->alert.data,
 	    sa->alert.len)) {
 		snprintf(why, whylen, "signature does not verify");

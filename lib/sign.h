@@ -79,6 +79,9 @@ void	sign_signed_alert_clear(Cpx__SignedAlert *sa);
 
 /* 1 if key is an EC key on P-256, the only signature key of the network. */
 int	sign_key_is_p256(const EVP_PKEY *key);
+/* out = SHA-256 of p[0..n) with md (a fetched SHA256), or SHA256() if NULL. */
+void	sign_sha256(const EVP_MD *md, const uint8_t *p, size_t n,
+	    uint8_t out[32]);
 
 /*
  * A node's signing key for many signatures (sign_key.c): the checks of

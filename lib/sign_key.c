@@ -29,6 +29,7 @@
 struct sign_key {
 	EVP_PKEY	*key;		/* a reference */
 	EVP_PKEY_CTX	*ctx;		/* EVP_PKEY_sign, SHA-256 digests */
+	EVP_MD		*sha256;	/* fetched once; NULL: SHA256() */
 	uint8_t		*der;		/* the certificate, sent with each */
 	size_t		 derlen;
 };
@@ -79,6 +80,7 @@ sign_key_new(EVP_PKEY *key, X509 *cert, char *err, size_t errlen)
 		goto fail;
 	}
 	sk->key = key;
+	sk->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 	if ((sk->ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL)) == NULL ||
 	    EVP_PKEY_sign_init(sk->ctx) != 1 ||
 	    EVP_PKEY_CTX_set_signature_md(sk->ctx, EVP_sha256()) != 1) {
@@ -94,6 +96,13 @@ fail:
 }
 
 void
+sign_sha256(const EVP_MD *md, const uint8_t *p, size_t n, uint8_t out[32])
+{
+	if (md == NULL || EVP_Digest(p, n, out, NULL, md, NULL) != 1)
+		SHA256(p, n, out);
+}
+
+void
 sign_key_free(struct sign_key **skp)
 {
 	struct sign_key *sk = *skp;
@@ -101,6 +110,7 @@ sign_key_free(struct sign_key **skp)
 	if (sk == NULL)
 		return;
 	EVP_PKEY_CTX_free(sk->ctx);
+	EVP_MD_free(sk->sha256);
 	EVP_PKEY_free(sk->key);
 	free(sk->der);
 	free(sk);
@@ -113,20 +123,19 @@ sign_key_bytes(struct sign_key *sk, const uint8_t *msg, size_t len,
 {
 	uint8_t	 digest[SHA256_DIGEST_LENGTH];
 	uint8_t	*out = NULL;
-	size_t	 outlen = 0;
+	size_t	 outlen = CPX_MAX_SIGNATURE;
 	int	 rc = -1;
 
 	*sig = NULL;
 	*siglen = 0;
 	if (sk == NULL || msg == NULL || len == 0)
 		return -1;
-	SHA256(msg, len, digest);
-	if (EVP_PKEY_sign(sk->ctx, NULL, &outlen, digest,
-	    sizeof(digest)) != 1 || outlen == 0 ||
-	    outlen > CPX_MAX_SIGNATURE ||
-	    (out = malloc(outlen)) == NULL ||
+	sign_sha256(sk->sha256, msg, len, digest);
+	/* Room for the largest signature allowed: one call, no size query. */
+	if ((out = malloc(outlen)) == NULL ||
 	    EVP_PKEY_sign(sk->ctx, out, &outlen, digest,
-	    sizeof(digest)) != 1)
+	    sizeof(digest)) != 1 || outlen == 0 ||
+	    outlen > CPX_MAX_SIGNATURE)
 		goto done;
 	*sig = out;
 	*siglen = outlen;
