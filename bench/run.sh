@@ -667,6 +667,16 @@ row() {
 	    "${5:-}" "${6:-}"
 }
 ratio() { div "$1" "$2" "%.2f"; }
+# w2_rows KEY LABEL: W2 publish-to-delivery p50, p99, p99.9 of the run
+# saved as KEY, beside Mosquitto's.
+w2_rows() {
+	local q
+	for q in p50 p99 p999; do
+		row "W2 publish-to-delivery $q (ms), $2" \
+		    "$(get "$1.delivery_ms.$q")" "$(get mw2.delivery_ms.$q)" \
+		    "$(ratio "$(get "$1.delivery_ms.$q")" "$(get mw2.delivery_ms.$q)")"
+	done
+}
 
 {
 echo "### Machine"
@@ -744,20 +754,12 @@ for q in p50 p99 p999 max; do
 	    "$(ratio "$(get w2.ack_ms.$q)" "$(get jw2.ack_ms.$q)")"
 done
 if [ -n "$BASELINE" ]; then
-	for q in p50 p99 p999; do
-		row "W2 publish-to-delivery $q (ms), broker of $BASELINE (same clients, same run)" \
-		    "$(get bw2.delivery_ms.$q)" "$(get mw2.delivery_ms.$q)" \
-		    "$(ratio "$(get bw2.delivery_ms.$q)" "$(get mw2.delivery_ms.$q)")"
-	done
+	w2_rows bw2 "broker of $BASELINE (same clients, same run)"
 	row "W1 ingest only, broker of $BASELINE: accepted alerts/s (min-max of $REPS)" \
 	    "$(get bingest.accepted_per_s) ($(get bingest.range))" "" ""
 fi
 if [ "$(get fw2.delivery_ms.p50)" != - ]; then
-	for q in p50 p99 p999; do
-		row "W2 publish-to-delivery $q (ms), audit log on tmpfs (no disk: for the floor only)" \
-		    "$(get fw2.delivery_ms.$q)" "$(get mw2.delivery_ms.$q)" \
-		    "$(ratio "$(get fw2.delivery_ms.$q)" "$(get mw2.delivery_ms.$q)")"
-	done
+	w2_rows fw2 "audit log on tmpfs (no disk: for the floor only)"
 	row "W2 the disk's share of publish-to-delivery p50 / p99 / p99.9 (ms): on disk minus on tmpfs" \
 	    "$(awk -v a="$(get w2.delivery_ms.p50)" -v b="$(get fw2.delivery_ms.p50)" \
 	        -v c="$(get w2.delivery_ms.p99)" -v d="$(get fw2.delivery_ms.p99)" \

@@ -644,22 +644,6 @@ sign_key_is_p256(const EVP_PKEY *key)
 	return strcmp(group, SN_X9_62_prime256v1) == 0;
 }
 
-void
-sign_signed_alert_clear(Cpx__SignedAlert *sa)
-{
-	if (sa == NULL)
-		return;
-	free(sa->alert.data);
-	free(sa->signature.data);
-	free(sa->signer_cert.data);
-	sa->alert.data = NULL;
-	sa->alert.len = 0;
-	sa->signature.data = NULL;
-	sa->signature.len = 0;
-	sa->signer_cert.data = NULL;
-	sa->signer_cert.len = 0;
-}
-
 int
 sign_verify_bytes(X509 *cert, const uint8_t *msg, size_t len,
     const uint8_t *sig, size_t siglen, char *why, size_t whylen)

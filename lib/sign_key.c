@@ -159,6 +159,17 @@ signed_alert_empty(Cpx__SignedAlert *out)
 	out->signer_cert.len = 0;
 }
 
+void
+sign_signed_alert_clear(Cpx__SignedAlert *sa)
+{
+	if (sa == NULL)
+		return;
+	free(sa->alert.data);
+	free(sa->signature.data);
+	free(sa->signer_cert.data);
+	signed_alert_empty(sa);
+}
+
 int
 sign_key_alert(struct sign_key *sk, const uint8_t *alert_bytes, size_t len,
     Cpx__SignedAlert *out)
