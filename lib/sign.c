@@ -58,6 +58,8 @@ struct trust {
 	/* Of the CRL in force; NULL: no CRL (or it has no number). */
 	ASN1_INTEGER		*crl_number;
 	ASN1_TIME		*crl_next;	/* its nextUpdate */
+	time_t			 crl_next_at;	/* the same, if crl_next_conv */
+	int			 crl_next_conv;
 	struct signer_slot	 cache[SIGNER_CACHE_SLOTS];
 	EVP_MD			*sha256;	/* fetched once; NULL: SHA256() */
 };
@@ -80,8 +82,13 @@ cache_find(struct trust *t, const uint8_t hash[32], time_t now)
 {
 	struct signer_slot *s = &t->cache[hash[0]];
 
-	/* Once the CRL has expired, every signer goes back to the CRL check. */
-	if (t->crl_next != NULL && X509_cmp_time(t->crl_next, &now) < 0)
+	/*
+	 * Once the CRL has expired, every signer goes back to the CRL check
+	 * (X509_cmp_time's rule: expired at nextUpdate itself), compared as
+	 * a time_t converted once, not as ASN.1 text on every alert.
+	 */
+	if (t->crl_next != NULL && (t->crl_next_conv ?
+	    t->crl_next_at <= now : X509_cmp_time(t->crl_next, &now) < 0))
 		return NULL;
 	if (s->pub == NULL || now - s->checked >= SIGNER_CACHE_TTL ||
 	    now < s->checked ||
@@ -333,6 +340,7 @@ static int
 crl_remember(struct trust *t, X509_CRL *crl, ASN1_INTEGER **n)
 {
 	ASN1_TIME	*next = NULL;
+	struct tm	 tm;
 
 	if (crl != NULL && X509_CRL_get0_nextUpdate(crl) != NULL &&
 	    (next = ASN1_STRING_dup(X509_CRL_get0_nextUpdate(crl))) == NULL)
@@ -342,6 +350,8 @@ crl_remember(struct trust *t, X509_CRL *crl, ASN1_INTEGER **n)
 	t->crl_number = *n;
 	*n = NULL;
 	t->crl_next = next;
+	t->crl_next_conv = next != NULL && ASN1_TIME_to_tm(next, &tm) == 1 &&
+	    (t->crl_next_at = timegm(&tm)) != (time_t)-1;
 	return 0;
 }
 
