@@ -24,6 +24,21 @@
 #include "sign.h"
 
 int
+audit_cert_cn(X509 *cert, char *out, size_t len)
+{
+	X509_NAME	*n = X509_get_subject_name(cert);
+	int		 l;
+
+	if (n == NULL)
+		return -1;
+	l = X509_NAME_get_text_by_NID(n, NID_commonName, out, (int)len);
+	/* An embedded NUL would make one name pass for another. */
+	if (l <= 0 || (size_t)l >= len || strlen(out) != (size_t)l)
+		return -1;
+	return 0;
+}
+
+int
 audit_checkpoint_verify(const Cpx__AuditRecord *rec, const uint8_t *prev,
     X509 **xp, char *why, size_t whylen)
 {

@@ -420,6 +420,13 @@ int	audit_checkpoint_verify(const Cpx__AuditRecord *rec,
 	    const uint8_t *prev, X509 **xp, char *why, size_t whylen)
 	    __attribute__((warn_unused_result));
 /*
+ * The CN of a broker's certificate into out[len]: what the records of a
+ * shared log name in their field broker. 0, or -1 if there is none, it
+ * does not fit, or it holds a NUL (one name would pass for another).
+ */
+int	audit_cert_cn(X509 *cert, char *out, size_t len)
+	    __attribute__((warn_unused_result));
+/*
  * Make rec (seq left to the caller) a checkpoint over the chain up to
  * seq ckpt_seq, whose hash is hash[AUDIT_HASH_LEN], written at time t:
  * signed with key (cert) and carrying cert_der. rec points into hash and

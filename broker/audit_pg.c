@@ -237,22 +237,6 @@ audit_pg_drop(struct audit_pg *p, const char *why)
 		p->backoff = PG_BACKOFF_MAX_MS;
 }
 
-/* The CN of the broker's certificate: the column broker of its rows. */
-static int
-cert_cn(X509 *cert, char *out, size_t len)
-{
-	X509_NAME	*n = X509_get_subject_name(cert);
-	int		 l;
-
-	if (n == NULL)
-		return -1;
-	l = X509_NAME_get_text_by_NID(n, NID_commonName, out, (int)len);
-	/* An embedded NUL would make one name pass for another. */
-	if (l <= 0 || (size_t)l >= len || strlen(out) != (size_t)l)
-		return -1;
-	return 0;
-}
-
 static int
 setup_writer(struct audit_pg *p, char *err, size_t errlen)
 {
@@ -310,7 +294,7 @@ audit_open_pg(const char *dsn, EVP_PKEY *key, X509 *cert, unsigned flags,
 		}
 		d = p->cert_der;
 		p->cert_len = (size_t)i2d_X509(cert, &d);
-		if (cert_cn(cert, p->broker, sizeof(p->broker)) == -1) {
+		if (audit_cert_cn(cert, p->broker, sizeof(p->broker)) == -1) {
 			audit_pg_err(p, err, errlen, "broker certificate has "
 			    "no usable CN (the name its records carry)");
 			goto fail;

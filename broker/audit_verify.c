@@ -39,6 +39,7 @@
 #include "cpx_limits.h"
 #include "identity.h"
 #include "sign.h"
+#include "wire.h"
 
 
 struct verify {
@@ -224,6 +225,7 @@ verify_checkpoint(struct verify *v, const Cpx__AuditRecord *rec,
 {
 	X509		*x = NULL;
 	uint8_t		 fpr[AUDIT_HASH_LEN];
+	char		 cn[CPX_MAX_NODE_NAME + 1], desc[256], shown[80];
 	int		 ret = -1;
 
 	if (rec->checkpoint_seq != rec->seq - 1) {
@@ -243,6 +245,20 @@ verify_checkpoint(struct verify *v, const Cpx__AuditRecord *rec,
 	/* Only a signature that verifies says who signed. */
 	if (check_signer(v, rec, x, why, whylen) == -1)
 		goto done;
+	/*
+	 * On a shared log a checkpoint names the broker that wrote it: the
+	 * name must be its signer's, or the log would credit a checkpoint
+	 * (and the records it vouches for) to a broker that never signed it.
+	 */
+	if (rec->broker != NULL && rec->broker[0] != '\0' &&
+	    (audit_cert_cn(x, cn, sizeof(cn)) == -1 ||
+	    strcmp(cn, rec->broker) != 0)) {
+		signer_desc(x, desc, sizeof(desc));
+		audit_seterr(why, whylen, "checkpoint names broker \"%s\", but "
+		    "it is signed by %s", wire_printable(rec->broker, shown,
+		    sizeof(shown)), desc);
+		goto done;
+	}
 	if (EVP_Digest(rec->checkpoint_cert.data, rec->checkpoint_cert.len,
 	    fpr, NULL, EVP_sha256(), NULL) == 1)
 		sign_hex(fpr, sizeof(fpr), v->st->checkpoint_cert);

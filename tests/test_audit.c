@@ -855,6 +855,7 @@ struct forge {
 	uint64_t	seq;
 	uint8_t		hash[AUDIT_HASH_LEN];
 	int		v1;	/* chain v1 of cpx 0.1: bytes, not leaf */
+	const char	*broker; /* its checkpoints name it; NULL: none */
 };
 
 static void
@@ -909,6 +910,7 @@ forge_checkpoint(struct forge *g, EVP_PKEY *key, X509 *cert, int bad_hash)
 		hash[0] ^= 1;
 	rec.kind = 7;
 	rec.time = T0;
+	rec.broker = (char *)g->broker;
 	rec.checkpoint_seq = g->seq;
 	memcpy(msg, AUDIT_CHECKPOINT_TAG, 17);
 	be64(msg + 17, g->seq);
@@ -933,13 +935,15 @@ forge_checkpoint(struct forge *g, EVP_PKEY *key, X509 *cert, int bad_hash)
 }
 
 static void
-forge_log(struct fx *f, EVP_PKEY *key, X509 *cert, int bad_hash)
+forge_log(struct fx *f, EVP_PKEY *key, X509 *cert, int bad_hash,
+    const char *broker)
 {
 	Cpx__AuditRecord	rec = CPX__AUDIT_RECORD__INIT;
 	struct forge		g;
 	char			path[PATH_MAX];
 
 	memset(&g, 0, sizeof(g));
+	g.broker = broker;
 	testutil_rmrf(f->log) == 0 ? (void)0 : fail();
 	assert_int_equal(mkdir(f->log, 0700), 0);
 	seg_path(path, sizeof(path), f, 1);
@@ -982,7 +986,7 @@ test_checkpoint_signature(void **state)
 
 	/* A correct forged chain with a good checkpoint passes, once it
 	 * has a mark (taken on by a start with the override)... */
-	forge_log(f, f->key, f->cert, 0);
+	forge_log(f, f->key, f->cert, 0, NULL);
 	assert_int_equal(audit_verify_dir_stats(f->log, NULL, &st, err,
 	    sizeof(err)), -1);
 	assert_non_null(strstr(err, "no high-water mark"));
@@ -994,14 +998,37 @@ test_checkpoint_signature(void **state)
 	assert_int_equal(audit_verify_dir_stats(f->log, NULL, &st, err,
 	    sizeof(err)), 0);
 	assert_int_equal(st.checkpoints, 2);
+	/*
+	 * ...and naming its signer as the broker that wrote it (a shared
+	 * log's checkpoints do); naming another broker, it fails...
+	 */
+	forge_log(f, f->key, f->cert, 0, "broker");
+	a = audit_open_flags(f->log, f->key, f->cert,
+	    AUDIT_OPEN_ACCEPT_NO_MARK, err, sizeof(err));
+	if (a == NULL)
+		fail_msg("%s", err);
+	audit_close(&a);
+	if (audit_verify_dir_stats(f->log, NULL, &st, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	forge_log(f, f->key, f->cert, 0, "broker-b\n");
+	a = audit_open_flags(f->log, f->key, f->cert,
+	    AUDIT_OPEN_ACCEPT_NO_MARK, err, sizeof(err));
+	if (a == NULL)
+		fail_msg("%s", err);
+	audit_close(&a);
+	assert_int_equal(audit_verify_dir_stats(f->log, NULL, &st, err,
+	    sizeof(err)), -1);
+	if (strstr(err, "record 2: checkpoint names broker \"broker-b?\", but "
+	    "it is signed by CN=broker") == NULL)
+		fail_msg("%s", err);
 	/* ...signed by another key than its certificate's, it fails... */
 	make_key(&other, &ocert, "mallory");
-	forge_log(f, other, f->cert, 0);
+	forge_log(f, other, f->cert, 0, NULL);
 	assert_int_equal(audit_verify_dir_stats(f->log, NULL, &st, err,
 	    sizeof(err)), -1);
 	assert_non_null(strstr(err, "record 2: checkpoint signature"));
 	/* ...and over a hash other than the chain's, it fails too. */
-	forge_log(f, f->key, f->cert, 1);
+	forge_log(f, f->key, f->cert, 1, NULL);
 	assert_int_equal(audit_verify_dir_stats(f->log, NULL, &st, err,
 	    sizeof(err)), -1);
 	assert_non_null(strstr(err, "record 2: checkpoint hash differs"));
@@ -1013,7 +1040,7 @@ test_checkpoint_signature(void **state)
 	    NULL)
 		fail_msg("%s", err);
 	/* Signed by another key than the broker's: refused at start. */
-	forge_log(f, other, ocert, 0);
+	forge_log(f, other, ocert, 0, NULL);
 	a = audit_open_flags(f->log, f->key, f->cert,
 	    AUDIT_OPEN_ACCEPT_NO_MARK, err, sizeof(err));
 	assert_null(a);
