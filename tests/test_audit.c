@@ -959,6 +959,20 @@ forge_log(struct fx *f, EVP_PKEY *key, X509 *cert, int bad_hash,
 	assert_int_equal(close(g.fd), 0);
 }
 
+/* Start on f's log as the override allows (it takes on a mark), and stop. */
+static void
+take_without_mark(struct fx *f)
+{
+	struct audit	*a;
+	char		 err[512];
+
+	a = audit_open_flags(f->log, f->key, f->cert,
+	    AUDIT_OPEN_ACCEPT_NO_MARK, err, sizeof(err));
+	if (a == NULL)
+		fail_msg("%s", err);
+	audit_close(&a);
+}
+
 static void
 test_checkpoint_signature(void **state)
 {
@@ -990,11 +1004,7 @@ test_checkpoint_signature(void **state)
 	assert_int_equal(audit_verify_dir_stats(f->log, NULL, &st, err,
 	    sizeof(err)), -1);
 	assert_non_null(strstr(err, "no high-water mark"));
-	a = audit_open_flags(f->log, f->key, f->cert,
-	    AUDIT_OPEN_ACCEPT_NO_MARK, err, sizeof(err));
-	if (a == NULL)
-		fail_msg("%s", err);
-	audit_close(&a);
+	take_without_mark(f);
 	assert_int_equal(audit_verify_dir_stats(f->log, NULL, &st, err,
 	    sizeof(err)), 0);
 	assert_int_equal(st.checkpoints, 2);
@@ -1003,19 +1013,11 @@ test_checkpoint_signature(void **state)
 	 * log's checkpoints do); naming another broker, it fails...
 	 */
 	forge_log(f, f->key, f->cert, 0, "broker");
-	a = audit_open_flags(f->log, f->key, f->cert,
-	    AUDIT_OPEN_ACCEPT_NO_MARK, err, sizeof(err));
-	if (a == NULL)
-		fail_msg("%s", err);
-	audit_close(&a);
+	take_without_mark(f);
 	if (audit_verify_dir_stats(f->log, NULL, &st, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
 	forge_log(f, f->key, f->cert, 0, "broker-b\n");
-	a = audit_open_flags(f->log, f->key, f->cert,
-	    AUDIT_OPEN_ACCEPT_NO_MARK, err, sizeof(err));
-	if (a == NULL)
-		fail_msg("%s", err);
-	audit_close(&a);
+	take_without_mark(f);
 	assert_int_equal(audit_verify_dir_stats(f->log, NULL, &st, err,
 	    sizeof(err)), -1);
 	if (strstr(err, "record 2: checkpoint names broker \"broker-b?\", but "
