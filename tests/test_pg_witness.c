@@ -50,6 +50,7 @@
 #include "cpx_client.h"
 #include "pgserver.h"
 #include "testbroker.h"
+#include "testlog.h"
 #include "testpki.h"
 #include "testutil.h"
 #include "tlsctx.h"
@@ -132,41 +133,6 @@ publish_some(struct testbroker *tb, const char *node, int n)
 			fail_msg("%s: publish: %s", node, res.text);
 	}
 	cpx_client_free(&c);
-}
-
-/*
- * A third writer on the shared log, with the broker's key: n records at
- * once, which the brokers learn of as they learn of each other's.
- */
-static void
-bulk_append(unsigned int n)
-{
-	Cpx__AuditRecord rec = CPX__AUDIT_RECORD__INIT;
-	struct audit *a;
-	EVP_PKEY *key;
-	X509 *cert;
-	uint64_t seq;
-	char err[256];
-	unsigned int i;
-
-	assert_non_null(key = tlsctx_load_key(testpki_file("broker.key"), err,
-	    sizeof(err)));
-	assert_non_null(cert = tlsctx_load_cert(testpki_file("broker.pem"), err,
-	    sizeof(err)));
-	if ((a = audit_open_pg(ps.dsn, key, cert, 0, err, sizeof(err))) ==
-	    NULL)
-		fail_msg("audit_open_pg: %s", err);
-	rec.kind = CPX__RECORD_KIND__RECORD_SESSION_CLOSED;
-	rec.text = "a record the witness sees only as a digest";
-	for (i = 0; i < n; i++) {
-		rec.seq = rec.time = 0;
-		assert_int_equal(audit_append(a, &rec, &seq), 0);
-	}
-	if (audit_commit(a, err, sizeof(err)) == -1)
-		fail_msg("audit_commit: %s", err);
-	audit_close(&a);
-	EVP_PKEY_free(key);
-	X509_free(cert);
 }
 
 /* One library round of node against tb. Returns the outcome. */
@@ -415,7 +381,9 @@ test_pg_witness_two_brokers(void **state)
 	start_broker(1);
 	publish_some(&tbs[0], "si-ncp", 5);
 	publish_some(&tbs[1], "hu-ncp", 5);
-	bulk_append(BULK_RECORDS);
+	/* A third writer with the broker's key: records the brokers learn
+	 * of as they learn of each other's. */
+	testlog_fill(NULL, ps.dsn, BULK_RECORDS);
 	publish_some(&tbs[0], "si-ncp", 3);
 
 	/* From nothing on A: every leaf, in more than one answer. */

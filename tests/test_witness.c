@@ -35,6 +35,7 @@
 #include "cpx_client.h"
 #include "sign.h"
 #include "testbroker.h"
+#include "testlog.h"
 #include "testpki.h"
 #include "testutil.h"
 #include "tlsctx.h"
@@ -818,37 +819,14 @@ static void
 test_witness_paging(void **state)
 {
 	struct cpx_witness_result res;
-	Cpx__AuditRecord rec = CPX__AUDIT_RECORD__INIT;
-	struct audit *a;
 	struct fx *f = *state;
-	EVP_PKEY *key;
-	X509 *cert;
-	uint64_t seq;
 	int64_t t0;
-	char err[256], path[512];
-	unsigned int i;
 
 	if (testbroker_start(&f->tb, NULL, policy) == -1)
 		fail_msg("broker did not start");
 	stop_broker(&f->tb);
 	/* With the broker's key: closing signs a checkpoint over it all. */
-	assert_int_equal(testpki_path(path, sizeof(path), "broker.key"), 0);
-	assert_non_null(key = tlsctx_load_key(path, err, sizeof(err)));
-	assert_int_equal(testpki_path(path, sizeof(path), "broker.pem"), 0);
-	assert_non_null(cert = tlsctx_load_cert(path, err, sizeof(err)));
-	if ((a = audit_open(f->tb.audit, key, cert, err, sizeof(err))) == NULL)
-		fail_msg("audit_open: %s", err);
-	rec.kind = CPX__RECORD_KIND__RECORD_SESSION_CLOSED;
-	rec.text = "a record the witness sees only as a digest";
-	for (i = 0; i < PAGED_RECORDS; i++) {
-		rec.seq = rec.time = 0;
-		assert_int_equal(audit_append(a, &rec, &seq), 0);
-	}
-	if (audit_commit(a, err, sizeof(err)) == -1)
-		fail_msg("audit_commit: %s", err);
-	audit_close(&a);
-	EVP_PKEY_free(key);
-	X509_free(cert);
+	testlog_fill(f->tb.audit, NULL, PAGED_RECORDS);
 	assert_int_equal(testbroker_restart(&f->tb), 0);
 	t0 = testutil_now_ms();
 	assert_int_equal(round_of(&f->tb, "hr-ncp", f->state[0], &res),
